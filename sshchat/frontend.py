@@ -1,0 +1,389 @@
+"""What every front end shares: the hub hook-up, the bounded outbox and input pacing.
+
+A front end is one user's connection seen from the hub: it registers a
+:class:`Outbox` as the session's :class:`~sshchat.hub.Sink`, feeds typed lines
+to :func:`~sshchat.commands.handle_line`, and writes rendered events back.
+Nothing here knows about SSH: the transport is reached through the small
+:class:`Transport` protocol, so tests and other front ends can supply their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import Protocol
+
+from .commands import Outcome, handle_line
+from .events import Event, Notice, NoticeKind
+from .hub import Client, Hub
+from .render import Renderer
+
+__all__ = ["FrontEnd", "LineGuard", "Outbox", "Transport"]
+
+log = logging.getLogger(__name__)
+
+# Input pacing: at most this many characters are handed to the line editor per
+# event-loop turn, and reading from the client pauses while more than
+# INBOX_HIGH characters wait (a big paste is taken in slices, never all at once).
+SLICE = 2048
+INBOX_HIGH = 64 * 1024
+INBOX_LOW = 8 * 1024
+
+
+class Transport(Protocol):
+    """The few things a front end needs from the connection it runs on."""
+
+    def write(self, data: str) -> None: ...
+    def pause_reading(self) -> None: ...
+    def resume_reading(self) -> None: ...
+    def exit(self, status: int) -> None: ...
+
+
+class Outbox:
+    """A session's bounded queue of events: the hub's :class:`~sshchat.hub.Sink`.
+
+    When the session falls ``limit`` events behind, the oldest are dropped and
+    counted, so a stuck client never makes the server grow without bound.
+    """
+
+    def __init__(self, limit: int, on_close: Callable[[str], None]) -> None:
+        self.limit = max(1, limit)
+        self.dropped = 0
+        self._items: deque[Event] = deque()
+        self._wakeup = asyncio.Event()
+        self._on_close = on_close
+        self._open = True
+
+    def deliver(self, event: Event) -> None:
+        if not self._open:
+            return
+        if len(self._items) >= self.limit:
+            self._items.popleft()
+            self.dropped += 1
+        self._items.append(event)
+        self._wakeup.set()
+
+    def close(self, reason: str) -> None:
+        self._on_close(reason)
+
+    def seal(self) -> None:
+        """Accept nothing more (the session is ending)."""
+        self._open = False
+        self._wakeup.set()
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    async def take(self) -> tuple[list[Event], int]:
+        """Wait for events; return all queued ones and how many were dropped."""
+        await self._wakeup.wait()
+        self._wakeup.clear()
+        items = list(self._items)
+        self._items.clear()
+        dropped, self.dropped = self.dropped, 0
+        return items, dropped
+
+
+class LineGuard:
+    """Refuses over-long input lines before they reach an editor or buffer.
+
+    Counts characters since the last line break; past ``limit`` the rest of the
+    line is discarded up to the next line break and :attr:`overflowed` is set.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._count = 0
+        self.discarding = False
+
+    def filter(self, data: str) -> tuple[str, bool]:
+        """Return the part of ``data`` to keep and whether a line overflowed in it."""
+        kept: list[str] = []
+        overflowed = False
+        start = 0
+        n = len(data)
+        while start < n:
+            cut = _next_break(data, start)
+            end = n if cut < 0 else cut + 1
+            piece = data[start:end]
+            has_break = cut >= 0
+            if self.discarding:
+                if has_break:
+                    self.discarding = False
+                    self._count = 0
+            else:
+                body = len(piece) - (1 if has_break else 0)
+                if self._count + body > self.limit:
+                    overflowed = True
+                    keep_n = self.limit - self._count
+                    kept.append(piece[:keep_n])
+                    self.discarding = not has_break
+                    self._count = 0
+                else:
+                    kept.append(piece)
+                    self._count = 0 if has_break else self._count + body
+            start = end
+        return "".join(kept), overflowed
+
+
+def _next_break(data: str, start: int) -> int:
+    cr = data.find("\r", start)
+    lf = data.find("\n", start)
+    if cr < 0:
+        return lf
+    if lf < 0:
+        return cr
+    return min(cr, lf)
+
+
+class FrontEnd:
+    """Base of the terminal and plain-line front ends.
+
+    Subclasses implement :meth:`_consume` (typed characters in) and
+    :meth:`_emit` (rendered lines out), and may override :meth:`_run`.
+    """
+
+    color = False
+
+    def __init__(
+        self,
+        hub: Hub,
+        transport: Transport,
+        login: str,
+        *,
+        welcome: str = "",
+        max_line: int = 2000,
+        queue_limit: int = 1000,
+        key_fingerprint: str | None = None,
+        source: str = "",
+    ) -> None:
+        self.hub = hub
+        self.transport = transport
+        self.login = login
+        self.welcome = welcome
+        self.max_line = max_line
+        self.outbox = Outbox(queue_limit, self._closed_by_hub)
+        self.renderer = Renderer(color=self.color, own_login=login)
+        self.guard = LineGuard(self.raw_line_limit())
+        self.client: Client | None = None
+        self._key_fingerprint = key_fingerprint
+        self._source = source
+        self._inbox: deque[str] = deque()
+        self._inbox_len = 0
+        self._pump_scheduled = False
+        self._eof = False
+        self._reading_paused = False
+        self._writable = asyncio.Event()
+        self._writable.set()
+        self._closing = False
+        self._stopped = False
+        self._task: asyncio.Task[None] | None = None
+
+    # -- life cycle ------------------------------------------------------------
+
+    def raw_line_limit(self) -> int:
+        """How many raw characters one input line may have before it is refused."""
+        return self.max_line
+
+    def start(self) -> None:
+        """Join the hub and start the session's task."""
+        self.client = self.hub.connect(
+            self.login, self.outbox, key_fingerprint=self._key_fingerprint, source=self._source
+        )
+        if self.welcome:
+            self.outbox.deliver(Notice(self.welcome))
+        self._task = asyncio.get_running_loop().create_task(self._main())
+
+    async def _main(self) -> None:
+        try:
+            await self._run()
+        except asyncio.CancelledError:
+            pass
+        except Exception:
+            log.exception("session of %s failed", self.login)
+        finally:
+            self._leave_hub()
+            with contextlib.suppress(Exception):
+                self.transport.exit(0)
+
+    async def _run(self) -> None:
+        await self._write_loop()
+
+    def request_close(self) -> None:
+        """End the session after what is queued has been written."""
+        if self._closing:
+            return
+        self._closing = True
+        self._leave_hub()
+        self.outbox.seal()
+
+    def connection_lost(self) -> None:
+        """The client is gone: leave the hub at once and stop all work."""
+        self._stopped = True
+        self._leave_hub()
+        self._inbox.clear()
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+
+    def _leave_hub(self) -> None:
+        if self.client is not None:
+            self.hub.disconnect(self.client)
+            self.outbox.seal()
+
+    def _closed_by_hub(self, reason: str) -> None:
+        self.outbox.deliver(Notice(reason, NoticeKind.ERROR))
+        self.request_close()
+
+    # -- output ----------------------------------------------------------------
+
+    def pause_writing(self) -> None:
+        self._writable.clear()
+
+    def resume_writing(self) -> None:
+        self._writable.set()
+
+    async def _write_loop(self) -> None:
+        """Write queued events until the session closes."""
+        while True:
+            events, dropped = await self.outbox.take()
+            lines: list[str] = []
+            if dropped:
+                lines.extend(
+                    self.renderer.render(
+                        Notice(f"{dropped} lines were dropped because they arrived too fast"),
+                        self._current_channel(),
+                    )
+                )
+            current = self._current_channel()
+            for event in events:
+                lines.extend(self.renderer.render(event, current))
+            if lines:
+                await self._writable.wait()
+                await self._emit(lines)
+            if self._closing and not len(self.outbox):
+                return
+
+    def _current_channel(self) -> str:
+        return self.client.current.name if self.client is not None else ""
+
+    async def _emit(self, lines: list[str]) -> None:
+        raise NotImplementedError
+
+    # -- input -----------------------------------------------------------------
+
+    def feed(self, data: str) -> None:
+        """Characters from the client; handed on in slices on later loop turns."""
+        if self._stopped or self._closing or not data:
+            return
+        self._inbox.append(data)
+        self._inbox_len += len(data)
+        if self._inbox_len > INBOX_HIGH and not self._reading_paused:
+            self._reading_paused = True
+            self.transport.pause_reading()
+        if not self._pump_scheduled:
+            self._pump_scheduled = True
+            asyncio.get_running_loop().call_soon(self._pump)
+
+    def _pump(self) -> None:
+        self._pump_scheduled = False
+        if self._stopped:
+            return
+        if not self._inbox:
+            if self._eof:
+                self._eof = False
+                self._input_ended()
+            return
+        data = self._inbox.popleft()
+        if len(data) > SLICE:
+            self._inbox.appendleft(data[SLICE:])
+            data = data[:SLICE]
+        self._inbox_len -= len(data)
+        kept, overflowed = self.guard.filter(data)
+        try:
+            if kept:
+                self._consume(kept)
+            if overflowed:
+                self._line_overflowed()
+        except Exception:
+            log.exception("input handling failed for %s", self.login)
+        if self._reading_paused and self._inbox_len < INBOX_LOW:
+            self._reading_paused = False
+            self.transport.resume_reading()
+        if (self._inbox or self._eof) and not self._stopped:
+            self._pump_scheduled = True
+            asyncio.get_running_loop().call_soon(self._pump)
+
+    def _consume(self, data: str) -> None:
+        raise NotImplementedError
+
+    def _line_overflowed(self) -> None:
+        self.outbox.deliver(
+            Notice(
+                f"line too long (the limit is {self.max_line} characters); "
+                "it was discarded and nothing was sent",
+                NoticeKind.ERROR,
+            )
+        )
+
+    def submit(self, line: str) -> None:
+        """Hand one complete line to the command layer."""
+        if self.client is None or self._closing:
+            return
+        if handle_line(self.hub, self.client, line) is Outcome.QUIT:
+            self.request_close()
+
+    def end_of_input(self) -> None:
+        """The client sent EOF: finish what it typed, then close."""
+        self._eof = True
+        if not self._pump_scheduled:
+            self._pump_scheduled = True
+            asyncio.get_running_loop().call_soon(self._pump)
+
+    def _input_ended(self) -> None:
+        self.request_close()
+
+
+class LineFrontEnd(FrontEnd):
+    """Plain line mode for sessions without a pty (scripts, bots, ``ssh -T``).
+
+    Lines in, lines out: no prompt, no colour, no escape sequences.
+    """
+
+    color = False
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self._partial: list[str] = []
+
+    def _consume(self, data: str) -> None:
+        start = 0
+        while True:
+            cut = _next_break(data, start)
+            if cut < 0:
+                if start < len(data):
+                    self._partial.append(data[start:])
+                return
+            line = "".join(self._partial) + data[start:cut]
+            self._partial.clear()
+            self.submit(line)  # the empty "line" inside "\r\n" is ignored by the hub
+            start = cut + 1
+
+    def _line_overflowed(self) -> None:
+        self._partial.clear()
+        super()._line_overflowed()
+
+    def _input_ended(self) -> None:
+        if self._partial:
+            line = "".join(self._partial)
+            self._partial.clear()
+            self.submit(line)
+        super()._input_ended()
+
+    async def _emit(self, lines: list[str]) -> None:
+        self.transport.write("".join(line + "\n" for line in lines))

@@ -1,0 +1,414 @@
+"""The chat core: accounts, sessions, channels, presence and message fan-out.
+
+The hub knows nothing about SSH or terminals. A front end (the SSH session
+layer today, perhaps a websocket or a bot API tomorrow) calls :meth:`Hub.connect`
+with a :class:`Sink` and gets a :class:`Client` back; from then on it passes the
+user's actions to the hub and receives :mod:`~sshchat.events` through its sink.
+
+All methods are synchronous and cheap: delivery is a non-blocking hand-off to
+each recipient's sink, which owns a bounded queue. Errors a user should see are
+raised as :class:`HubError` with a message meant for that user.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from .config import NAME_RULE, valid_name
+from .events import (
+    Broadcast,
+    ChatMessage,
+    Event,
+    Notice,
+    NoticeKind,
+    Presence,
+    PresenceKind,
+    PrivateMessage,
+)
+from .text import confusable_key, sanitize, strip_channel_prefix
+
+__all__ = [
+    "Account",
+    "Channel",
+    "Client",
+    "Hub",
+    "HubError",
+    "Sink",
+]
+
+DEFAULT_MAX_TEXT = 2000
+MAX_REASON = 200
+
+
+class HubError(Exception):
+    """A refusal meant for the user who asked, e.g. "no such channel"."""
+
+
+class Sink(Protocol):
+    """What a front end gives the hub to receive events for one session."""
+
+    def deliver(self, event: Event) -> None:
+        """Queue ``event`` for the session. Must never block or raise."""
+
+    def close(self, reason: str) -> None:
+        """End the session (the hub asks, e.g. when an account is removed)."""
+
+
+@dataclass(eq=False)
+class Account:
+    """A configured user. Exists whether or not the user is online."""
+
+    login: str
+    nick: str
+    admin: bool = False
+    clients: list[Client] = field(default_factory=list)
+    channels: dict[str, Channel] = field(default_factory=dict)  # membership, by name
+    away: str | None = None
+    connected_since: float | None = None
+    last_seen: float | None = None
+    last_pm_from: str | None = None
+
+    @property
+    def online(self) -> bool:
+        return bool(self.clients)
+
+    @property
+    def status(self) -> str:
+        """``online``, ``away`` or ``offline``."""
+        if not self.clients:
+            return "offline"
+        return "away" if self.away is not None else "online"
+
+
+@dataclass(eq=False)
+class Channel:
+    """A named room. ``members`` maps login names to accounts."""
+
+    name: str
+    owner: str | None = None
+    private: bool = False
+    topic: str = ""
+    members: dict[str, Account] = field(default_factory=dict)
+    invited: set[str] = field(default_factory=set)
+    created: float = field(default_factory=time.time)
+
+    def visible_to(self, account: Account) -> bool:
+        """Whether ``account`` may see this channel in ``/list``."""
+        return (
+            not self.private
+            or account.login in self.members
+            or account.login in self.invited
+            or account.admin
+        )
+
+
+@dataclass(eq=False)
+class Client:
+    """One connected session of an account."""
+
+    id: int
+    account: Account
+    sink: Sink
+    current: Channel
+    connected_at: float = field(default_factory=time.time)
+    key_fingerprint: str | None = None
+    source: str = ""
+
+
+class Hub:
+    """Owns every account, channel and session; routes events between them."""
+
+    def __init__(
+        self,
+        accounts: Iterable[tuple[str, bool]],
+        *,
+        default_channel: str = "lobby",
+        max_text: int = DEFAULT_MAX_TEXT,
+    ) -> None:
+        """``accounts`` is ``(login, admin)`` pairs from the config."""
+        self.accounts: dict[str, Account] = {}
+        for login, admin in accounts:
+            self.accounts[login] = Account(login=login, nick=login, admin=admin)
+        self.channels: dict[str, Channel] = {}
+        self.default_channel = self._new_channel(default_channel, owner=None)
+        self.max_text = max_text
+        self._ids = itertools.count(1)
+
+    # -- sessions -----------------------------------------------------------
+
+    def connect(
+        self,
+        login: str,
+        sink: Sink,
+        *,
+        key_fingerprint: str | None = None,
+        source: str = "",
+    ) -> Client:
+        """Register a new session of ``login`` (already authenticated)."""
+        account = self.accounts.get(login)
+        if account is None:
+            raise HubError(f"no account named {login!r}")
+        client = Client(
+            id=next(self._ids),
+            account=account,
+            sink=sink,
+            current=self.default_channel,
+            key_fingerprint=key_fingerprint,
+            source=source,
+        )
+        first = not account.clients
+        account.clients.append(client)
+        if first:
+            account.connected_since = client.connected_at
+            account.away = None
+            self._add_member(self.default_channel, account, announce=False)
+            self._send_to_channels(
+                account.channels.values(),
+                Presence(PresenceKind.CONNECT, account.login, account.nick),
+                skip=account,
+            )
+        return client
+
+    def disconnect(self, client: Client) -> None:
+        """Forget a session. The account goes offline with its last session."""
+        account = client.account
+        if client not in account.clients:
+            return
+        account.clients.remove(client)
+        account.last_seen = time.time()
+        if account.clients:
+            return
+        channels = list(account.channels.values())
+        for channel in channels:
+            channel.members.pop(account.login, None)
+        account.channels.clear()
+        account.connected_since = None
+        account.away = None
+        self._send_to_channels(
+            channels, Presence(PresenceKind.DISCONNECT, account.login, account.nick)
+        )
+
+    # -- talking -----------------------------------------------------------
+
+    def say(self, client: Client, text: str, *, action: bool = False) -> None:
+        """Send ``text`` to the client's current channel."""
+        text = self._clean_text(text)
+        channel = client.current
+        if client.account.login not in channel.members:  # pragma: no cover - defensive
+            raise HubError(f"you are not in #{channel.name}; /join it first")
+        event = ChatMessage(channel.name, client.account.login, client.account.nick, text, action)
+        self._send_to_accounts(channel.members.values(), event)
+
+    def private_message(self, client: Client, target: str, text: str) -> Account:
+        """Send a private message to the user called ``target`` (nick or login)."""
+        text = self._clean_text(text)
+        recipient = self.find_account(target)
+        if recipient is None:
+            raise HubError(f"no user called {sanitize(target)!r}; /users lists everyone")
+        if not recipient.online:
+            raise HubError(f"{recipient.nick} is offline; try again when they are back")
+        sender = client.account
+        event = PrivateMessage(sender.login, sender.nick, recipient.login, recipient.nick, text)
+        recipient.last_pm_from = sender.login
+        accounts = [sender] if recipient is sender else [sender, recipient]
+        self._send_to_accounts(accounts, event)
+        return recipient
+
+    def broadcast(self, client: Client, text: str) -> None:
+        """An admin's message to every online user."""
+        if not client.account.admin:
+            raise HubError("/broadcast is for admins only")
+        text = self._clean_text(text)
+        event = Broadcast(client.account.login, client.account.nick, text)
+        self._send_to_accounts((a for a in self.accounts.values() if a.online), event)
+
+    # -- channels ------------------------------------------------------------
+
+    def create_channel(self, client: Client, name: str, *, private: bool = False) -> Channel:
+        """Create a channel owned by the client's account and enter it."""
+        name = self._check_channel_name(name)
+        if self._find_channel(name) is not None:
+            raise HubError(f"#{name} already exists; /join {name} to enter it")
+        channel = self._new_channel(name, owner=client.account.login, private=private)
+        self._enter(client, channel)
+        return channel
+
+    def join(self, client: Client, name: str) -> Channel:
+        """Enter an existing channel, or switch to it if already a member."""
+        name = strip_channel_prefix(sanitize(name))
+        channel = self._find_channel(name)
+        account = client.account
+        if channel is None or not channel.visible_to(account):
+            hint = f"/create {name} to make it" if valid_name(name) else NAME_RULE
+            raise HubError(f"there is no channel #{name}; {hint}")
+        if channel.private and not (
+            account.login in channel.members or account.login in channel.invited or account.admin
+        ):  # pragma: no cover - visible_to already covers this
+            raise HubError(f"#{channel.name} is private; ask its owner for an /invite")
+        self._enter(client, channel)
+        return channel
+
+    def leave(self, client: Client) -> Channel:
+        """Leave the current channel and return to the default one."""
+        channel = client.current
+        if channel is self.default_channel:
+            raise HubError(f"#{channel.name} is the home channel and cannot be left")
+        account = client.account
+        self._remove_member(channel, account)
+        for other in account.clients:
+            if other.current is channel:
+                other.current = self.default_channel
+        return channel
+
+    def invite(self, client: Client, target: str) -> Account:
+        """Let ``target`` into the client's current (private) channel."""
+        channel = client.current
+        account = client.account
+        if channel.private and not (account.login == channel.owner or account.admin):
+            raise HubError(f"only the owner of #{channel.name} can invite people to it")
+        invitee = self.find_account(target)
+        if invitee is None:
+            raise HubError(f"no user called {sanitize(target)!r}; /users lists everyone")
+        if invitee.login in channel.members:
+            raise HubError(f"{invitee.nick} is already in #{channel.name}")
+        channel.invited.add(invitee.login)
+        self._send_to_accounts(
+            [invitee],
+            Notice(f"{account.nick} invites you to #{channel.name}: type /join {channel.name}"),
+        )
+        return invitee
+
+    # -- identity and status --------------------------------------------------
+
+    def set_nick(self, client: Client, new: str) -> str:
+        """Change the account's display nick; returns the old one."""
+        new = sanitize(new)
+        account = client.account
+        if not valid_name(new):
+            raise HubError(f"{new!r} is not a valid nick: {NAME_RULE}")
+        key = confusable_key(new)
+        for other in self.accounts.values():
+            if other is account:
+                continue
+            if key in (confusable_key(other.login), confusable_key(other.nick)):
+                raise HubError(f"{new!r} is taken by or looks too much like {other.nick!r}")
+        old = account.nick
+        if old == new:
+            return old
+        account.nick = new
+        event = Presence(PresenceKind.NICK, account.login, old, detail=new)
+        self._send_to_channels(account.channels.values(), event, also=[account])
+        return old
+
+    def set_away(self, client: Client, reason: str) -> None:
+        reason = sanitize(reason)[:MAX_REASON] or "away"
+        client.account.away = reason
+
+    def set_back(self, client: Client) -> None:
+        if client.account.away is None:
+            raise HubError("you are not marked away")
+        client.account.away = None
+
+    # -- queries -------------------------------------------------------------
+
+    def find_account(self, name: str) -> Account | None:
+        """The account whose nick or login name is ``name`` (case-insensitive)."""
+        folded = sanitize(name).casefold()
+        if not folded:
+            return None
+        for account in self.accounts.values():
+            if account.nick.casefold() == folded:
+                return account
+        for account in self.accounts.values():
+            if account.login.casefold() == folded:
+                return account
+        return None
+
+    def visible_channels(self, account: Account) -> list[Channel]:
+        return sorted(
+            (c for c in self.channels.values() if c.visible_to(account)), key=lambda c: c.name
+        )
+
+    def notify(self, client: Client, text: str, *, error: bool = False) -> None:
+        """Tell one session something (command output, errors)."""
+        kind = NoticeKind.ERROR if error else NoticeKind.INFO
+        client.sink.deliver(Notice(text, kind))
+
+    def online_clients(self) -> Iterator[Client]:
+        for account in self.accounts.values():
+            yield from account.clients
+
+    # -- internals -------------------------------------------------------------
+
+    def _clean_text(self, text: str) -> str:
+        text = sanitize(text)
+        if not text:
+            raise HubError("nothing to send")
+        if len(text) > self.max_text:
+            raise HubError(
+                f"message too long ({len(text)} characters, the limit is {self.max_text}); not sent"
+            )
+        return text
+
+    def _check_channel_name(self, name: str) -> str:
+        name = strip_channel_prefix(sanitize(name))
+        if not valid_name(name):
+            raise HubError(f"{name!r} is not a valid channel name: {NAME_RULE}")
+        return name
+
+    def _find_channel(self, name: str) -> Channel | None:
+        return self.channels.get(name.casefold())
+
+    def _new_channel(self, name: str, *, owner: str | None, private: bool = False) -> Channel:
+        channel = Channel(name=name, owner=owner, private=private)
+        self.channels[name.casefold()] = channel
+        return channel
+
+    def _enter(self, client: Client, channel: Channel) -> None:
+        account = client.account
+        if account.login not in channel.members:
+            self._add_member(channel, account)
+        client.current = channel
+
+    def _add_member(self, channel: Channel, account: Account, *, announce: bool = True) -> None:
+        channel.invited.discard(account.login)
+        channel.members[account.login] = account
+        account.channels[channel.name] = channel
+        if announce:
+            self._send_to_accounts(
+                channel.members.values(),
+                Presence(PresenceKind.JOIN, account.login, account.nick, channel=channel.name),
+            )
+
+    def _remove_member(self, channel: Channel, account: Account) -> None:
+        event = Presence(PresenceKind.LEAVE, account.login, account.nick, channel=channel.name)
+        self._send_to_accounts(channel.members.values(), event)
+        channel.members.pop(account.login, None)
+        account.channels.pop(channel.name, None)
+
+    def _send_to_accounts(self, accounts: Iterable[Account], event: Event) -> None:
+        for account in accounts:
+            for client in account.clients:
+                client.sink.deliver(event)
+
+    def _send_to_channels(
+        self,
+        channels: Iterable[Channel],
+        event: Event,
+        *,
+        skip: Account | None = None,
+        also: Iterable[Account] = (),
+    ) -> None:
+        """Deliver ``event`` once to every member of any of ``channels``."""
+        seen: set[str] = set()
+        recipients: list[Account] = []
+        for account in itertools.chain(also, *(c.members.values() for c in channels)):
+            if account is skip or account.login in seen:
+                continue
+            seen.add(account.login)
+            recipients.append(account)
+        self._send_to_accounts(recipients, event)

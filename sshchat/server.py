@@ -1,0 +1,254 @@
+"""The SSH server: host keys, authentication and the glue between asyncssh and the hub.
+
+:func:`start_server` builds the hub from the configuration and listens;
+:func:`serve` runs it until SIGINT or SIGTERM. Each TCP connection gets a
+:class:`ChatServer` (asyncssh's per-connection server object), which
+authenticates against :class:`~sshchat.auth.Authenticator` and opens a
+:class:`~sshchat.session.ChatSession` per session channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+
+from .auth import Authenticator
+from .config import Config
+from .hub import Hub
+from .session import ChatSession, SessionSettings
+
+__all__ = ["ChatServer", "RunningServer", "StartupError", "load_host_key", "serve", "start_server"]
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(Exception):
+    """The server cannot start; the message says why and how to fix it."""
+
+
+def load_host_key(path: Path) -> asyncssh.SSHKey:
+    """Load the host key at ``path``, creating an ed25519 key (mode 0600) if missing."""
+    if not path.exists():
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            key = asyncssh.generate_private_key("ssh-ed25519")
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(key.export_private_key())
+        except OSError as err:
+            raise StartupError(
+                f"cannot create host key {path}: {err.strerror}. "
+                "Fix: make its directory writable, or point [server] host_keys elsewhere."
+            ) from None
+        log.info("created new host key %s", path)
+        return key
+    try:
+        return asyncssh.read_private_key(path)
+    except OSError as err:
+        raise StartupError(
+            f"cannot read host key {path}: {err.strerror}. "
+            "Fix: check its permissions, or point [server] host_keys elsewhere."
+        ) from None
+    except (asyncssh.KeyImportError, ValueError) as err:
+        raise StartupError(
+            f"host key {path} is not a usable private key ({err}). "
+            "Fix: move it away and restart to create a new one, or point [server] host_keys "
+            "at a valid key."
+        ) from None
+
+
+def _welcome(config: Config) -> str:
+    lines = [f"Welcome to {config.server_name}!"]
+    if config.motd.strip():
+        lines.append(config.motd.rstrip("\n"))
+    lines.append(
+        f"You are in #{config.default_channel}. Type /help for commands, /quit or Ctrl-D to leave."
+    )
+    return "\n".join(lines)
+
+
+@dataclass
+class ServerState:
+    """What every connection shares."""
+
+    config: Config
+    hub: Hub
+    auth: Authenticator
+    settings: SessionSettings
+    connections: set[ChatServer] = field(default_factory=set)
+
+
+class ChatServer(asyncssh.SSHServer):
+    """asyncssh's per-connection callbacks: authentication and session creation.
+
+    Unlike prompt_toolkit's ready-made SSH server class, every user must
+    authenticate: ``begin_auth`` always asks for credentials, also for unknown
+    user names (so that the answer does not reveal which names exist).
+    """
+
+    def __init__(self, state: ServerState) -> None:
+        self._state = state
+        self._conn: asyncssh.SSHServerConnection | None = None
+        self._peer = ""
+        self._key_fingerprint: str | None = None
+
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        self._conn = conn
+        peer = conn.get_extra_info("peername") or ("?", 0)
+        self._peer = f"{peer[0]}:{peer[1]}"
+        self._state.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._state.connections.discard(self)
+
+    def begin_auth(self, username: str) -> bool:
+        return True
+
+    def password_auth_supported(self) -> bool:
+        return True
+
+    async def validate_password(self, username: str, password: str) -> bool:
+        ok = await self._state.auth.check_password(username, password)
+        if ok:
+            log.info("password login: %s from %s", username, self._peer)
+        else:
+            log.info("failed password for %r from %s", username, self._peer)
+        return ok
+
+    def public_key_auth_supported(self) -> bool:
+        return True
+
+    def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        match = self._state.auth.check_public_key(username, key.public_data)
+        if match is None:
+            return False
+        self._key_fingerprint = match.fingerprint
+        return True
+
+    def auth_completed(self) -> None:
+        method = "key" if self._key_fingerprint else "password"
+        log.info("%s authenticated by %s from %s", self._username(), method, self._peer)
+
+    def _username(self) -> str:
+        assert self._conn is not None
+        return str(self._conn.get_extra_info("username"))
+
+    def session_requested(self) -> ChatSession:
+        return ChatSession(
+            self._state.hub,
+            self._state.settings,
+            self._username(),
+            key_fingerprint=self._key_fingerprint,
+            source=self._peer,
+        )
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+
+
+class RunningServer:
+    """A listening sshchat server."""
+
+    def __init__(self, state: ServerState, acceptor: asyncssh.SSHAcceptor, fingerprint: str):
+        self.state = state
+        self.acceptor = acceptor
+        self.fingerprint = fingerprint
+
+    @property
+    def hub(self) -> Hub:
+        return self.state.hub
+
+    @property
+    def port(self) -> int:
+        return int(self.acceptor.get_port())
+
+    async def close(self) -> None:
+        """Stop listening, disconnect everyone and release resources."""
+        self.acceptor.close()
+        for conn in list(self.state.connections):
+            conn.close()
+        await self.acceptor.wait_closed()
+        self.state.auth.close()
+
+
+async def start_server(config: Config) -> RunningServer:
+    """Create the hub and start listening as ``config`` says."""
+    keys = [load_host_key(path) for path in config.host_keys]
+    hub = Hub(
+        ((user.name, user.admin) for user in config.users.values()),
+        default_channel=config.default_channel,
+        max_text=config.limits.max_line_length,
+    )
+    state = ServerState(
+        config=config,
+        hub=hub,
+        auth=Authenticator(config.users, workers=config.limits.auth_workers),
+        settings=SessionSettings(
+            welcome=_welcome(config),
+            max_line=config.limits.max_line_length,
+            queue_limit=config.limits.outbound_queue,
+        ),
+    )
+    options: dict[str, Any] = {
+        "server_host_keys": keys,
+        "line_editor": False,
+        "encoding": "utf-8",
+        "errors": "replace",
+        "utf8_decode_errors": "replace",
+        "agent_forwarding": False,
+        "x11_forwarding": False,
+        "allow_scp": False,
+        "kbdint_auth": False,
+        "server_version": "sshchat",
+        "login_timeout": 60,
+        "keepalive_interval": 60,
+        "keepalive_count_max": 3,
+    }
+    try:
+        acceptor = await asyncssh.create_server(
+            lambda: ChatServer(state),
+            config.listen_host,
+            config.listen_port,
+            reuse_address=True,
+            **options,
+        )
+    except OSError as err:
+        state.auth.close()
+        raise StartupError(
+            f"cannot listen on {config.listen_host}:{config.listen_port}: {err.strerror or err}. "
+            f"Fix: choose another [server] port or listen address in {config.path}, "
+            "or stop the program using it."
+        ) from None
+    fingerprint = keys[0].get_fingerprint("sha256")
+    running = RunningServer(state, acceptor, fingerprint)
+    log.info(
+        "sshchat listening on %s:%d, host key %s",
+        config.listen_host,
+        running.port,
+        fingerprint,
+    )
+    return running
+
+
+async def serve(config: Config) -> None:
+    """Run the server until SIGINT or SIGTERM."""
+    running = await start_server(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting down")
+        await running.close()

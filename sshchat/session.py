@@ -1,0 +1,159 @@
+"""The asyncssh session adapter: one SSH channel, handed to a front end.
+
+:class:`ChatSession` receives asyncssh's channel callbacks and forwards them to
+a :class:`~sshchat.terminal.TerminalFrontEnd` (a pty was requested) or a
+:class:`~sshchat.frontend.LineFrontEnd` (no pty: scripts and bots). Only an
+interactive shell is offered; exec requests get a one-line explanation and
+subsystems (SFTP and the like) are refused.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import asyncssh
+
+from .frontend import FrontEnd, LineFrontEnd
+from .hub import Hub
+from .terminal import TerminalFrontEnd
+
+__all__ = ["ChatSession", "SessionSettings"]
+
+log = logging.getLogger(__name__)
+
+EXEC_REFUSED = (
+    "sshchat: this server only offers interactive chat, not commands.\r\n"
+    "Connect without a command, e.g.: ssh -p PORT {login}@HOST\r\n"
+)
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    """What every session needs from the server configuration."""
+
+    welcome: str
+    max_line: int
+    queue_limit: int
+
+
+class _ChannelTransport:
+    """Adapts an asyncssh channel to the :class:`~sshchat.frontend.Transport` protocol."""
+
+    def __init__(self, chan: asyncssh.SSHServerChannel[str]) -> None:
+        self._chan = chan
+
+    def write(self, data: str) -> None:
+        if not self._chan.is_closing():
+            self._chan.write(data)
+
+    def pause_reading(self) -> None:
+        self._chan.pause_reading()
+
+    def resume_reading(self) -> None:
+        self._chan.resume_reading()
+
+    def exit(self, status: int) -> None:
+        if not self._chan.is_closing():
+            self._chan.exit(status)
+
+
+class ChatSession(asyncssh.SSHServerSession[str]):
+    """asyncssh callbacks for one session channel of an authenticated user."""
+
+    def __init__(
+        self,
+        hub: Hub,
+        settings: SessionSettings,
+        login: str,
+        *,
+        key_fingerprint: str | None = None,
+        source: str = "",
+    ) -> None:
+        self._hub = hub
+        self._settings = settings
+        self._login = login
+        self._key_fingerprint = key_fingerprint
+        self._source = source
+        self._chan: asyncssh.SSHServerChannel[str] | None = None
+        self._pty: tuple[str, int, int] | None = None
+        self._exec = False
+        self._front: FrontEnd | None = None
+
+    def connection_made(self, chan: asyncssh.SSHServerChannel[str]) -> None:  # type: ignore[override]
+        self._chan = chan
+
+    def pty_requested(self, term_type: str, term_size: Any, term_modes: Any) -> bool:
+        width, height = (term_size[0], term_size[1]) if term_size else (80, 24)
+        self._pty = (term_type, width, height)
+        return True
+
+    def shell_requested(self) -> bool:
+        return True
+
+    def exec_requested(self, command: str) -> bool:
+        self._exec = True
+        log.info("refused exec request from %s (%s)", self._login, self._source)
+        return True  # accepted only to explain, then closed with status 1
+
+    def subsystem_requested(self, subsystem: str) -> bool:
+        log.info("refused subsystem %r from %s (%s)", subsystem, self._login, self._source)
+        return False
+
+    def session_started(self) -> None:
+        chan = self._chan
+        assert chan is not None
+        if self._exec:
+            chan.write_stderr(EXEC_REFUSED.format(login=self._login))
+            chan.exit(1)
+            return
+        transport = _ChannelTransport(chan)
+        options: dict[str, Any] = {
+            "welcome": self._settings.welcome,
+            "max_line": self._settings.max_line,
+            "queue_limit": self._settings.queue_limit,
+            "key_fingerprint": self._key_fingerprint,
+            "source": self._source,
+        }
+        front: FrontEnd
+        if self._pty is not None:
+            term_type, width, height = self._pty
+            terminal = TerminalFrontEnd(
+                self._hub, transport, self._login, term_type=term_type, **options
+            )
+            terminal.set_size(width, height)
+            front = terminal
+        else:
+            front = LineFrontEnd(self._hub, transport, self._login, **options)
+        self._front = front
+        front.start()
+
+    def data_received(self, data: str, datatype: Any) -> None:
+        if self._front is not None and datatype is None:
+            self._front.feed(data)
+
+    def eof_received(self) -> bool:
+        if self._front is not None:
+            self._front.end_of_input()
+        return True  # keep the channel open until queued output is written
+
+    def terminal_size_changed(self, width: int, height: int, pixwidth: int, pixheight: int) -> None:
+        if isinstance(self._front, TerminalFrontEnd):
+            self._front.set_size(width, height)
+
+    def break_received(self, msec: int) -> bool:
+        return True
+
+    def pause_writing(self) -> None:
+        if self._front is not None:
+            self._front.pause_writing()
+
+    def resume_writing(self) -> None:
+        if self._front is not None:
+            self._front.resume_writing()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._front is not None:
+            self._front.connection_lost()
+            self._front = None

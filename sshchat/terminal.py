@@ -1,0 +1,358 @@
+"""The interactive front end: a small prompt_toolkit line editor per pty session.
+
+Design notes (see ``shared/stack-notes.md`` for the measurements behind them):
+
+* Input never touches a file descriptor: :class:`ChannelInput` is fed straight
+  from the SSH channel, so there is no pipe to block on and no ``select()``
+  limit on the number of sessions.
+* One :class:`~prompt_toolkit.application.Application` runs for the whole
+  session (no ``PromptSession`` restarted per line); its key bindings and style
+  are built once and shared by every session.
+* Incoming lines are printed above the prompt by the session's own writer task,
+  which runs in the session's own prompt_toolkit context, batched so that a
+  burst of lines costs one redraw.
+* Cursor-position requests and bracketed paste are off: a paste arrives as
+  typed lines, each sent on its own, and nothing waits on a client's answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any, TextIO, cast
+
+from prompt_toolkit.application import Application
+from prompt_toolkit.application.current import create_app_session
+from prompt_toolkit.application.run_in_terminal import in_terminal
+from prompt_toolkit.buffer import Buffer
+from prompt_toolkit.data_structures import Size
+from prompt_toolkit.filters import Condition
+from prompt_toolkit.formatted_text import StyleAndTextTuples
+from prompt_toolkit.history import InMemoryHistory
+from prompt_toolkit.input import Input
+from prompt_toolkit.input.vt100_parser import Vt100Parser
+from prompt_toolkit.key_binding import KeyBindings, KeyPress, merge_key_bindings
+from prompt_toolkit.key_binding.bindings.page_navigation import load_page_navigation_bindings
+from prompt_toolkit.key_binding.defaults import load_key_bindings
+from prompt_toolkit.keys import Keys
+from prompt_toolkit.layout import Layout, Window
+from prompt_toolkit.layout.controls import BufferControl
+from prompt_toolkit.layout.processors import BeforeInput
+from prompt_toolkit.output.vt100 import Vt100_Output
+from prompt_toolkit.styles import Style
+
+from .frontend import FrontEnd
+
+__all__ = ["ChannelInput", "TerminalFrontEnd"]
+
+# Lines arriving within this many seconds of the last print share one redraw.
+COALESCE_SECONDS = 0.03
+# A run of at least this many plain characters in one read is a paste: it is
+# inserted in one step instead of key by key.
+PASTE_RUN = 8
+HISTORY_LINES = 100
+
+
+class _Parser(Vt100Parser):
+    """The VT100 key parser, minus bracketed-paste mode.
+
+    A client could send the paste start marker and then stream forever; the
+    stock parser would buffer all of it. We never enable bracketed paste, so
+    the markers are simply ignored.
+    """
+
+    def _call_handler(self, key: Any, insert_text: str) -> None:
+        if key == Keys.BracketedPaste:
+            return
+        super()._call_handler(key, insert_text)
+
+
+def _is_plain(key_press: KeyPress) -> bool:
+    key = key_press.key
+    return type(key) is str and len(key) == 1 and key.isprintable()
+
+
+def _merge_runs(keys: list[KeyPress]) -> list[KeyPress]:
+    """Turn long runs of plain characters into single paste key presses."""
+    out: list[KeyPress] = []
+    i, n = 0, len(keys)
+    while i < n:
+        j = i
+        while j < n and _is_plain(keys[j]):
+            j += 1
+        after_escape = bool(out) and out[-1].key == Keys.Escape
+        if j - i >= PASTE_RUN and not after_escape:
+            text = "".join(k.data for k in keys[i:j])
+            out.append(KeyPress(Keys.BracketedPaste, text))
+            i = j
+        elif j > i:
+            out.extend(keys[i:j])
+            i = j
+        else:
+            out.append(keys[i])
+            i += 1
+    return out
+
+
+class ChannelInput(Input):
+    """prompt_toolkit input fed from an SSH channel instead of a file descriptor."""
+
+    def __init__(self) -> None:
+        self._keys: list[KeyPress] = []
+        self._parser = _Parser(self._keys.append)
+        self._data: list[str] = []
+        self._callbacks: list[Callable[[], None] | None] = []
+        self._closed = False
+
+    def feed(self, data: str) -> None:
+        self._data.append(data)
+        self._notify()
+
+    def _notify(self) -> None:
+        if self._callbacks and self._callbacks[-1] is not None:
+            self._callbacks[-1]()
+
+    def fileno(self) -> int:
+        raise NotImplementedError("ChannelInput is fed from an SSH channel")
+
+    def typeahead_hash(self) -> str:
+        return f"sshchat-{id(self)}"
+
+    def _take_keys(self) -> list[KeyPress]:
+        keys = _merge_runs(self._keys)
+        self._keys.clear()
+        return keys
+
+    def read_keys(self) -> list[KeyPress]:
+        if self._data:
+            data = "".join(self._data)
+            self._data.clear()
+            self._parser.feed(data)
+        return self._take_keys()
+
+    def flush_keys(self) -> list[KeyPress]:
+        self._parser.flush()
+        return self._take_keys()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        self._closed = True
+        self._notify()
+
+    def raw_mode(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+    def cooked_mode(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+    @contextlib.contextmanager
+    def _pushed(self, callback: Callable[[], None] | None) -> Iterator[None]:
+        self._callbacks.append(callback)
+        try:
+            if callback is not None and (self._data or self._closed):
+                asyncio.get_running_loop().call_soon(callback)
+            yield
+        finally:
+            self._callbacks.pop()
+            if self._callbacks and (self._data or self._closed):
+                top = self._callbacks[-1]
+                if top is not None:
+                    asyncio.get_running_loop().call_soon(top)
+
+    def attach(self, input_ready_callback: Callable[[], None]) -> Any:
+        return self._pushed(input_ready_callback)
+
+    def detach(self) -> Any:
+        return self._pushed(None)
+
+
+class _ChannelStdout:
+    """The file-like object prompt_toolkit's output writes to."""
+
+    encoding = "utf-8"
+
+    def __init__(self, write: Callable[[str], None]) -> None:
+        self._write = write
+
+    def write(self, data: str) -> int:
+        self._write(data.replace("\n", "\r\n"))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        raise OSError("no file descriptor")
+
+
+class _ChannelOutput(Vt100_Output):
+    """VT100 output without bracketed paste (pastes arrive as typed lines)."""
+
+    def enable_bracketed_paste(self) -> None:
+        pass
+
+    def disable_bracketed_paste(self) -> None:
+        pass
+
+
+def _build_bindings() -> KeyBindings:
+    kb = KeyBindings()
+    empty = Condition(lambda: _current_buffer_empty())
+
+    @kb.add("enter")
+    def _accept(event: Any) -> None:
+        event.current_buffer.validate_and_handle()
+
+    @kb.add("c-c")
+    def _clear(event: Any) -> None:
+        event.current_buffer.reset()
+
+    @kb.add("c-d", filter=empty)
+    def _eof(event: Any) -> None:
+        event.app.exit()
+
+    return kb
+
+
+def _current_buffer_empty() -> bool:
+    from prompt_toolkit.application.current import get_app
+
+    return not get_app().current_buffer.text
+
+
+# Built once, shared by every session.
+_DEFAULT_BINDINGS = load_key_bindings()
+_PAGE_BINDINGS = load_page_navigation_bindings()
+_CHAT_BINDINGS = merge_key_bindings([_build_bindings()])
+_STYLE = Style.from_dict({"prompt.channel": "ansicyan", "prompt.nick": "bold"})
+
+
+class _ChatApplication(Application[None]):
+    """An Application that reuses the shared default key bindings."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._default_bindings = _DEFAULT_BINDINGS
+        self._page_navigation_bindings = _PAGE_BINDINGS
+
+
+class TerminalFrontEnd(FrontEnd):
+    """A pty session: line editing with history, lines printed above the prompt."""
+
+    color = True
+
+    def __init__(self, *args: Any, term_type: str = "xterm", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.term_type = term_type or "xterm"
+        self.size = Size(rows=24, columns=80)
+        self.input = ChannelInput()
+        self.output = _ChannelOutput(
+            cast(TextIO, _ChannelStdout(self._write_raw)),
+            lambda: self.size,
+            term=self.term_type,
+            enable_cpr=False,
+        )
+        self.app: _ChatApplication | None = None
+
+    def raw_line_limit(self) -> int:
+        # Raw input includes escape sequences for cursor keys and the like.
+        return self.max_line * 4 + 256
+
+    def _write_raw(self, data: str) -> None:
+        if not self._stopped:
+            with contextlib.suppress(Exception):
+                self.transport.write(data)
+
+    def set_size(self, columns: int, rows: int) -> None:
+        """The client's terminal changed size; re-lay out the prompt."""
+        self.size = Size(rows=rows if rows > 0 else 24, columns=columns if columns > 0 else 80)
+        if self.app is not None and self.app.is_running:
+            self.app._on_resize()
+
+    def _prompt(self) -> StyleAndTextTuples:
+        client = self.client
+        if client is None:
+            return [("", "> ")]
+        account = client.account
+        return [
+            ("class:prompt.channel", f"#{client.current.name}"),
+            ("", " "),
+            ("class:prompt.nick", account.nick),
+            ("", "> "),
+        ]
+
+    def _accept(self, buffer: Buffer) -> bool:
+        for line in buffer.text.splitlines() or [""]:
+            self.submit(line)
+        if self._closing and self.app is not None and self.app.is_running:
+            self.app.exit()
+        return False  # reset the buffer
+
+    def _build_app(self) -> _ChatApplication:
+        buffer = Buffer(
+            multiline=False,
+            accept_handler=self._accept,
+            history=InMemoryHistory(),
+        )
+        control = BufferControl(buffer, input_processors=[BeforeInput(self._prompt)])
+        return _ChatApplication(
+            layout=Layout(Window(control, wrap_lines=True, dont_extend_height=True)),
+            key_bindings=_CHAT_BINDINGS,
+            style=_STYLE,
+            erase_when_done=True,
+            full_screen=False,
+            mouse_support=False,
+            enable_page_navigation_bindings=False,
+            terminal_size_polling_interval=None,
+            min_redraw_interval=0.02,
+            input=self.input,
+            output=self.output,
+        )
+
+    async def _run(self) -> None:
+        with create_app_session(input=self.input, output=self.output):
+            self.app = self._build_app()
+            writer = asyncio.create_task(self._write_loop())
+            try:
+                with contextlib.suppress(EOFError):
+                    await self.app.run_async(handle_sigint=False, set_exception_handler=False)
+                self.request_close()
+                await writer
+            finally:
+                writer.cancel()
+
+    def _consume(self, data: str) -> None:
+        self.input.feed(data)
+
+    def _line_overflowed(self) -> None:
+        if self.app is not None:
+            self.app.current_buffer.reset()
+        super()._line_overflowed()
+
+    def _input_ended(self) -> None:
+        self.input.close()
+        super()._input_ended()
+
+    def connection_lost(self) -> None:
+        self.input.close()
+        super().connection_lost()
+
+    async def _emit(self, lines: list[str]) -> None:
+        text = "".join(line + "\n" for line in lines)
+        app = self.app
+        if app is None or not app.is_running:
+            self.output.write_raw(text)
+            self.output.flush()
+            return
+        async with in_terminal():
+            self.output.write_raw(text)
+            self.output.flush()
+        # Let lines that arrive meanwhile pile up for the next batch.
+        await asyncio.sleep(COALESCE_SECONDS)
