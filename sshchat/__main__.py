@@ -1,0 +1,5 @@
+"""Allow ``python -m sshchat``."""
+
+from sshchat.cli import main
+
+raise SystemExit(main())
