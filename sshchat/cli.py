@@ -126,6 +126,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if config is None:
         return EXIT_CONFIG
     logging.basicConfig(level=getattr(logging, args.log_level), format=LOG_FORMAT)
+    # asyncssh logs every connection and channel at INFO; sshchat logs what matters.
+    if args.log_level != "DEBUG":
+        logging.getLogger("asyncssh").setLevel(logging.WARNING)
 
     from sshchat.server import StartupError, serve  # lazy: pulls in asyncssh
 
