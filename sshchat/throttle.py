@@ -1,0 +1,136 @@
+"""Failed-login penalties per source address and per account.
+
+In the spirit of OpenSSH's ``PerSourcePenalties``: after a few free failures
+every further failure adds a growing delay before the next attempt is even
+looked at, and many failures in a row block the source (or, for password
+logins, the account) for a while. A success from a source clears its record.
+Records expire when they have been quiet for ``forget_after`` seconds, so the
+tables cannot grow without bound (and are also capped in size).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+__all__ = ["AuthThrottle", "Verdict"]
+
+
+@dataclass
+class _Record:
+    failures: int = 0
+    last: float = 0.0
+    blocked_until: float = 0.0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What to do with an authentication attempt."""
+
+    delay: float = 0.0  # seconds to wait before checking the credentials
+    blocked: bool = False  # refuse without checking
+    reason: str = ""
+
+
+class AuthThrottle:
+    """Remembers failed logins and says how long the next attempt must wait."""
+
+    def __init__(
+        self,
+        *,
+        free_failures: int = 3,
+        max_delay: float = 10.0,
+        block_after: int = 20,
+        block_seconds: float = 600.0,
+        forget_after: float = 3600.0,
+        max_records: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.free_failures = free_failures
+        self.max_delay = max_delay
+        self.block_after = block_after
+        self.block_seconds = block_seconds
+        self.forget_after = forget_after
+        self.max_records = max_records
+        self._clock = clock
+        self._sources: OrderedDict[str, _Record] = OrderedDict()
+        self._accounts: OrderedDict[str, _Record] = OrderedDict()
+
+    # -- queries ------------------------------------------------------------
+
+    def check(self, source: str, account: str | None = None) -> Verdict:
+        """The verdict for an attempt from ``source`` (on ``account``, for passwords)."""
+        now = self._clock()
+        worst = Verdict()
+        for kind, table, key in (
+            ("source address", self._sources, source),
+            ("account", self._accounts, account),
+        ):
+            if key is None:
+                continue
+            record = self._get(table, key, now)
+            if record is None:
+                continue
+            if record.blocked_until > now:
+                remaining = int(record.blocked_until - now) + 1
+                return Verdict(
+                    blocked=True, reason=f"{kind} blocked for {remaining}s after failed logins"
+                )
+            delay = self._delay(record.failures)
+            if delay > worst.delay:
+                worst = Verdict(delay=delay, reason=f"{record.failures} failures from {kind}")
+        return worst
+
+    def blocked_source(self, source: str) -> bool:
+        record = self._get(self._sources, source, self._clock())
+        return record is not None and record.blocked_until > self._clock()
+
+    def failures(self, source: str) -> int:
+        record = self._get(self._sources, source, self._clock())
+        return record.failures if record else 0
+
+    # -- updates ------------------------------------------------------------
+
+    def failed(self, source: str, account: str | None = None) -> None:
+        """Record a failed attempt."""
+        now = self._clock()
+        for table, key in ((self._sources, source), (self._accounts, account)):
+            if key is None:
+                continue
+            record = self._get(table, key, now) or _Record()
+            record.failures += 1
+            record.last = now
+            if record.failures >= self.block_after:
+                record.blocked_until = now + self.block_seconds
+                record.failures = 0
+            table[key] = record
+            table.move_to_end(key)
+            while len(table) > self.max_records:
+                table.popitem(last=False)
+
+    def succeeded(self, source: str, account: str | None = None) -> None:
+        """A successful login clears the source's record (not the account's block)."""
+        self._sources.pop(source, None)
+        if account is not None:
+            record = self._accounts.get(account)
+            if record is not None and record.blocked_until <= self._clock():
+                self._accounts.pop(account, None)
+
+    # -- internals ------------------------------------------------------------
+
+    def _delay(self, failures: int) -> float:
+        extra = failures - self.free_failures
+        if extra <= 0:
+            return 0.0
+        return min(self.max_delay, 0.5 * 2 ** (extra - 1))
+
+    def _get(self, table: OrderedDict[str, _Record], key: str, now: float) -> _Record | None:
+        record = table.get(key)
+        if record is None:
+            return None
+        if record.blocked_until <= now and now - record.last > self.forget_after:
+            del table[key]
+            return None
+        return record
