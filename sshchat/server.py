@@ -20,6 +20,7 @@ from typing import Any
 
 import asyncssh
 
+from .algorithms import algorithm_options
 from .auth import Authenticator
 from .config import Config
 from .hub import Hub
@@ -212,6 +213,7 @@ async def start_server(config: Config) -> RunningServer:
         "login_timeout": 60,
         "keepalive_interval": 60,
         "keepalive_count_max": 3,
+        **algorithm_options(),
     }
     try:
         acceptor = await asyncssh.create_server(
