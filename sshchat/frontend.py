@@ -104,8 +104,19 @@ class LineGuard:
 
     def filter(self, data: str) -> tuple[str, bool]:
         """Return the part of ``data`` to keep and whether a line overflowed in it."""
+        parts = self.split(data)
+        return "".join(kept for kept, _ in parts), any(over for _, over in parts)
+
+    def split(self, data: str) -> list[tuple[str, bool]]:
+        """Like :meth:`filter`, but cut after each over-long line.
+
+        Returns ``(kept, overflowed)`` pairs in input order; ``overflowed`` means
+        the line being typed at the end of ``kept`` is over-long and must be
+        thrown away before the text of the next pair is handled (otherwise the
+        lines following it would be glued to its kept prefix).
+        """
+        parts: list[tuple[str, bool]] = []
         kept: list[str] = []
-        overflowed = False
         start = 0
         n = len(data)
         while start < n:
@@ -120,16 +131,19 @@ class LineGuard:
             else:
                 body = len(piece) - (1 if has_break else 0)
                 if self._count + body > self.limit:
-                    overflowed = True
                     keep_n = self.limit - self._count
                     kept.append(piece[:keep_n])
+                    parts.append(("".join(kept), True))
+                    kept = []
                     self.discarding = not has_break
                     self._count = 0
                 else:
                     kept.append(piece)
                     self._count = 0 if has_break else self._count + body
             start = end
-        return "".join(kept), overflowed
+        if kept:
+            parts.append(("".join(kept), False))
+        return parts
 
 
 def _next_break(data: str, start: int) -> int:
@@ -304,12 +318,13 @@ class FrontEnd:
             self._inbox.appendleft(data[SLICE:])
             data = data[:SLICE]
         self._inbox_len -= len(data)
-        kept, overflowed = self.guard.filter(data)
         try:
-            if kept:
-                self._consume(kept)
-            if overflowed:
-                self._line_overflowed()
+            # An over-long line is thrown away before the text after it is handled.
+            for kept, overflowed in self.guard.split(data):
+                if kept:
+                    self._consume(kept)
+                if overflowed:
+                    self._line_overflowed()
         except Exception:
             log.exception("input handling failed for %s", self.login)
         if self._reading_paused and self._inbox_len < INBOX_LOW:
