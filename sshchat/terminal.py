@@ -55,15 +55,20 @@ HISTORY_LINES = 100
 
 
 class _Parser(Vt100Parser):
-    """The VT100 key parser, minus bracketed-paste mode.
+    """The VT100 key parser, minus bracketed-paste mode and mouse reports.
 
     A client could send the paste start marker and then stream forever; the
     stock parser would buffer all of it. We never enable bracketed paste, so
     the markers are simply ignored.
+
+    Mouse tracking is never enabled either, yet the stock parser reads any
+    ``ESC [ digits;... m/M`` (an SGR colour code, say) as a mouse report, and
+    prompt_toolkit's mouse handler raises on malformed ones, which throws away
+    every key still queued (the rest of the line, its Enter). They are dropped.
     """
 
     def _call_handler(self, key: Any, insert_text: str) -> None:
-        if key == Keys.BracketedPaste:
+        if key in (Keys.BracketedPaste, Keys.Vt100MouseEvent):
             return
         super()._call_handler(key, insert_text)
 
