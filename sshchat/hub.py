@@ -102,6 +102,7 @@ class Channel:
             not self.private
             or account.login in self.members
             or account.login in self.invited
+            or account.login == self.owner
             or account.admin
         )
 
@@ -231,7 +232,11 @@ class Hub:
     def create_channel(self, client: Client, name: str, *, private: bool = False) -> Channel:
         """Create a channel owned by the client's account and enter it."""
         name = self._check_channel_name(name)
-        if self._find_channel(name) is not None:
+        existing = self._find_channel(name)
+        if existing is not None:
+            if not existing.visible_to(client.account):
+                # /join would say it does not exist: do not send the user there.
+                raise HubError(f"the name #{name} is not available; choose another one")
             raise HubError(f"#{name} already exists; /join {name} to enter it")
         channel = self._new_channel(name, owner=client.account.login, private=private)
         self._enter(client, channel)
@@ -245,10 +250,6 @@ class Hub:
         if channel is None or not channel.visible_to(account):
             hint = f"/create {name} to make it" if valid_name(name) else NAME_RULE
             raise HubError(f"there is no channel #{name}; {hint}")
-        if channel.private and not (
-            account.login in channel.members or account.login in channel.invited or account.admin
-        ):  # pragma: no cover - visible_to already covers this
-            raise HubError(f"#{channel.name} is private; ask its owner for an /invite")
         self._enter(client, channel)
         return channel
 
