@@ -12,6 +12,7 @@ events through :meth:`Hub.notify`, so it travels the same queue as chat lines.
 from __future__ import annotations
 
 import difflib
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -134,8 +135,13 @@ def handle_line(hub: Hub, client: Client, line: str) -> Outcome:
     return Outcome.CONTINUE
 
 
+_NAME_AND_ARGS = re.compile(r"(\S*)(.*)", re.DOTALL)
+
+
 def _run_command(ctx: Context, text: str) -> Outcome | None:
-    name, _, argtext = text.partition(" ")
+    # The name ends at the first white space of any kind (tab, no-break space...),
+    # as arguments are split on any white space too.
+    name, argtext = _NAME_AND_ARGS.match(text).groups()  # type: ignore[union-attr]
     name = sanitize(name)
     cmd = REGISTRY.get(name)
     if cmd is None:
