@@ -376,7 +376,6 @@ class Hub:
         client.current = channel
 
     def _add_member(self, channel: Channel, account: Account, *, announce: bool = True) -> None:
-        channel.invited.discard(account.login)
         channel.members[account.login] = account
         account.channels[channel.name] = channel
         if announce:

@@ -21,13 +21,15 @@ _ESCAPES = re.compile(
       \x1b\[[0-?]*[\x20-/]*[@-~]?          # CSI ... final byte (7-bit)
     | \x9b[0-?]*[\x20-/]*[@-~]?            # CSI (8-bit)
     | \x1b\][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?   # OSC ... BEL/ST
-    | \x9d[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?     # OSC (8-bit)
+    | \x9d[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)      # OSC (8-bit), terminated
     | \x1b[PX^_][^\x1b\x9c]*(?:\x1b\\|\x9c)?        # DCS, SOS, PM, APC
-    | [\x90\x98\x9e\x9f][^\x1b\x9c]*(?:\x1b\\|\x9c)?  # the same, 8-bit
+    | [\x90\x98\x9e\x9f][^\x1b\x9c]*(?:\x1b\\|\x9c)  # the same, 8-bit, terminated
     | \x1b[\x20-/]*[0-~]?                  # other ESC sequences (charset, keypad, ...)
     """,
     re.VERBOSE,
 )
+# An unterminated 8-bit string introducer is just dropped as a control
+# character below, keeping the text after it.
 
 # Characters turned into a plain space rather than removed, so words stay apart.
 _SPACES = str.maketrans({"\t": " ", "\u2028": " ", "\u2029": " ", "\x85": " "})

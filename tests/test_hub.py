@@ -360,6 +360,22 @@ def test_private_channel_owner_can_rejoin_after_reconnecting(hub: Hub) -> None:
     assert bob_sink.errors() == []
 
 
+def test_invitation_lasts_after_leaving_and_reconnecting(hub: Hub) -> None:
+    b, _ = join(hub, "bob")
+    c, carol_sink = join(hub, "carol")
+    run(hub, b, "/create secret private")
+    run(hub, b, "/invite carol")
+    run(hub, c, "/join secret")
+    run(hub, c, "/leave")
+    run(hub, c, "/join secret")
+    assert carol_sink.errors() == []
+    hub.disconnect(c)
+    c, carol_sink = join(hub, "carol")
+    run(hub, c, "/join secret")
+    assert carol_sink.errors() == []
+    assert c.current.name == "secret"
+
+
 def test_creating_over_a_hidden_private_channel_does_not_suggest_join(hub: Hub) -> None:
     b, _ = join(hub, "bob")
     d, dave_sink = join(hub, "dave")

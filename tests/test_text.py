@@ -102,6 +102,8 @@ def test_sanitize_keeps_printable_ascii(text: str) -> None:
         ("\x9b2Jafter", "after"),
         ("\x9d0;title\x9cafter", "after"),
         ("\x1bPdcs payload\x1b\\after", "after"),
+        ("a\x9fb c", "ab c"),  # an unterminated 8-bit introducer keeps the text after it
+        ("a\x90b", "ab"),
         ("\x1b(0after", "after"),
         ("a\tb", "a b"),
         ("a\u2028b", "a b"),
