@@ -123,6 +123,8 @@ def handle_line(hub: Hub, client: Client, line: str) -> Outcome:
     line = line.rstrip("\r\n")
     if not line.strip():
         return Outcome.CONTINUE
+    if not _is_quit(line) and not hub.admit_line(client):
+        return Outcome.CONTINUE
     try:
         if line.startswith("//"):
             hub.say(client, line[1:])
@@ -136,6 +138,11 @@ def handle_line(hub: Hub, client: Client, line: str) -> Outcome:
 
 
 _NAME_AND_ARGS = re.compile(r"(\S*)(.*)", re.DOTALL)
+
+
+def _is_quit(line: str) -> bool:
+    """``/quit`` is never rate limited."""
+    return line.strip().lower() == "/quit"
 
 
 def _run_command(ctx: Context, text: str) -> Outcome | None:

@@ -115,11 +115,47 @@ class UserConfig:
 
 @dataclass(frozen=True)
 class Limits:
-    """Resource limits."""
+    """Resource limits and abuse controls (all under ``[limits]``)."""
 
     max_line_length: int = 2000  # characters in one chat line
     outbound_queue: int = 1000  # lines queued per session before the oldest are dropped
     auth_workers: int = 2  # threads verifying argon2 passwords
+    message_burst: int = 15  # lines a user may send at once ...
+    message_rate: float = 1.0  # ... then this many per second
+    max_auth_attempts: int = 6  # failed attempts per connection before it is closed
+    login_grace_time: int = 30  # seconds a connection has to log in
+    max_unauthenticated: int = 64  # connections still logging in, server-wide
+    max_connections: int = 5000  # all connections, server-wide
+    max_connections_per_source: int = 64  # connections from one address
+    max_sessions_per_account: int = 16  # sessions one account may have open
+    auth_free_failures: int = 3  # failed logins from a source or on an account before delays
+    auth_max_delay: int = 10  # seconds, the longest delay a failing source waits per attempt
+    auth_block_after: int = 20  # failures in a row that block the source / account ...
+    auth_block_seconds: int = 600  # ... for this long
+    keepalive_interval: int = 30  # seconds between keepalives to idle clients (0: off)
+    keepalive_count_max: int = 3  # unanswered keepalives before a client is dropped
+
+
+# [limits] keys: (lowest, highest) accepted value.
+_LIMIT_RANGES: dict[str, tuple[float, float]] = {
+    "max_line_length": (1, 1_000_000),
+    "outbound_queue": (1, 1_000_000),
+    "auth_workers": (1, 64),
+    "message_burst": (1, 100_000),
+    "message_rate": (0.001, 100_000),
+    "max_auth_attempts": (1, 100),
+    "login_grace_time": (1, 3600),
+    "max_unauthenticated": (1, 1_000_000),
+    "max_connections": (1, 1_000_000),
+    "max_connections_per_source": (1, 1_000_000),
+    "max_sessions_per_account": (1, 1_000_000),
+    "auth_free_failures": (0, 1000),
+    "auth_max_delay": (0, 3600),
+    "auth_block_after": (1, 1_000_000),
+    "auth_block_seconds": (0, 31_536_000),
+    "keepalive_interval": (0, 86400),
+    "keepalive_count_max": (1, 1000),
+}
 
 
 DEFAULT_LISTEN_HOST = "127.0.0.1"
@@ -301,7 +337,7 @@ def _check_password_hash(value: str) -> str | None:
 # ---------------------------------------------------------------------------
 
 _SERVER_KEYS = ("listen", "port", "host_keys", "name", "motd", "default_channel")
-_LIMITS_KEYS = ("max_line_length", "outbound_queue", "auth_workers")
+_LIMITS_KEYS = tuple(_LIMIT_RANGES)
 _USER_KEYS = ("password_hash", "public_keys", "admin")
 _TOP_KEYS = ("server", "limits", "users")
 
@@ -402,6 +438,26 @@ class _Parser:
             )
         return value
 
+    def limit(self, table: Mapping[str, Any], key: str) -> float:
+        """One ``[limits]`` value: a whole number, or any number for ``message_rate``."""
+        default = getattr(Limits, key)
+        low, high = _LIMIT_RANGES[key]
+        dotted = f"limits.{key}"
+        if isinstance(default, int):
+            return self.integer(table, key, dotted, default, minimum=int(low), maximum=int(high))
+        value = table.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.error(
+                dotted,
+                f"must be a number, not {_type_name(value)}",
+                f"write it without quotes, e.g. {key} = {default}",
+            )
+        if not low <= value <= high:
+            raise self.error(
+                dotted, f"{value} is out of range", f"use a value between {low} and {high}"
+            )
+        return float(value)
+
     # -- sections ---------------------------------------------------------
 
     def parse(self, doc: Mapping[str, Any]) -> Config:
@@ -447,25 +503,7 @@ class _Parser:
                 f'use {NAME_RULE}, e.g. "lobby"',
             )
 
-        limits = Limits(
-            max_line_length=self.integer(
-                limits_table,
-                "max_line_length",
-                "limits.max_line_length",
-                Limits.max_line_length,
-                minimum=1,
-            ),
-            outbound_queue=self.integer(
-                limits_table,
-                "outbound_queue",
-                "limits.outbound_queue",
-                Limits.outbound_queue,
-                minimum=1,
-            ),
-            auth_workers=self.integer(
-                limits_table, "auth_workers", "limits.auth_workers", Limits.auth_workers, minimum=1
-            ),
-        )
+        limits = Limits(**{key: self.limit(limits_table, key) for key in _LIMIT_RANGES})
         users = self.users(doc)
         return Config(
             path=self.path.resolve(),

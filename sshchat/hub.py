@@ -29,6 +29,7 @@ from .events import (
     PresenceKind,
     PrivateMessage,
 )
+from .ratelimit import TokenBucket
 from .text import confusable_key, sanitize, strip_channel_prefix
 
 __all__ = [
@@ -71,6 +72,8 @@ class Account:
     connected_since: float | None = None
     last_seen: float | None = None
     last_pm_from: str | None = None
+    bucket: TokenBucket | None = None  # message rate limit
+    lines_refused: int = 0  # lines refused since the rate limit last let one through
 
     @property
     def online(self) -> bool:
@@ -129,6 +132,8 @@ class Hub:
         *,
         default_channel: str = "lobby",
         max_text: int = DEFAULT_MAX_TEXT,
+        message_rate: float | None = None,
+        message_burst: int = 15,
     ) -> None:
         """``accounts`` is ``(login, admin)`` pairs from the config."""
         self.accounts: dict[str, Account] = {}
@@ -137,6 +142,11 @@ class Hub:
         self.channels: dict[str, Channel] = {}
         self.default_channel = self._new_channel(default_channel, owner=None)
         self.max_text = max_text
+        self.message_rate = message_rate
+        self.message_burst = message_burst
+        if message_rate is not None:  # None: no rate limit (unit tests, trusted front ends)
+            for account in self.accounts.values():
+                account.bucket = TokenBucket(message_rate, message_burst)
         self._ids = itertools.count(1)
 
     # -- sessions -----------------------------------------------------------
@@ -194,6 +204,34 @@ class Hub:
         )
 
     # -- talking -----------------------------------------------------------
+
+    def admit_line(self, client: Client) -> bool:
+        """Apply the account's message rate limit to one typed line.
+
+        The first refused line of a streak tells the user why; the first line
+        let through afterwards says how many were not sent.
+        """
+        account = client.account
+        if account.bucket is None or account.bucket.take():
+            if account.lines_refused:
+                refused, account.lines_refused = account.lines_refused, 0
+                self.notify(
+                    client,
+                    f"{refused} line{' was' if refused == 1 else 's were'} not sent "
+                    "because you were typing too fast",
+                    error=True,
+                )
+            return True
+        account.lines_refused += 1
+        if account.lines_refused == 1:
+            self.notify(
+                client,
+                "you are sending too fast, so lines are not being sent: the limit is "
+                f"{self.message_burst} lines at once, then {self.message_rate:g} per second. "
+                "Wait a moment and try again.",
+                error=True,
+            )
+        return False
 
     def say(self, client: Client, text: str, *, action: bool = False) -> None:
         """Send ``text`` to the client's current channel."""

@@ -188,6 +188,8 @@ async def start_server(config: Config) -> RunningServer:
         ((user.name, user.admin) for user in config.users.values()),
         default_channel=config.default_channel,
         max_text=config.limits.max_line_length,
+        message_rate=config.limits.message_rate,
+        message_burst=config.limits.message_burst,
     )
     state = ServerState(
         config=config,

@@ -67,9 +67,24 @@ def make_config_text(
 
 
 @pytest.fixture
-def config(tmp_path: Path, password_hashes: dict[str, str], client_key: asyncssh.SSHKey) -> Config:
+def limits_toml() -> str:
+    """The [limits] table of the test config.
+
+    Most tests send lines as fast as a script can, so the message rate limit is
+    lifted; tests of the limits override this fixture in their module.
+    """
+    return "[limits]\nmessage_burst = 100000\nmessage_rate = 100000\n"
+
+
+@pytest.fixture
+def config(
+    tmp_path: Path,
+    password_hashes: dict[str, str],
+    client_key: asyncssh.SSHKey,
+    limits_toml: str,
+) -> Config:
     path = tmp_path / "config.toml"
-    text = make_config_text(password_hashes, client_key)
+    text = make_config_text(password_hashes, client_key, extra=limits_toml)
     path.write_text(text)
     return parse_config(text, path)
 

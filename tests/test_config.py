@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import shutil
 import struct
 import subprocess
@@ -215,9 +216,12 @@ ERROR_CASES = [
         "server.default_channel",
         NAME_RULE,
     ),
-    ("limit-zero", cfg("[limits]\nmax_line_length = 0"), "limits.max_line_length", "positive"),
+    ("limit-zero", cfg("[limits]\nmax_line_length = 0"), "limits.max_line_length", "between 1"),
     ("limit-bool", cfg("[limits]\noutbound_queue = true"), "limits.outbound_queue", "boolean"),
-    ("limit-negative", cfg("[limits]\nauth_workers = -2"), "limits.auth_workers", "positive"),
+    ("limit-negative", cfg("[limits]\nauth_workers = -2"), "limits.auth_workers", "between 1"),
+    ("rate-string", cfg('[limits]\nmessage_rate = "fast"'), "limits.message_rate", "number"),
+    ("rate-zero", cfg("[limits]\nmessage_rate = 0"), "limits.message_rate", "between"),
+    ("limit-typo", cfg("[limits]\nmessage_brust = 3"), "limits.message_brust", "message_burst"),
     ("no-users", cfg("[server]", users=""), "users", "hash-password"),
     ("users-empty", cfg("", users="[users]"), "users", "[users.<name>]"),
     ("users-not-table", cfg("", users='users = "alice"'), "users", "[users]"),
@@ -565,3 +569,18 @@ def test_pure_layers_do_not_import_ssh_or_ui_libraries() -> None:
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_limits_accept_fractional_rate_and_keep_defaults() -> None:
+    config = parse_config(cfg("[limits]\nmessage_rate = 2.5\nmessage_burst = 40"), Path("c.toml"))
+    assert config.limits.message_rate == 2.5
+    assert config.limits.message_burst == 40
+    assert config.limits.max_auth_attempts == Limits.max_auth_attempts
+    whole = parse_config(cfg("[limits]\nmessage_rate = 3"), Path("c.toml"))
+    assert whole.limits.message_rate == 3.0
+
+
+def test_example_config_documents_every_limit() -> None:
+    text = (REPO / "config.example.toml").read_text()
+    for key in Limits.__dataclass_fields__:
+        assert re.search(rf"^{key} = ", text, flags=re.MULTILINE), key

@@ -69,3 +69,65 @@ def test_throttle_tables_are_bounded() -> None:
         throttle.failed(f"10.0.{i // 256}.{i % 256}", f"user{i}")
     assert len(throttle._sources) == 100
     assert len(throttle._accounts) == 100
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.events: list = []
+
+    def deliver(self, event) -> None:
+        self.events.append(event)
+
+    def close(self, reason: str) -> None:
+        pass
+
+    def texts(self) -> list[str]:
+        return [getattr(e, "text", "") for e in self.events]
+
+
+def test_hub_rate_limit_lets_a_paste_through_and_stops_a_flood() -> None:
+    from sshchat.commands import handle_line
+    from sshchat.hub import Hub
+
+    hub = Hub([("alice", False), ("bob", False)], message_rate=1.0, message_burst=15)
+    alice_sink, bob_sink = _Sink(), _Sink()
+    alice = hub.connect("alice", alice_sink)
+    hub.connect("bob", bob_sink)
+    bob_sink.events.clear()
+    for i in range(10):  # an ordinary paste
+        handle_line(hub, alice, f"paste line {i}")
+    assert [t for t in bob_sink.texts() if t.startswith("paste")] == [
+        f"paste line {i}" for i in range(10)
+    ]
+    for i in range(100):  # a flood
+        handle_line(hub, alice, f"flood {i}")
+    flood = [t for t in bob_sink.texts() if t.startswith("flood")]
+    assert 5 <= len(flood) <= 6  # what was left of the burst
+    warnings = [t for t in alice_sink.texts() if "too fast" in t]
+    assert len(warnings) == 1  # told once, not once per refused line
+    assert "15 lines at once" in warnings[0]
+    # /quit always gets through.
+    from sshchat.commands import Outcome
+
+    assert handle_line(hub, alice, "/quit") is Outcome.QUIT
+
+
+def test_hub_rate_limit_reports_refused_count_when_it_recovers() -> None:
+    from sshchat.commands import handle_line
+    from sshchat.hub import Hub
+
+    hub = Hub([("alice", False)], message_rate=1.0, message_burst=2)
+    sink = _Sink()
+    alice = hub.connect("alice", sink)
+    bucket = alice.account.bucket
+    assert bucket is not None
+    clock = Clock()
+    bucket._clock = clock
+    bucket._stamp = clock.now
+    for i in range(5):
+        handle_line(hub, alice, f"line {i}")
+    clock.now += 1.0
+    handle_line(hub, alice, "after the pause")
+    texts = sink.texts()
+    assert "after the pause" in texts
+    assert any("3 lines were not sent" in t for t in texts)
