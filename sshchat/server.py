@@ -20,11 +20,13 @@ from typing import Any
 
 import asyncssh
 
+from .admission import Busy, ConnectionGate, FairSlots
 from .algorithms import algorithm_options
 from .auth import Authenticator
 from .config import Config
 from .hub import Hub
 from .session import ChatSession, SessionSettings
+from .throttle import AuthThrottle
 
 __all__ = ["ChatServer", "RunningServer", "StartupError", "load_host_key", "serve", "start_server"]
 
@@ -84,31 +86,52 @@ class ServerState:
     hub: Hub
     auth: Authenticator
     settings: SessionSettings
+    gate: ConnectionGate
+    verify_slots: FairSlots
     connections: set[ChatServer] = field(default_factory=set)
 
 
 class ChatServer(asyncssh.SSHServer):
-    """asyncssh's per-connection callbacks: authentication and session creation.
+    """asyncssh's per-connection callbacks: admission, authentication, sessions.
 
     Unlike prompt_toolkit's ready-made SSH server class, every user must
     authenticate: ``begin_auth`` always asks for credentials, also for unknown
     user names (so that the answer does not reveal which names exist).
+
+    Connections are counted against the server-wide caps when they arrive.
+    Password checks wait for a fair turn in the verification pool, after any
+    penalty delay their source or account has earned; a connection that fails
+    ``max_auth_attempts`` times is closed.
     """
 
     def __init__(self, state: ServerState) -> None:
         self._state = state
         self._conn: asyncssh.SSHServerConnection | None = None
         self._peer = ""
+        self._source = ""
+        self._admitted = False
+        self._authenticated = False
+        self._failures = 0
         self._key_fingerprint: str | None = None
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
         peer = conn.get_extra_info("peername") or ("?", 0)
         self._peer = f"{peer[0]}:{peer[1]}"
+        self._source = str(peer[0])
+        refusal = self._state.gate.admit(self._source)
+        if refusal is not None:
+            log.warning("refused connection from %s: %s", self._peer, refusal)
+            conn.disconnect(asyncssh.DISC_TOO_MANY_CONNECTIONS, refusal)
+            return
+        self._admitted = True
         self._state.connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._state.connections.discard(self)
+        if self._admitted:
+            self._admitted = False
+            self._state.gate.release(self._source, authenticated=self._authenticated)
 
     def begin_auth(self, username: str) -> bool:
         return True
@@ -117,12 +140,35 @@ class ChatServer(asyncssh.SSHServer):
         return True
 
     async def validate_password(self, username: str, password: str) -> bool:
-        ok = await self._state.auth.check_password(username, password)
+        state = self._state
+        verdict = state.gate.throttle.check(self._source, username)
+        if verdict.blocked:
+            log.warning("refused password for %r from %s: %s", username, self._peer, verdict.reason)
+            self._failed()
+            return False
+        if verdict.delay:
+            log.info(
+                "delaying password check for %r from %s by %.1fs (%s)",
+                username,
+                self._peer,
+                verdict.delay,
+                verdict.reason,
+            )
+            await asyncio.sleep(verdict.delay)
+        try:
+            ok = await state.verify_slots.run(
+                self._source, lambda: state.auth.check_password(username, password)
+            )
+        except Busy:
+            log.warning("password check queue full; refused %r from %s", username, self._peer)
+            ok = False
         if ok:
-            log.info("password login: %s from %s", username, self._peer)
-        else:
-            log.info("failed password for %r from %s", username, self._peer)
-        return ok
+            state.gate.throttle.succeeded(self._source, username)
+            return True
+        log.info("failed password for %r from %s", username, self._peer)
+        state.gate.throttle.failed(self._source, username)
+        self._failed()
+        return False
 
     def public_key_auth_supported(self) -> bool:
         return True
@@ -130,11 +176,25 @@ class ChatServer(asyncssh.SSHServer):
     def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
         match = self._state.auth.check_public_key(username, key.public_data)
         if match is None:
+            self._failed()
             return False
         self._key_fingerprint = match.fingerprint
         return True
 
+    def _failed(self) -> None:
+        """Count a failed attempt; close the connection after too many."""
+        self._failures += 1
+        if self._failures >= self._state.config.limits.max_auth_attempts and self._conn:
+            log.warning("too many authentication failures from %s; disconnecting", self._peer)
+            self._conn.disconnect(
+                asyncssh.DISC_NO_MORE_AUTH_METHODS_AVAILABLE,
+                "too many authentication failures",
+            )
+
     def auth_completed(self) -> None:
+        self._authenticated = True
+        if self._admitted:
+            self._state.gate.authenticated()
         method = "key" if self._key_fingerprint else "password"
         log.info("%s authenticated by %s from %s", self._username(), method, self._peer)
 
@@ -191,6 +251,13 @@ async def start_server(config: Config) -> RunningServer:
         message_rate=config.limits.message_rate,
         message_burst=config.limits.message_burst,
     )
+    limits = config.limits
+    throttle = AuthThrottle(
+        free_failures=limits.auth_free_failures,
+        max_delay=limits.auth_max_delay,
+        block_after=limits.auth_block_after,
+        block_seconds=limits.auth_block_seconds,
+    )
     state = ServerState(
         config=config,
         hub=hub,
@@ -199,6 +266,17 @@ async def start_server(config: Config) -> RunningServer:
             welcome=_welcome(config),
             max_line=config.limits.max_line_length,
             queue_limit=config.limits.outbound_queue,
+            max_sessions=config.limits.max_sessions_per_account,
+        ),
+        gate=ConnectionGate(
+            max_connections=limits.max_connections,
+            max_per_source=limits.max_connections_per_source,
+            max_unauthenticated=limits.max_unauthenticated,
+            throttle=throttle,
+        ),
+        verify_slots=FairSlots(
+            limits.auth_workers,
+            rank=lambda source: throttle.failures(source),
         ),
     )
     options: dict[str, Any] = {
@@ -212,9 +290,9 @@ async def start_server(config: Config) -> RunningServer:
         "allow_scp": False,
         "kbdint_auth": False,
         "server_version": "sshchat",
-        "login_timeout": 60,
-        "keepalive_interval": 60,
-        "keepalive_count_max": 3,
+        "login_timeout": limits.login_grace_time,
+        "keepalive_interval": limits.keepalive_interval,
+        "keepalive_count_max": limits.keepalive_count_max,
         **algorithm_options(),
     }
     try:

@@ -36,6 +36,7 @@ class SessionSettings:
     welcome: str
     max_line: int
     queue_limit: int
+    max_sessions: int = 16
 
 
 class _ChannelTransport:
@@ -106,6 +107,17 @@ class ChatSession(asyncssh.SSHServerSession[str]):
         assert chan is not None
         if self._exec:
             chan.write_stderr(EXEC_REFUSED.format(login=self._login))
+            chan.exit(1)
+            return
+        account = self._hub.accounts.get(self._login)
+        if account is not None and len(account.clients) >= self._settings.max_sessions:
+            log.warning(
+                "refused session for %s: %d already open", self._login, len(account.clients)
+            )
+            chan.write_stderr(
+                f"sshchat: {self._login} already has {len(account.clients)} sessions open, "
+                "the most allowed; close one first.\r\n"
+            )
             chan.exit(1)
             return
         transport = _ChannelTransport(chan)
