@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import errno
 import getpass
-import logging
 import os
 import socket
 import sys
@@ -20,12 +19,12 @@ from pathlib import Path
 
 from sshchat import __version__
 from sshchat.config import Config, ConfigError, load_config
+from sshchat.logs import configure_logging
 
 __all__ = ["main"]
 
 DEFAULT_CONFIG = "config.toml"
 EXAMPLE_CONFIG = "config.example.toml"
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 EXIT_OK = 0
@@ -56,6 +55,12 @@ def _build_parser() -> argparse.ArgumentParser:
         type=str.upper,
         choices=LOG_LEVELS,
         help="logging verbosity (default: INFO)",
+    )
+    serve.add_argument(
+        "--log-format",
+        default="text",
+        choices=("text", "json"),
+        help="one line per event as key=value text (default) or as JSON objects",
     )
     serve.set_defaults(func=_cmd_serve)
 
@@ -125,10 +130,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     config = _load(args.config)
     if config is None:
         return EXIT_CONFIG
-    logging.basicConfig(level=getattr(logging, args.log_level), format=LOG_FORMAT)
-    # asyncssh logs every connection and channel at INFO; sshchat logs what matters.
-    if args.log_level != "DEBUG":
-        logging.getLogger("asyncssh").setLevel(logging.WARNING)
+    configure_logging(args.log_level, args.log_format)
 
     from sshchat.server import StartupError, serve  # lazy: pulls in asyncssh
 

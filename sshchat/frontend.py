@@ -251,7 +251,7 @@ class FrontEnd:
             self.outbox.seal()
 
     def _closed_by_hub(self, reason: str) -> None:
-        self.outbox.deliver(Notice(reason, NoticeKind.ERROR))
+        self.outbox.deliver(Notice(reason))
         self.request_close()
 
     # -- output ----------------------------------------------------------------
@@ -268,6 +268,7 @@ class FrontEnd:
             events, dropped = await self.outbox.take()
             lines: list[str] = []
             if dropped:
+                self.hub.stats.queue_drops += dropped
                 lines.extend(
                     self.renderer.render(
                         Notice(f"{dropped} lines were dropped because they arrived too fast"),

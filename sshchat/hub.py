@@ -30,6 +30,7 @@ from .events import (
     PrivateMessage,
 )
 from .ratelimit import TokenBucket
+from .stats import Stats
 from .text import confusable_key, sanitize, strip_channel_prefix
 
 __all__ = [
@@ -142,6 +143,7 @@ class Hub:
         self.channels: dict[str, Channel] = {}
         self.default_channel = self._new_channel(default_channel, owner=None)
         self.max_text = max_text
+        self.stats = Stats()
         self.message_rate = message_rate
         self.message_burst = message_burst
         if message_rate is not None:  # None: no rate limit (unit tests, trusted front ends)
@@ -223,6 +225,7 @@ class Hub:
                 )
             return True
         account.lines_refused += 1
+        self.stats.lines_rate_limited += 1
         if account.lines_refused == 1:
             self.notify(
                 client,
@@ -240,6 +243,7 @@ class Hub:
         if client.account.login not in channel.members:  # pragma: no cover - defensive
             raise HubError(f"you are not in #{channel.name}; /join it first")
         event = ChatMessage(channel.name, client.account.login, client.account.nick, text, action)
+        self.stats.messages += 1
         self._send_to_accounts(channel.members.values(), event)
 
     def private_message(self, client: Client, target: str, text: str) -> Account:
@@ -252,6 +256,7 @@ class Hub:
             raise HubError(f"{recipient.nick} is offline; try again when they are back")
         sender = client.account
         event = PrivateMessage(sender.login, sender.nick, recipient.login, recipient.nick, text)
+        self.stats.messages += 1
         recipient.last_pm_from = sender.login
         accounts = [sender] if recipient is sender else [sender, recipient]
         self._send_to_accounts(accounts, event)
@@ -263,6 +268,7 @@ class Hub:
             raise HubError("/broadcast is for admins only")
         text = self._clean_text(text)
         event = Broadcast(client.account.login, client.account.nick, text)
+        self.stats.messages += 1
         self._send_to_accounts((a for a in self.accounts.values() if a.online), event)
 
     # -- channels ------------------------------------------------------------
@@ -429,9 +435,12 @@ class Hub:
         account.channels.pop(channel.name, None)
 
     def _send_to_accounts(self, accounts: Iterable[Account], event: Event) -> None:
+        delivered = 0
         for account in accounts:
             for client in account.clients:
                 client.sink.deliver(event)
+                delivered += 1
+        self.stats.deliveries += delivered
 
     def _send_to_channels(
         self,

@@ -25,12 +25,16 @@ from .algorithms import algorithm_options
 from .auth import Authenticator
 from .config import Config
 from .hub import Hub
+from .logs import log_event
 from .session import ChatSession, SessionSettings
 from .throttle import AuthThrottle
 
 __all__ = ["ChatServer", "RunningServer", "StartupError", "load_host_key", "serve", "start_server"]
 
 log = logging.getLogger(__name__)
+
+
+SHUTDOWN_NOTICE = "The server is shutting down. Bye for now!"
 
 
 class StartupError(Exception):
@@ -89,6 +93,7 @@ class ServerState:
     gate: ConnectionGate
     verify_slots: FairSlots
     connections: set[ChatServer] = field(default_factory=set)
+    sessions: set[ChatSession] = field(default_factory=set)  # chat sessions running
 
 
 class ChatServer(asyncssh.SSHServer):
@@ -121,15 +126,24 @@ class ChatServer(asyncssh.SSHServer):
         self._source = str(peer[0])
         refusal = self._state.gate.admit(self._source)
         if refusal is not None:
-            log.warning("refused connection from %s: %s", self._peer, refusal)
+            log_event(log, "conn.refused", logging.WARNING, source=self._peer, reason=refusal)
+            self._state.hub.stats.connections_refused[refusal.split(";")[0]] += 1
             conn.disconnect(asyncssh.DISC_TOO_MANY_CONNECTIONS, refusal)
             return
         self._admitted = True
         self._state.connections.add(self)
+        log_event(log, "conn.open", source=self._peer)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._state.connections.discard(self)
         if self._admitted:
+            log_event(
+                log,
+                "conn.close",
+                source=self._peer,
+                user=self._username() if self._authenticated else "",
+                reason=str(exc) if exc else "closed",
+            )
             self._admitted = False
             self._state.gate.release(self._source, authenticated=self._authenticated)
 
@@ -143,16 +157,18 @@ class ChatServer(asyncssh.SSHServer):
         state = self._state
         verdict = state.gate.throttle.check(self._source, username)
         if verdict.blocked:
-            log.warning("refused password for %r from %s: %s", username, self._peer, verdict.reason)
+            self._auth_failed(username, "blocked", verdict.reason)
             self._failed()
             return False
         if verdict.delay:
-            log.info(
-                "delaying password check for %r from %s by %.1fs (%s)",
-                username,
-                self._peer,
-                verdict.delay,
-                verdict.reason,
+            state.hub.stats.throttled += 1
+            log_event(
+                log,
+                "auth.delay",
+                user=username,
+                source=self._peer,
+                seconds=verdict.delay,
+                reason=verdict.reason,
             )
             await asyncio.sleep(verdict.delay)
         try:
@@ -160,12 +176,13 @@ class ChatServer(asyncssh.SSHServer):
                 self._source, lambda: state.auth.check_password(username, password)
             )
         except Busy:
-            log.warning("password check queue full; refused %r from %s", username, self._peer)
-            ok = False
+            self._auth_failed(username, "busy", "password check queue full")
+            self._failed()
+            return False
         if ok:
             state.gate.throttle.succeeded(self._source, username)
             return True
-        log.info("failed password for %r from %s", username, self._peer)
+        self._auth_failed(username, "password", "wrong password or unknown user")
         state.gate.throttle.failed(self._source, username)
         self._failed()
         return False
@@ -176,16 +193,31 @@ class ChatServer(asyncssh.SSHServer):
     def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
         match = self._state.auth.check_public_key(username, key.public_data)
         if match is None:
+            self._auth_failed(username, "publickey", "key not authorized")
             self._failed()
             return False
         self._key_fingerprint = match.fingerprint
         return True
 
+    def _auth_failed(self, username: str, kind: str, reason: str) -> None:
+        self._state.hub.stats.auth_failures[kind] += 1
+        log_event(
+            log,
+            "auth.failure",
+            logging.WARNING if kind in ("blocked", "busy") else logging.INFO,
+            user=username,
+            source=self._peer,
+            kind=kind,
+            reason=reason,
+        )
+
     def _failed(self) -> None:
         """Count a failed attempt; close the connection after too many."""
         self._failures += 1
         if self._failures >= self._state.config.limits.max_auth_attempts and self._conn:
-            log.warning("too many authentication failures from %s; disconnecting", self._peer)
+            log_event(
+                log, "auth.disconnect", logging.WARNING, source=self._peer, failures=self._failures
+            )
             self._conn.disconnect(
                 asyncssh.DISC_NO_MORE_AUTH_METHODS_AVAILABLE,
                 "too many authentication failures",
@@ -196,7 +228,14 @@ class ChatServer(asyncssh.SSHServer):
         if self._admitted:
             self._state.gate.authenticated()
         method = "key" if self._key_fingerprint else "password"
-        log.info("%s authenticated by %s from %s", self._username(), method, self._peer)
+        log_event(
+            log,
+            "auth.success",
+            user=self._username(),
+            source=self._peer,
+            method=method,
+            key=self._key_fingerprint or "",
+        )
 
     def _username(self) -> str:
         assert self._conn is not None
@@ -209,6 +248,7 @@ class ChatServer(asyncssh.SSHServer):
             self._username(),
             key_fingerprint=self._key_fingerprint,
             source=self._peer,
+            live=self._state.sessions,
         )
 
     def close(self) -> None:
@@ -232,9 +272,21 @@ class RunningServer:
     def port(self) -> int:
         return int(self.acceptor.get_port())
 
-    async def close(self) -> None:
-        """Stop listening, disconnect everyone and release resources."""
+    async def close(self, notice: str | None = None, grace: float = 5.0) -> None:
+        """Stop listening, end every session and release resources.
+
+        With ``notice``, every connected user is told it first and their
+        sessions are given up to ``grace`` seconds to write what is queued
+        and end by themselves.
+        """
         self.acceptor.close()
+        if notice:
+            for client in list(self.hub.online_clients()):
+                client.sink.close(notice)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + grace
+            while self.state.sessions and loop.time() < deadline:
+                await asyncio.sleep(0.05)
         for conn in list(self.state.connections):
             conn.close()
         await self.acceptor.wait_closed()
@@ -332,5 +384,5 @@ async def serve(config: Config) -> None:
     try:
         await stop.wait()
     finally:
-        log.info("shutting down")
-        await running.close()
+        log_event(log, "server.stop", sessions=sum(1 for _ in running.hub.online_clients()))
+        await running.close(notice=SHUTDOWN_NOTICE)

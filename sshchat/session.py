@@ -17,6 +17,7 @@ import asyncssh
 
 from .frontend import FrontEnd, LineFrontEnd
 from .hub import Hub
+from .logs import log_event
 from .terminal import TerminalFrontEnd
 
 __all__ = ["ChatSession", "SessionSettings"]
@@ -71,8 +72,10 @@ class ChatSession(asyncssh.SSHServerSession[str]):
         *,
         key_fingerprint: str | None = None,
         source: str = "",
+        live: set[ChatSession] | None = None,
     ) -> None:
         self._hub = hub
+        self._live = live if live is not None else set()
         self._settings = settings
         self._login = login
         self._key_fingerprint = key_fingerprint
@@ -95,11 +98,17 @@ class ChatSession(asyncssh.SSHServerSession[str]):
 
     def exec_requested(self, command: str) -> bool:
         self._exec = True
-        log.info("refused exec request from %s (%s)", self._login, self._source)
+        log_event(log, "session.refused", user=self._login, source=self._source, request="exec")
         return True  # accepted only to explain, then closed with status 1
 
     def subsystem_requested(self, subsystem: str) -> bool:
-        log.info("refused subsystem %r from %s (%s)", subsystem, self._login, self._source)
+        log_event(
+            log,
+            "session.refused",
+            user=self._login,
+            source=self._source,
+            request=f"subsystem {subsystem}",
+        )
         return False
 
     def session_started(self) -> None:
@@ -111,8 +120,14 @@ class ChatSession(asyncssh.SSHServerSession[str]):
             return
         account = self._hub.accounts.get(self._login)
         if account is not None and len(account.clients) >= self._settings.max_sessions:
-            log.warning(
-                "refused session for %s: %d already open", self._login, len(account.clients)
+            log_event(
+                log,
+                "session.refused",
+                logging.WARNING,
+                user=self._login,
+                source=self._source,
+                request="shell",
+                reason=f"{len(account.clients)} sessions already open",
             )
             chan.write_stderr(
                 f"sshchat: {self._login} already has {len(account.clients)} sessions open, "
@@ -139,7 +154,15 @@ class ChatSession(asyncssh.SSHServerSession[str]):
         else:
             front = LineFrontEnd(self._hub, transport, self._login, **options)
         self._front = front
+        self._live.add(self)
         front.start()
+        log_event(
+            log,
+            "session.start",
+            user=self._login,
+            source=self._source,
+            mode="pty" if self._pty is not None else "plain",
+        )
 
     def data_received(self, data: str, datatype: Any) -> None:
         if self._front is not None and datatype is None:
@@ -166,6 +189,8 @@ class ChatSession(asyncssh.SSHServerSession[str]):
             self._front.resume_writing()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._live.discard(self)
         if self._front is not None:
+            log_event(log, "session.end", user=self._login, source=self._source)
             self._front.connection_lost()
             self._front = None

@@ -296,9 +296,14 @@ class TerminalFrontEnd(FrontEnd):
     def _accept(self, buffer: Buffer) -> bool:
         for line in buffer.text.splitlines() or [""]:
             self.submit(line)
-        if self._closing and self.app is not None and self.app.is_running:
-            self.app.exit()
         return False  # reset the buffer
+
+    def request_close(self) -> None:
+        """End the session: stop the editor, then write what is queued."""
+        super().request_close()
+        app = self.app
+        if app is not None and app.is_running and not app.is_done:
+            app.exit()
 
     def _build_app(self) -> _ChatApplication:
         buffer = Buffer(

@@ -203,3 +203,14 @@ def test_exec_request_refused_with_message(sshchat_server: ServerProcess, key_fi
     )
     assert result.returncode == 1
     assert "only offers interactive chat" in result.stderr
+
+
+def test_sigterm_tells_users_and_exits_cleanly(sshchat_server: ServerProcess) -> None:
+    alice = spawn_password_user(sshchat_server.port, "alice")
+    try:
+        sshchat_server.proc.terminate()
+        alice.expect("The server is shutting down")
+        alice.expect(pexpect.EOF)
+        assert sshchat_server.proc.wait(timeout=10) == 0
+    finally:
+        alice.close(force=True)
