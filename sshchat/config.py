@@ -33,6 +33,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "Limits",
+    "Metrics",
     "UserConfig",
     "load_config",
     "parse_authorized_key",
@@ -158,6 +159,15 @@ _LIMIT_RANGES: dict[str, tuple[float, float]] = {
 }
 
 
+@dataclass(frozen=True)
+class Metrics:
+    """The optional Prometheus endpoint (``[metrics]``), off by default."""
+
+    enabled: bool = False
+    listen: str = "127.0.0.1"
+    port: int = 9108
+
+
 DEFAULT_LISTEN_HOST = "127.0.0.1"
 DEFAULT_PORT = 2222
 DEFAULT_HOST_KEY = "keys/ssh_host_ed25519_key"
@@ -179,6 +189,7 @@ class Config:
     default_channel: str = DEFAULT_CHANNEL
     users: Mapping[str, UserConfig] = field(default_factory=lambda: MappingProxyType({}))
     limits: Limits = field(default_factory=Limits)
+    metrics: Metrics = field(default_factory=Metrics)
 
 
 # ---------------------------------------------------------------------------
@@ -339,7 +350,8 @@ def _check_password_hash(value: str) -> str | None:
 _SERVER_KEYS = ("listen", "port", "host_keys", "name", "motd", "default_channel")
 _LIMITS_KEYS = tuple(_LIMIT_RANGES)
 _USER_KEYS = ("password_hash", "public_keys", "admin")
-_TOP_KEYS = ("server", "limits", "users")
+_METRICS_KEYS = ("enabled", "listen", "port")
+_TOP_KEYS = ("server", "limits", "metrics", "users")
 
 
 def _type_name(value: Any) -> str:
@@ -504,6 +516,7 @@ class _Parser:
             )
 
         limits = Limits(**{key: self.limit(limits_table, key) for key in _LIMIT_RANGES})
+        metrics = self.metrics(doc)
         users = self.users(doc)
         return Config(
             path=self.path.resolve(),
@@ -515,7 +528,26 @@ class _Parser:
             default_channel=channel,
             users=users,
             limits=limits,
+            metrics=metrics,
         )
+
+    def metrics(self, doc: Mapping[str, Any]) -> Metrics:
+        table = self.table(doc, "metrics", "metrics")
+        self.check_keys(table, _METRICS_KEYS, "metrics")
+        enabled = table.get("enabled", False)
+        if not isinstance(enabled, bool):
+            raise self.error(
+                "metrics.enabled",
+                f"must be true or false, not {_type_name(enabled)}",
+                "write enabled = true or enabled = false (no quotes)",
+            )
+        listen = self.string(
+            table, "listen", "metrics.listen", Metrics.listen, example='listen = "127.0.0.1"'
+        ).strip()
+        if not listen:
+            raise self.error("metrics.listen", "is empty", 'use "127.0.0.1" (loopback only)')
+        port = self.integer(table, "port", "metrics.port", Metrics.port, minimum=0, maximum=65535)
+        return Metrics(enabled=enabled, listen=listen, port=port)
 
     def host_keys(self, server: Mapping[str, Any]) -> tuple[Path, ...]:
         value = server.get("host_keys", [DEFAULT_HOST_KEY])

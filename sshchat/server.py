@@ -26,6 +26,7 @@ from .auth import Authenticator
 from .config import Config
 from .hub import Hub
 from .logs import log_event
+from .metrics import Gauges, MetricsEndpoint, start_metrics
 from .session import ChatSession, SessionSettings
 from .throttle import AuthThrottle
 
@@ -263,6 +264,7 @@ class RunningServer:
         self.state = state
         self.acceptor = acceptor
         self.fingerprint = fingerprint
+        self.metrics: MetricsEndpoint | None = None
 
     @property
     def hub(self) -> Hub:
@@ -291,6 +293,9 @@ class RunningServer:
             conn.close()
         await self.acceptor.wait_closed()
         self.state.auth.close()
+        if self.metrics is not None:
+            self.metrics.close()
+            self.metrics = None
 
 
 async def start_server(config: Config) -> RunningServer:
@@ -364,6 +369,17 @@ async def start_server(config: Config) -> RunningServer:
         ) from None
     fingerprint = keys[0].get_fingerprint("sha256")
     running = RunningServer(state, acceptor, fingerprint)
+    if config.metrics.enabled:
+        try:
+            running.metrics = _start_metrics(state)
+        except BaseException:
+            await running.close()
+            raise
+        log.info(
+            "metrics on http://%s:%d/metrics",
+            config.metrics.listen,
+            running.metrics.port,
+        )
     log.info(
         "sshchat listening on %s:%d, host key %s",
         config.listen_host,
@@ -371,6 +387,29 @@ async def start_server(config: Config) -> RunningServer:
         fingerprint,
     )
     return running
+
+
+def _start_metrics(state: ServerState) -> MetricsEndpoint:
+    metrics = state.config.metrics
+    gate = state.gate
+    gauges = Gauges(
+        sessions=lambda: len(state.sessions),
+        connections=lambda: gate.total,
+        unauthenticated=lambda: gate.unauthenticated,
+        online_users=lambda: sum(1 for a in state.hub.accounts.values() if a.online),
+    )
+    try:
+        return start_metrics(metrics.listen, metrics.port, state.hub.stats, gauges)
+    except ImportError:
+        raise StartupError(
+            "[metrics] enabled = true needs the prometheus-client package. "
+            "Fix: pip install 'sshchat[metrics]', or set enabled = false."
+        ) from None
+    except OSError as err:
+        raise StartupError(
+            f"cannot serve metrics on {metrics.listen}:{metrics.port}: {err.strerror or err}. "
+            f"Fix: choose another [metrics] port in {state.config.path}."
+        ) from None
 
 
 async def serve(config: Config) -> None:
