@@ -129,7 +129,12 @@ class ChatServer(asyncssh.SSHServer):
         if refusal is not None:
             log_event(log, "conn.refused", logging.WARNING, source=self._peer, reason=refusal)
             self._state.hub.stats.connections_refused[refusal.split(";")[0]] += 1
-            conn.disconnect(asyncssh.DISC_TOO_MANY_CONNECTIONS, refusal)
+            # Not from here: asyncssh sends its version line only after this
+            # method returns, and a disconnect sent before it is garbage to the
+            # client, which then sees just a reset and never learns the reason.
+            asyncio.get_running_loop().call_soon(
+                conn.disconnect, asyncssh.DISC_TOO_MANY_CONNECTIONS, refusal
+            )
             return
         self._admitted = True
         self._state.connections.add(self)
