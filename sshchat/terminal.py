@@ -48,6 +48,8 @@ __all__ = ["ChannelInput", "TerminalFrontEnd"]
 
 # Lines arriving within this many seconds of the last print share one redraw.
 COALESCE_SECONDS = 0.03
+# Window changes arriving within this many seconds of the first share one redraw.
+RESIZE_SECONDS = 0.05
 # A run of at least this many plain characters in one read is a paste: it is
 # inserted in one step instead of key by key.
 PASTE_RUN = 8
@@ -255,6 +257,8 @@ class TerminalFrontEnd(FrontEnd):
 
     def __init__(self, *args: Any, term_type: str = "xterm", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._resize_timer: asyncio.TimerHandle | None = None
+        self._resize_waiting = False
         self.term_type = term_type or "xterm"
         self.size = Size(rows=24, columns=80)
         self.input = ChannelInput()
@@ -276,10 +280,31 @@ class TerminalFrontEnd(FrontEnd):
                 self.transport.write(data)
 
     def set_size(self, columns: int, rows: int) -> None:
-        """The client's terminal changed size; re-lay out the prompt."""
+        """The client's terminal changed size; re-lay out the prompt shortly.
+
+        Each re-layout repaints the prompt and the line being typed, so a burst
+        of window changes shares one, and none is done while the client is not
+        reading (it is done when it reads again).
+        """
         self.size = Size(rows=rows if rows > 0 else 24, columns=columns if columns > 0 else 80)
-        if self.app is not None and self.app.is_running:
-            self.app._on_resize()
+        if self._resize_timer is None and self.app is not None and self.app.is_running:
+            loop = asyncio.get_running_loop()
+            self._resize_timer = loop.call_later(RESIZE_SECONDS, self._relayout)
+
+    def _relayout(self) -> None:
+        self._resize_timer = None
+        if self._stopped or self.app is None or not self.app.is_running:
+            return
+        if not self._writable.is_set():
+            self._resize_waiting = True
+            return
+        self.app._on_resize()
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self._resize_waiting:
+            self._resize_waiting = False
+            self._relayout()
 
     def _prompt(self) -> StyleAndTextTuples:
         client = self.client
