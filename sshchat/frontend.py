@@ -164,6 +164,10 @@ class FrontEnd:
     """
 
     color = False
+    #: Stop taking input while the client is not reading its output. Front ends
+    #: whose input makes output of its own, outside the bounded outbox (a pty
+    #: echoes and redraws for every key), set this so that output cannot pile up.
+    input_waits_for_output = False
 
     def __init__(
         self,
@@ -258,9 +262,11 @@ class FrontEnd:
 
     def pause_writing(self) -> None:
         self._writable.clear()
+        self._pace_reading()
 
     def resume_writing(self) -> None:
         self._writable.set()
+        self._pace_reading()
 
     async def _write_loop(self) -> None:
         """Write queued events until the session closes."""
@@ -298,9 +304,7 @@ class FrontEnd:
             return
         self._inbox.append(data)
         self._inbox_len += len(data)
-        if self._inbox_len > INBOX_HIGH and not self._reading_paused:
-            self._reading_paused = True
-            self.transport.pause_reading()
+        self._pace_reading()
         if not self._pump_scheduled:
             self._pump_scheduled = True
             asyncio.get_running_loop().call_soon(self._pump)
@@ -328,12 +332,22 @@ class FrontEnd:
                     self._line_overflowed()
         except Exception:
             log.exception("input handling failed for %s", self.login)
-        if self._reading_paused and self._inbox_len < INBOX_LOW:
-            self._reading_paused = False
-            self.transport.resume_reading()
+        self._pace_reading()
         if (self._inbox or self._eof) and not self._stopped:
             self._pump_scheduled = True
             asyncio.get_running_loop().call_soon(self._pump)
+
+    def _pace_reading(self) -> None:
+        """Pause reading from the client while much input waits, or while
+        output waits when :attr:`input_waits_for_output`; resume after."""
+        stalled = self.input_waits_for_output and not self._writable.is_set()
+        if self._reading_paused:
+            if self._inbox_len < INBOX_LOW and not stalled:
+                self._reading_paused = False
+                self.transport.resume_reading()
+        elif self._inbox_len > INBOX_HIGH or stalled:
+            self._reading_paused = True
+            self.transport.pause_reading()
 
     def _consume(self, data: str) -> None:
         raise NotImplementedError

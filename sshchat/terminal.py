@@ -254,6 +254,7 @@ class TerminalFrontEnd(FrontEnd):
     """A pty session: line editing with history, lines printed above the prompt."""
 
     color = True
+    input_waits_for_output = True
 
     def __init__(self, *args: Any, term_type: str = "xterm", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
