@@ -22,6 +22,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any, TextIO, cast
 
+import prompt_toolkit.application.application as _app_module
 from prompt_toolkit.application import Application
 from prompt_toolkit.application.current import create_app_session
 from prompt_toolkit.application.run_in_terminal import in_terminal
@@ -40,7 +41,7 @@ from prompt_toolkit.layout import Layout, Window
 from prompt_toolkit.layout.controls import BufferControl
 from prompt_toolkit.layout.processors import BeforeInput
 from prompt_toolkit.output.vt100 import Vt100_Output
-from prompt_toolkit.styles import Style
+from prompt_toolkit.styles import BaseStyle, Style, default_ui_style, merge_styles
 
 from .frontend import FrontEnd
 
@@ -235,19 +236,38 @@ def _current_buffer_empty() -> bool:
 
 
 # Built once, shared by every session.
+# Built once and shared by every session: prompt_toolkit's default key bindings
+# (basic, Emacs, Vi, ...) are hundreds of objects, and its merged default style
+# over 100 KB, per Application. Both are read-only once built (filters and
+# style lookups resolve against the running application at call time), so one
+# copy serves all sessions.
 _DEFAULT_BINDINGS = load_key_bindings()
 _PAGE_BINDINGS = load_page_navigation_bindings()
 _CHAT_BINDINGS = merge_key_bindings([_build_bindings()])
 _STYLE = Style.from_dict({"prompt.channel": "ansicyan", "prompt.nick": "bold"})
+_MERGED_STYLE = merge_styles([default_ui_style(), _STYLE])
+
+
+def _shared_default_bindings() -> Any:
+    return _DEFAULT_BINDINGS
+
+
+def _shared_page_bindings() -> Any:
+    return _PAGE_BINDINGS
+
+
+# Application.__init__ calls these two loaders for every instance; in this
+# server process every Application is a chat session, so they hand out the
+# shared copies instead of building new ones.
+_app_module.load_key_bindings = _shared_default_bindings
+_app_module.load_page_navigation_bindings = _shared_page_bindings
 
 
 class _ChatApplication(Application[None]):
-    """An Application that reuses the shared default key bindings."""
+    """An Application that uses the shared key bindings and style."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._default_bindings = _DEFAULT_BINDINGS
-        self._page_navigation_bindings = _PAGE_BINDINGS
+    def _create_merged_style(self, include_default_pygments_style: Any) -> BaseStyle:
+        return _MERGED_STYLE
 
 
 class TerminalFrontEnd(FrontEnd):
