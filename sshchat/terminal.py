@@ -290,15 +290,26 @@ class TerminalFrontEnd(FrontEnd):
             enable_cpr=False,
         )
         self.app: _ChatApplication | None = None
+        # The bytes of the last full repaint of the prompt (see _emit), and a
+        # list collecting written data while such a repaint is recorded.
+        self._replay: str | None = None
+        self._capture: list[str] | None = None
 
     def raw_line_limit(self) -> int:
         # Raw input includes escape sequences for cursor keys and the like.
         return self.max_line * 4 + 256
 
     def _write_raw(self, data: str) -> None:
+        if self._capture is not None:
+            self._capture.append(data)
         if not self._stopped:
             with contextlib.suppress(Exception):
                 self.transport.write(data)
+
+    def _rendered(self, app: Any) -> None:
+        """After every render: a replayed prompt would now be stale."""
+        if self._capture is None:
+            self._replay = None
 
     def set_size(self, columns: int, rows: int) -> None:
         """The client's terminal changed size; re-lay out the prompt shortly.
@@ -370,6 +381,7 @@ class TerminalFrontEnd(FrontEnd):
             min_redraw_interval=0.02,
             input=self.input,
             output=self.output,
+            after_render=self._rendered,
         )
 
     async def _run(self) -> None:
@@ -407,8 +419,33 @@ class TerminalFrontEnd(FrontEnd):
             self.output.write_raw(text)
             self.output.flush()
             return
-        async with in_terminal():
-            self.output.write_raw(text)
-            self.output.flush()
+        if self._replay is not None:
+            self._print_and_replay(app, text, self._replay)
+        else:
+            async with in_terminal():
+                self.output.write_raw(text)
+                self.output.flush()
+                self._capture = []
+            # Leaving in_terminal() repainted the prompt from scratch; remember
+            # those bytes so that the next print can replay them.
+            self._replay = "".join(self._capture) if app.is_running else None
+            self._capture = None
         # Let lines that arrive meanwhile pile up for the next batch.
         await asyncio.sleep(COALESCE_SECONDS)
+
+    def _print_and_replay(self, app: Any, text: str, replay: str) -> None:
+        """Print above the prompt without a prompt_toolkit render.
+
+        Nothing has been rendered since ``replay`` was recorded (any render
+        drops it), so the screen shows exactly what it painted. Erasing that,
+        printing, and writing the same bytes again leaves the screen - and the
+        renderer's idea of it, restored below - as they were, at the cost of a
+        few writes instead of a layout pass and a screen diff (~10x cheaper).
+        """
+        renderer = app.renderer
+        state = dict(renderer.__dict__)
+        renderer.erase(leave_alternate_screen=False)
+        self.output.write_raw(text)
+        self.output.flush()
+        self._write_raw(replay)
+        renderer.__dict__.update(state)
