@@ -95,10 +95,13 @@ class LineGuard:
 
     Counts characters since the last line break; past ``limit`` the rest of the
     line is discarded up to the next line break and :attr:`overflowed` is set.
+    ``breaks`` are the characters that end a line for counting: a terminal also
+    passes Ctrl-C, which clears the line being typed.
     """
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, breaks: str = "\r\n") -> None:
         self.limit = limit
+        self.breaks = breaks
         self._count = 0
         self.discarding = False
 
@@ -120,7 +123,7 @@ class LineGuard:
         start = 0
         n = len(data)
         while start < n:
-            cut = _next_break(data, start)
+            cut = _next_break(data, start, self.breaks)
             end = n if cut < 0 else cut + 1
             piece = data[start:end]
             has_break = cut >= 0
@@ -146,14 +149,10 @@ class LineGuard:
         return parts
 
 
-def _next_break(data: str, start: int) -> int:
-    cr = data.find("\r", start)
-    lf = data.find("\n", start)
-    if cr < 0:
-        return lf
-    if lf < 0:
-        return cr
-    return min(cr, lf)
+def _next_break(data: str, start: int, breaks: str = "\r\n") -> int:
+    """Index of the first of ``breaks`` in ``data`` at or after ``start``, or -1."""
+    found = [i for i in (data.find(ch, start) for ch in breaks) if i >= 0]
+    return min(found) if found else -1
 
 
 class FrontEnd:
@@ -164,6 +163,7 @@ class FrontEnd:
     """
 
     color = False
+    line_breaks = "\r\n"  # characters that end the line being typed (see LineGuard)
     #: Stop taking input while the client is not reading its output. Front ends
     #: whose input makes output of its own, outside the bounded outbox (a pty
     #: echoes and redraws for every key), set this so that output cannot pile up.
@@ -188,7 +188,7 @@ class FrontEnd:
         self.max_line = max_line
         self.outbox = Outbox(queue_limit, self._closed_by_hub)
         self.renderer = Renderer(color=self.color, own_login=login)
-        self.guard = LineGuard(self.raw_line_limit())
+        self.guard = LineGuard(self.raw_line_limit(), self.line_breaks)
         self.client: Client | None = None
         self._key_fingerprint = key_fingerprint
         self._source = source

@@ -274,6 +274,7 @@ class TerminalFrontEnd(FrontEnd):
     """A pty session: line editing with history, lines printed above the prompt."""
 
     color = True
+    line_breaks = "\r\n\x03"  # Ctrl-C clears the line being typed
     input_waits_for_output = True
 
     def __init__(self, *args: Any, term_type: str = "xterm", **kwargs: Any) -> None:

@@ -452,3 +452,14 @@ async def test_dropped_events_are_reported(session) -> None:
     text = s.transport.text
     assert "7 lines were dropped" in text
     assert "n9" in text and "n2" not in text
+
+
+def test_line_guard_ctrl_c_starts_a_new_line_for_terminals() -> None:
+    guard = LineGuard(10, "\r\n\x03")
+    for _ in range(5):  # typed, cleared with Ctrl-C, typed again ...
+        kept, overflowed = guard.filter("x" * 9 + "\x03")
+        assert not overflowed
+        assert kept == "x" * 9 + "\x03"
+    plain = LineGuard(10)  # plain line mode: Ctrl-C is just a character
+    _, overflowed = plain.filter(("x" * 9 + "\x03") * 2)
+    assert overflowed
