@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from .hub import Account, Client, Hub, HubError
+from .prefs import BELL_MODES
 from .text import sanitize
 
 __all__ = ["REGISTRY", "Command", "CommandRegistry", "Outcome", "handle_line"]
@@ -365,3 +366,199 @@ def _whois(ctx: Context, args: list[str]) -> None:
 def _quit(ctx: Context, args: list[str]) -> Outcome:
     ctx.reply("Bye!")
     return Outcome.QUIT
+
+
+# -- history, moderation and preferences --------------------------------------
+
+_DURATION = re.compile(r"^(\d{1,6})([smhdw])$", re.IGNORECASE)
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> float | None:
+    """``30s``, ``10m``, ``2h``, ``1d``, ``1w`` in seconds; None if not a duration."""
+    match = _DURATION.match(text)
+    if not match:
+        return None
+    return int(match.group(1)) * _UNITS[match.group(2).lower()]
+
+
+def _duration_and_reason(args: list[str]) -> tuple[float | None, str]:
+    """Split ``[DURATION] [REASON]`` (the reason may be several words)."""
+    if not args:
+        return None, ""
+    first, _, rest = args[0].partition(" ")
+    seconds = parse_duration(first)
+    if seconds is None:
+        return None, args[0]
+    return seconds, rest.strip()
+
+
+def _on_off(value: str, what: str) -> bool:
+    value = value.lower()
+    if value in ("on", "yes", "true"):
+        return True
+    if value in ("off", "no", "false"):
+        return False
+    raise HubError(f"usage: /{what} on|off")
+
+
+@command("history", "[N]", "show the last N lines of the current channel", max_args=1)
+def _history(ctx: Context, args: list[str]) -> None:
+    count = ctx.hub.history_lines or 50
+    if args:
+        if not args[0].isdigit() or int(args[0]) < 1:
+            raise HubError("usage: /history [N] (N is a number of lines, e.g. /history 100)")
+        count = int(args[0])
+    ctx.hub.history(ctx.client, count)
+
+
+@command(
+    "topic",
+    "[TEXT]",
+    "show the channel topic, or set it (owner, ops, admins)",
+    max_args=1,
+    rest=True,
+)
+def _topic(ctx: Context, args: list[str]) -> None:
+    channel = ctx.client.current
+    if not args:
+        topic = channel.topic or "(no topic set)"
+        ctx.reply(f"Topic of #{channel.name}: {topic}")
+        return
+    text = "" if args[0].strip() in ("-", "--clear") else args[0]
+    ctx.hub.set_topic(ctx.client, text)
+
+
+@command(
+    "op", "NICK", "make a user an operator of the current channel (owner)", min_args=1, max_args=1
+)
+def _op(ctx: Context, args: list[str]) -> None:
+    ctx.hub.set_op(ctx.client, args[0], op=True)
+
+
+@command("deop", "NICK", "take operator rights away (owner)", min_args=1, max_args=1)
+def _deop(ctx: Context, args: list[str]) -> None:
+    ctx.hub.set_op(ctx.client, args[0], op=False)
+
+
+@command(
+    "kick",
+    "NICK [REASON]",
+    "remove a user from the current channel (ops)",
+    min_args=1,
+    max_args=2,
+    rest=True,
+)
+def _kick(ctx: Context, args: list[str]) -> None:
+    ctx.hub.kick(ctx.client, args[0], args[1] if len(args) > 1 else "")
+
+
+@command(
+    "ban",
+    "USER [DURATION] [REASON]",
+    "end a user's sessions and refuse their logins, e.g. /ban bob 1d spam",
+    min_args=1,
+    max_args=2,
+    rest=True,
+    admin=True,
+)
+def _ban(ctx: Context, args: list[str]) -> None:
+    seconds, reason = _duration_and_reason(args[1:])
+    who = ctx.hub.ban(ctx.client, args[0], seconds, reason)
+    ctx.reply(f"Banned {who.nick} ({ctx.hub.ban_message(who.login)}).")
+
+
+@command("unban", "USER", "lift a ban", min_args=1, max_args=1, admin=True)
+def _unban(ctx: Context, args: list[str]) -> None:
+    who = ctx.hub.unban(ctx.client, args[0])
+    ctx.reply(f"{who.nick} may log in again.")
+
+
+@command(
+    "mute",
+    "USER [DURATION]",
+    "stop a user from sending messages",
+    min_args=1,
+    max_args=2,
+    admin=True,
+)
+def _mute(ctx: Context, args: list[str]) -> None:
+    seconds = None
+    if len(args) == 2:
+        seconds = parse_duration(args[1])
+        if seconds is None:
+            raise HubError("usage: /mute USER [DURATION], e.g. /mute bob 10m (s, m, h, d or w)")
+    who = ctx.hub.mute(ctx.client, args[0], seconds)
+    ctx.reply(f"Muted {who.nick}.")
+
+
+@command("unmute", "USER", "let a muted user talk again", min_args=1, max_args=1, admin=True)
+def _unmute(ctx: Context, args: list[str]) -> None:
+    who = ctx.hub.unmute(ctx.client, args[0])
+    ctx.reply(f"Unmuted {who.nick}.")
+
+
+@command(
+    "ignore", "[NICK]", "hide a user's messages from you; alone, list who you ignore", max_args=1
+)
+def _ignore(ctx: Context, args: list[str]) -> None:
+    if not args:
+        ignored = sorted(
+            ctx.hub.accounts[login].nick
+            for login in ctx.client.account.ignored
+            if login in ctx.hub.accounts
+        )
+        ctx.reply("You ignore: " + ", ".join(ignored) if ignored else "You ignore nobody.")
+        return
+    who = ctx.hub.ignore(ctx.client, args[0])
+    ctx.reply(f"Ignoring {who.nick}; /unignore {who.nick} to see them again.")
+
+
+@command("unignore", "NICK", "see a user's messages again", min_args=1, max_args=1)
+def _unignore(ctx: Context, args: list[str]) -> None:
+    who = ctx.hub.unignore(ctx.client, args[0])
+    ctx.reply(f"You see {who.nick}'s messages again.")
+
+
+@command(
+    "reply",
+    "TEXT",
+    "answer the last private message you received",
+    min_args=1,
+    max_args=1,
+    rest=True,
+)
+def _reply(ctx: Context, args: list[str]) -> None:
+    ctx.hub.reply(ctx.client, args[0])
+
+
+@command("quiet", "[on|off]", "hide join, leave and connect notices", max_args=1)
+def _quiet(ctx: Context, args: list[str]) -> None:
+    prefs = ctx.client.account.prefs
+    prefs.quiet = _on_off(args[0], "quiet") if args else not prefs.quiet
+    ctx.hub.preferences_changed(ctx.client)
+    ctx.reply("Join and leave notices are now " + ("hidden." if prefs.quiet else "shown."))
+
+
+@command("bell", "on|off|mentions", "when to ring the terminal bell", min_args=1, max_args=1)
+def _bell(ctx: Context, args: list[str]) -> None:
+    mode = args[0].lower()
+    if mode not in BELL_MODES:
+        raise HubError("usage: /bell on|off|mentions")
+    ctx.client.account.prefs.bell = mode
+    ctx.hub.preferences_changed(ctx.client)
+    ctx.reply(f"Bell: {mode}.")
+
+
+@command("timestamps", "on|off", "show or hide the time in front of lines", min_args=1, max_args=1)
+def _timestamps(ctx: Context, args: list[str]) -> None:
+    ctx.client.account.prefs.timestamps = _on_off(args[0], "timestamps")
+    ctx.hub.preferences_changed(ctx.client)
+    ctx.reply("Timestamps " + ("on." if ctx.client.account.prefs.timestamps else "off."))
+
+
+@command("color", "on|off", "turn colours on or off (like NO_COLOR)", min_args=1, max_args=1)
+def _color(ctx: Context, args: list[str]) -> None:
+    ctx.client.account.prefs.color = _on_off(args[0], "color")
+    ctx.hub.preferences_changed(ctx.client)
+    ctx.reply("Colour " + ("on." if ctx.client.account.prefs.color else "off."))

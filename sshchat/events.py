@@ -57,6 +57,8 @@ class PresenceKind(Enum):
     CONNECT = "connect"
     DISCONNECT = "disconnect"
     NICK = "nick"
+    TOPIC = "topic"  # detail: the new topic ("" when cleared)
+    KICK = "kick"  # login/nick: who was kicked; detail: by whom and why
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,4 +94,15 @@ class Notice:
     time: float = field(default_factory=_now)
 
 
-Event = ChatMessage | PrivateMessage | Broadcast | Presence | Notice
+@dataclass(frozen=True, slots=True)
+class History:
+    """Earlier lines shown to one session: a channel's recent past, or the
+    private messages that arrived while the user was offline (``channel`` None).
+    """
+
+    channel: str | None
+    messages: tuple[ChatMessage | PrivateMessage, ...]
+    time: float = field(default_factory=_now)
+
+
+Event = ChatMessage | PrivateMessage | Broadcast | Presence | Notice | History

@@ -210,12 +210,19 @@ class FrontEnd:
         return self.max_line
 
     def start(self) -> None:
-        """Join the hub and start the session's task."""
+        """Join the hub and start the session's task.
+
+        Raises :class:`~sshchat.hub.HubError` when the hub refuses the login
+        (e.g. a ban that started after authentication).
+        """
+        if self.welcome:
+            self.outbox.deliver(Notice(self.welcome))
         self.client = self.hub.connect(
             self.login, self.outbox, key_fingerprint=self._key_fingerprint, source=self._source
         )
-        if self.welcome:
-            self.outbox.deliver(Notice(self.welcome))
+        account = self.client.account
+        self.renderer.prefs = account.prefs
+        self.renderer.set_own_nick(lambda: account.nick)
         self._task = asyncio.get_running_loop().create_task(self._main())
 
     async def _main(self) -> None:
@@ -284,6 +291,8 @@ class FrontEnd:
             current = self._current_channel()
             for event in events:
                 lines.extend(self.renderer.render(event, current))
+            if lines and self.renderer.take_bell():
+                lines[-1] += "\a"
             if lines:
                 await self._writable.wait()
                 await self._emit(lines)

@@ -13,8 +13,10 @@ raised as :class:`HubError` with a message meant for that user.
 from __future__ import annotations
 
 import itertools
+import math
 import time
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -23,27 +25,40 @@ from .events import (
     Broadcast,
     ChatMessage,
     Event,
+    History,
     Notice,
     NoticeKind,
     Presence,
     PresenceKind,
     PrivateMessage,
 )
+from .prefs import Prefs
 from .ratelimit import TokenBucket
 from .stats import Stats
 from .text import confusable_key, sanitize, strip_channel_prefix
 
 __all__ = [
     "Account",
+    "AccountChanged",
     "Channel",
+    "ChannelChanged",
     "Client",
     "Hub",
     "HubError",
+    "ModerationAction",
     "Sink",
 ]
 
 DEFAULT_MAX_TEXT = 2000
 MAX_REASON = 200
+MAX_TOPIC = 300
+MAX_PENDING = 100  # private messages kept for an offline user
+HISTORY_KEEP = 500  # lines of history kept per channel
+FOREVER = math.inf
+# Presence notices that /quiet hides.
+_NOISE = frozenset(
+    {PresenceKind.JOIN, PresenceKind.LEAVE, PresenceKind.CONNECT, PresenceKind.DISCONNECT}
+)
 
 
 class HubError(Exception):
@@ -73,6 +88,12 @@ class Account:
     connected_since: float | None = None
     last_seen: float | None = None
     last_pm_from: str | None = None
+    prefs: Prefs = field(default_factory=Prefs)
+    ignored: set[str] = field(default_factory=set)  # logins whose messages are hidden
+    banned_until: float | None = None  # FOREVER for a permanent ban
+    ban_reason: str = ""
+    muted_until: float | None = None
+    pending: deque[PrivateMessage] = field(default_factory=lambda: deque(maxlen=MAX_PENDING))
     bucket: TokenBucket | None = None  # message rate limit
     lines_refused: int = 0  # lines refused since the rate limit last let one through
 
@@ -98,7 +119,13 @@ class Channel:
     topic: str = ""
     members: dict[str, Account] = field(default_factory=dict)
     invited: set[str] = field(default_factory=set)
+    ops: set[str] = field(default_factory=set)  # logins allowed to moderate
     created: float = field(default_factory=time.time)
+    history: deque[ChatMessage] = field(default_factory=lambda: deque(maxlen=HISTORY_KEEP))
+
+    def is_op(self, account: Account) -> bool:
+        """Owner, channel operator or server admin."""
+        return account.admin or account.login == self.owner or account.login in self.ops
 
     def visible_to(self, account: Account) -> bool:
         """Whether ``account`` may see this channel in ``/list``."""
@@ -124,6 +151,38 @@ class Client:
     source: str = ""
 
 
+@dataclass(frozen=True)
+class ModerationAction:
+    """A moderation or administration act, for the audit log and the store."""
+
+    actor: str
+    action: str  # ban, unban, mute, unmute, kick, op, deop, topic
+    target: str
+    channel: str | None = None
+    reason: str = ""
+    until: float | None = None
+    time: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True)
+class ChannelChanged:
+    """A channel was created or its owner, topic, ops or invitations changed."""
+
+    channel: Channel
+
+
+@dataclass(frozen=True)
+class AccountChanged:
+    """An account's lasting state changed: last seen, prefs, bans, mutes, ignores."""
+
+    account: Account
+
+
+Record = (
+    ChatMessage | PrivateMessage | Broadcast | ModerationAction | ChannelChanged | AccountChanged
+)
+
+
 class Hub:
     """Owns every account, channel and session; routes events between them."""
 
@@ -135,8 +194,14 @@ class Hub:
         max_text: int = DEFAULT_MAX_TEXT,
         message_rate: float | None = None,
         message_burst: int = 15,
+        history_lines: int = 50,
     ) -> None:
-        """``accounts`` is ``(login, admin)`` pairs from the config."""
+        """``accounts`` is ``(login, admin)`` pairs from the config.
+
+        ``history_lines`` is how many earlier lines a user sees on joining a
+        channel. ``observers`` (append to it) receive every :data:`Record`:
+        the hub's way of telling a store what to keep, without doing I/O.
+        """
         self.accounts: dict[str, Account] = {}
         for login, admin in accounts:
             self.accounts[login] = Account(login=login, nick=login, admin=admin)
@@ -149,7 +214,13 @@ class Hub:
         if message_rate is not None:  # None: no rate limit (unit tests, trusted front ends)
             for account in self.accounts.values():
                 account.bucket = TokenBucket(message_rate, message_burst)
+        self.history_lines = history_lines
+        self.observers: list[Callable[[Record], None]] = []
         self._ids = itertools.count(1)
+
+    def _record(self, record: Record) -> None:
+        for observer in self.observers:
+            observer(record)
 
     # -- sessions -----------------------------------------------------------
 
@@ -165,6 +236,9 @@ class Hub:
         account = self.accounts.get(login)
         if account is None:
             raise HubError(f"no account named {login!r}")
+        banned = self.ban_message(login)
+        if banned is not None:
+            raise HubError(banned)
         client = Client(
             id=next(self._ids),
             account=account,
@@ -184,6 +258,11 @@ class Hub:
                 Presence(PresenceKind.CONNECT, account.login, account.nick),
                 skip=account,
             )
+        self._show_history(client, self.default_channel)
+        if account.pending:
+            sink.deliver(History(None, tuple(account.pending)))
+            account.pending.clear()
+            self._record(AccountChanged(account))
         return client
 
     def disconnect(self, client: Client) -> None:
@@ -204,6 +283,7 @@ class Hub:
         self._send_to_channels(
             channels, Presence(PresenceKind.DISCONNECT, account.login, account.nick)
         )
+        self._record(AccountChanged(account))
 
     # -- talking -----------------------------------------------------------
 
@@ -238,29 +318,47 @@ class Hub:
 
     def say(self, client: Client, text: str, *, action: bool = False) -> None:
         """Send ``text`` to the client's current channel."""
+        self._check_not_muted(client.account)
         text = self._clean_text(text)
         channel = client.current
         if client.account.login not in channel.members:  # pragma: no cover - defensive
             raise HubError(f"you are not in #{channel.name}; /join it first")
         event = ChatMessage(channel.name, client.account.login, client.account.nick, text, action)
         self.stats.messages += 1
+        channel.history.append(event)
         self._send_to_accounts(channel.members.values(), event)
+        self._record(event)
 
     def private_message(self, client: Client, target: str, text: str) -> Account:
-        """Send a private message to the user called ``target`` (nick or login)."""
+        """Send a private message to the user called ``target`` (nick or login).
+
+        An offline recipient gets it at their next login.
+        """
+        self._check_not_muted(client.account)
         text = self._clean_text(text)
         recipient = self.find_account(target)
         if recipient is None:
             raise HubError(f"no user called {sanitize(target)!r}; /users lists everyone")
-        if not recipient.online:
-            raise HubError(f"{recipient.nick} is offline; try again when they are back")
         sender = client.account
         event = PrivateMessage(sender.login, sender.nick, recipient.login, recipient.nick, text)
         self.stats.messages += 1
         recipient.last_pm_from = sender.login
-        accounts = [sender] if recipient is sender else [sender, recipient]
-        self._send_to_accounts(accounts, event)
+        if recipient.online:
+            accounts = [sender] if recipient is sender else [sender, recipient]
+            self._send_to_accounts(accounts, event)
+        else:
+            recipient.pending.append(event)
+            self._send_to_accounts([sender], event)
+            self.notify(client, f"{recipient.nick} is offline and will see it at their next login")
+        self._record(event)
         return recipient
+
+    def reply(self, client: Client, text: str) -> Account:
+        """Answer the last private message this account received."""
+        last = client.account.last_pm_from
+        if last is None or last not in self.accounts:
+            raise HubError("nobody has sent you a private message yet; use /msg NICK TEXT")
+        return self.private_message(client, self.accounts[last].nick, text)
 
     def broadcast(self, client: Client, text: str) -> None:
         """An admin's message to every online user."""
@@ -270,6 +368,20 @@ class Hub:
         event = Broadcast(client.account.login, client.account.nick, text)
         self.stats.messages += 1
         self._send_to_accounts((a for a in self.accounts.values() if a.online), event)
+        self._record(event)
+
+    def history(self, client: Client, count: int) -> None:
+        """Show the last ``count`` lines of the client's current channel."""
+        channel = client.current
+        count = max(1, min(count, HISTORY_KEEP))
+        lines = tuple(itertools.islice(reversed(channel.history), count))[::-1]
+        client.sink.deliver(History(channel.name, lines))
+
+    def _show_history(self, client: Client, channel: Channel) -> None:
+        if self.history_lines and channel.history:
+            n = min(self.history_lines, len(channel.history))
+            lines = tuple(itertools.islice(reversed(channel.history), n))[::-1]
+            client.sink.deliver(History(channel.name, lines))
 
     # -- channels ------------------------------------------------------------
 
@@ -284,6 +396,7 @@ class Hub:
             raise HubError(f"#{name} already exists; /join {name} to enter it")
         channel = self._new_channel(name, owner=client.account.login, private=private)
         self._enter(client, channel)
+        self._record(ChannelChanged(channel))
         return channel
 
     def join(self, client: Client, name: str) -> Channel:
@@ -321,6 +434,7 @@ class Hub:
         if invitee.login in channel.members:
             raise HubError(f"{invitee.nick} is already in #{channel.name}")
         channel.invited.add(invitee.login)
+        self._record(ChannelChanged(channel))
         self._send_to_accounts(
             [invitee],
             Notice(f"{account.nick} invites you to #{channel.name}: type /join {channel.name}"),
@@ -357,6 +471,191 @@ class Hub:
         if client.account.away is None:
             raise HubError("you are not marked away")
         client.account.away = None
+
+    # -- moderation ------------------------------------------------------------
+
+    def set_topic(self, client: Client, topic: str) -> Channel:
+        """Set (or with "" clear) the current channel's topic; owner, ops, admins."""
+        channel = client.current
+        account = client.account
+        if not channel.is_op(account):
+            raise HubError(f"only the owner, ops and admins can set the topic of #{channel.name}")
+        topic = sanitize(topic)
+        if len(topic) > MAX_TOPIC:
+            raise HubError(f"topic too long ({len(topic)} characters, the limit is {MAX_TOPIC})")
+        channel.topic = topic
+        event = Presence(
+            PresenceKind.TOPIC, account.login, account.nick, channel=channel.name, detail=topic
+        )
+        self._send_to_accounts(channel.members.values(), event)
+        self._record(ChannelChanged(channel))
+        self._record(ModerationAction(account.login, "topic", channel.name, channel.name, topic))
+        return channel
+
+    def set_op(self, client: Client, target: str, *, op: bool) -> Account:
+        """Make ``target`` an operator of the current channel, or stop it; owner or admin."""
+        channel = client.current
+        account = client.account
+        if not (account.admin or account.login == channel.owner):
+            raise HubError(f"only the owner of #{channel.name} (or an admin) can change its ops")
+        who = self._require_account(target)
+        if op:
+            channel.ops.add(who.login)
+        elif who.login in channel.ops:
+            channel.ops.discard(who.login)
+        else:
+            raise HubError(f"{who.nick} is not an op of #{channel.name}")
+        verb = "is now an op of" if op else "is no longer an op of"
+        self._send_to_accounts(
+            channel.members.values(), Notice(f"{who.nick} {verb} #{channel.name} ({account.nick})")
+        )
+        self._record(ChannelChanged(channel))
+        self._record(
+            ModerationAction(account.login, "op" if op else "deop", who.login, channel.name)
+        )
+        return who
+
+    def kick(self, client: Client, target: str, reason: str = "") -> Account:
+        """Remove ``target`` from the current channel; owner, ops and admins."""
+        channel = client.current
+        actor = client.account
+        if not channel.is_op(actor):
+            raise HubError(f"only the owner, ops and admins can kick from #{channel.name}")
+        if channel is self.default_channel:
+            raise HubError(
+                f"#{channel.name} is the home channel: nobody can be kicked from it "
+                "(admins can /mute or /ban)"
+            )
+        who = self._require_account(target)
+        if who.login not in channel.members:
+            raise HubError(f"{who.nick} is not in #{channel.name}")
+        if who.login == channel.owner and not actor.admin:
+            raise HubError(f"{who.nick} owns #{channel.name} and cannot be kicked")
+        reason = sanitize(reason)[:MAX_REASON]
+        detail = f"by {actor.nick}" + (f": {reason}" if reason else "")
+        event = Presence(
+            PresenceKind.KICK, who.login, who.nick, channel=channel.name, detail=detail
+        )
+        self._send_to_accounts(channel.members.values(), event)
+        channel.members.pop(who.login, None)
+        who.channels.pop(channel.name, None)
+        channel.invited.discard(who.login)
+        for other in who.clients:
+            if other.current is channel:
+                other.current = self.default_channel
+        self._record(ChannelChanged(channel))
+        self._record(ModerationAction(actor.login, "kick", who.login, channel.name, reason))
+        return who
+
+    def ban(self, client: Client, target: str, seconds: float | None, reason: str) -> Account:
+        """Admins: end ``target``'s sessions and refuse their logins until it expires."""
+        actor = self._require_admin(client, "ban")
+        who = self._require_account(target)
+        if who is actor:
+            raise HubError("you cannot ban yourself")
+        reason = sanitize(reason)[:MAX_REASON]
+        who.banned_until = FOREVER if seconds is None else time.time() + seconds
+        who.ban_reason = reason
+        message = self.ban_message(who.login) or "you are banned"
+        for other in list(who.clients):
+            other.sink.close(message)
+        self._record(AccountChanged(who))
+        self._record(
+            ModerationAction(actor.login, "ban", who.login, None, reason, who.banned_until)
+        )
+        return who
+
+    def unban(self, client: Client, target: str) -> Account:
+        actor = self._require_admin(client, "unban")
+        who = self._require_account(target)
+        if self.ban_message(who.login) is None:
+            raise HubError(f"{who.nick} is not banned")
+        who.banned_until = None
+        who.ban_reason = ""
+        self._record(AccountChanged(who))
+        self._record(ModerationAction(actor.login, "unban", who.login))
+        return who
+
+    def ban_message(self, login: str) -> str | None:
+        """Why ``login`` may not log in now, or None. Expired bans are lifted here."""
+        account = self.accounts.get(login)
+        if account is None or account.banned_until is None:
+            return None
+        if account.banned_until <= time.time():
+            account.banned_until = None
+            account.ban_reason = ""
+            self._record(AccountChanged(account))
+            return None
+        why = f": {account.ban_reason}" if account.ban_reason else ""
+        return f"you are banned from this server {_until(account.banned_until)}{why}"
+
+    def mute(self, client: Client, target: str, seconds: float | None) -> Account:
+        """Admins: ``target`` may read but not send messages until it expires."""
+        actor = self._require_admin(client, "mute")
+        who = self._require_account(target)
+        if who is actor:
+            raise HubError("you cannot mute yourself")
+        who.muted_until = FOREVER if seconds is None else time.time() + seconds
+        self._send_to_accounts(
+            [who], Notice(f"You were muted by {actor.nick} {_until(who.muted_until)}.")
+        )
+        self._record(AccountChanged(who))
+        self._record(ModerationAction(actor.login, "mute", who.login, None, "", who.muted_until))
+        return who
+
+    def unmute(self, client: Client, target: str) -> Account:
+        actor = self._require_admin(client, "unmute")
+        who = self._require_account(target)
+        if who.muted_until is None or who.muted_until <= time.time():
+            raise HubError(f"{who.nick} is not muted")
+        who.muted_until = None
+        self._send_to_accounts([who], Notice(f"You were unmuted by {actor.nick}."))
+        self._record(AccountChanged(who))
+        self._record(ModerationAction(actor.login, "unmute", who.login))
+        return who
+
+    def ignore(self, client: Client, target: str) -> Account:
+        """Hide ``target``'s messages from this account."""
+        who = self._require_account(target)
+        if who is client.account:
+            raise HubError("you cannot ignore yourself")
+        if who.login in client.account.ignored:
+            raise HubError(f"you already ignore {who.nick}")
+        client.account.ignored.add(who.login)
+        self._record(AccountChanged(client.account))
+        return who
+
+    def unignore(self, client: Client, target: str) -> Account:
+        who = self._require_account(target)
+        if who.login not in client.account.ignored:
+            raise HubError(f"you do not ignore {who.nick}")
+        client.account.ignored.discard(who.login)
+        self._record(AccountChanged(client.account))
+        return who
+
+    def preferences_changed(self, client: Client) -> None:
+        """The account's :class:`~sshchat.prefs.Prefs` were changed: keep them."""
+        self._record(AccountChanged(client.account))
+
+    def _check_not_muted(self, account: Account) -> None:
+        if account.muted_until is None:
+            return
+        if account.muted_until <= time.time():
+            account.muted_until = None
+            self._record(AccountChanged(account))
+            return
+        raise HubError(f"you are muted {_until(account.muted_until)}; nothing was sent")
+
+    def _require_admin(self, client: Client, what: str) -> Account:
+        if not client.account.admin:
+            raise HubError(f"/{what} is for admins only")
+        return client.account
+
+    def _require_account(self, target: str) -> Account:
+        who = self.find_account(target)
+        if who is None:
+            raise HubError(f"no user called {sanitize(target)!r}; /users lists everyone")
+        return who
 
     # -- queries -------------------------------------------------------------
 
@@ -415,9 +714,10 @@ class Hub:
 
     def _enter(self, client: Client, channel: Channel) -> None:
         account = client.account
+        client.current = channel
         if account.login not in channel.members:
             self._add_member(channel, account)
-        client.current = channel
+            self._show_history(client, channel)
 
     def _add_member(self, channel: Channel, account: Account, *, announce: bool = True) -> None:
         channel.members[account.login] = account
@@ -435,8 +735,14 @@ class Hub:
         account.channels.pop(channel.name, None)
 
     def _send_to_accounts(self, accounts: Iterable[Account], event: Event) -> None:
+        sender = getattr(event, "sender", None)
+        if isinstance(event, Broadcast):
+            sender = None  # an admin's broadcast cannot be ignored
+        noise = isinstance(event, Presence) and event.kind in _NOISE
         delivered = 0
         for account in accounts:
+            if (account.ignored and sender in account.ignored) or (noise and account.prefs.quiet):
+                continue
             for client in account.clients:
                 client.sink.deliver(event)
                 delivered += 1
@@ -459,3 +765,13 @@ class Hub:
             seen.add(account.login)
             recipients.append(account)
         self._send_to_accounts(recipients, event)
+
+
+def _until(deadline: float) -> str:
+    """``for good`` or ``for another 9m`` / ``until 2026-11-25 10:00 UTC``."""
+    if deadline == FOREVER:
+        return "for good"
+    left = max(0, int(deadline - time.time()))
+    if left < 3600:
+        return f"for another {max(1, left // 60)}m"
+    return "until " + time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(deadline))

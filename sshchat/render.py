@@ -8,19 +8,23 @@ same lines without any escape sequence.
 
 from __future__ import annotations
 
+import re
 import time
 import zlib
+from collections.abc import Callable
 
 from .events import (
     Broadcast,
     ChatMessage,
     Event,
+    History,
     Notice,
     NoticeKind,
     Presence,
     PresenceKind,
     PrivateMessage,
 )
+from .prefs import Prefs
 
 __all__ = ["Renderer", "nick_color"]
 
@@ -45,13 +49,39 @@ def nick_color(login: str) -> str:
 class Renderer:
     """Renders events for one session.
 
-    ``color`` selects ANSI output (pty sessions) or plain text (no pty);
-    ``own_login`` lets the user's own lines stand out.
+    ``color`` says whether the session can show ANSI colour (pty sessions);
+    ``prefs`` (the account's, read at each render) can turn colour and time
+    stamps off and chooses when to ring the bell. ``own_nick`` returns the
+    user's current nick, for highlighting lines that mention it. Plain
+    sessions never get an escape sequence or a bell.
     """
 
-    def __init__(self, *, color: bool, own_login: str) -> None:
-        self.color = color
+    def __init__(
+        self,
+        *,
+        color: bool,
+        own_login: str,
+        prefs: Prefs | None = None,
+        own_nick: Callable[[], str] | None = None,
+    ) -> None:
+        self.tty = color
         self.own_login = own_login
+        self.prefs = prefs if prefs is not None else Prefs()
+        self._own_nick: Callable[[], str] = own_nick or (lambda: own_login)
+        self._bell = False
+        self._mention_cache: tuple[str, re.Pattern[str]] | None = None
+
+    def set_own_nick(self, own_nick: Callable[[], str]) -> None:
+        self._own_nick = own_nick
+
+    @property
+    def color(self) -> bool:
+        return self.tty and self.prefs.color
+
+    def take_bell(self) -> bool:
+        """Whether something rendered since the last call should ring the bell."""
+        bell, self._bell = self._bell, False
+        return bell and self.tty
 
     def render(self, event: Event, current_channel: str) -> list[str]:
         """The lines (without line endings) that show ``event``."""
@@ -63,9 +93,12 @@ class Renderer:
             return [self._presence(event, current_channel)]
         if isinstance(event, Broadcast):
             text = f"[broadcast from {self._nick(event.sender, event.nick)}] {event.text}"
+            self._ring(mention=True)
             return [self._stamp(event.time) + self._paint(text, BOLD + YELLOW)]
         if isinstance(event, Notice):
             return self._notice(event)
+        if isinstance(event, History):
+            return self._history(event, current_channel)
         return []  # pragma: no cover - every event type is handled above
 
     # -- pieces ---------------------------------------------------------------
@@ -74,6 +107,8 @@ class Renderer:
         return f"{sgr}{text}{RESET}" if self.color else text
 
     def _stamp(self, when: float) -> str:
+        if not self.prefs.timestamps:
+            return ""
         stamp = time.strftime("%H:%M", time.localtime(when))
         return self._paint(stamp, DIM) + " "
 
@@ -88,24 +123,48 @@ class Renderer:
             return ""
         return self._paint(f"#{channel}", CYAN) + " "
 
-    def _chat(self, event: ChatMessage, current_channel: str) -> str:
+    def _ring(self, *, mention: bool) -> None:
+        bell = self.prefs.bell
+        if bell == "on" or (bell == "mentions" and mention):
+            self._bell = True
+
+    def _mentions_me(self, text: str) -> bool:
+        nick = self._own_nick()
+        cached = self._mention_cache
+        if cached is None or cached[0] != nick:
+            names = {re.escape(nick), re.escape(self.own_login)}
+            pattern = re.compile(rf"(?<![\w-])(?:{'|'.join(names)})(?![\w-])", re.IGNORECASE)
+            cached = self._mention_cache = (nick, pattern)
+        return cached[1].search(text) is not None
+
+    def _chat(self, event: ChatMessage, current_channel: str, *, replay: bool = False) -> str:
         head = self._stamp(event.time) + self._tag(event.channel, current_channel)
         nick = self._nick(event.sender, event.nick)
+        text = event.text
+        if event.sender != self.own_login and self._mentions_me(text):
+            text = self._paint(text, BOLD + YELLOW)
+            if not replay:
+                self._ring(mention=True)
+        elif event.sender != self.own_login and not replay:
+            self._ring(mention=False)
         if event.action:
-            return f"{head}* {nick} {event.text}"
-        return f"{head}<{nick}> {event.text}"
+            return f"{head}* {nick} {text}"
+        return f"{head}<{nick}> {text}"
 
-    def _private(self, event: PrivateMessage) -> str:
+    def _private(self, event: PrivateMessage, *, replay: bool = False) -> str:
         if event.sender == self.own_login and event.recipient != self.own_login:
             label = f"[PM to {self._nick(event.recipient, event.recipient_nick)}]"
         else:
             label = f"[PM from {self._nick(event.sender, event.sender_nick)}]"
+            if not replay:
+                self._ring(mention=True)
         return self._stamp(event.time) + self._paint(label, MAGENTA) + f" {event.text}"
 
     def _presence(self, event: Presence, current_channel: str) -> str:
         nick = self._nick(event.login, event.nick)
         kind = event.kind
         where = f"#{event.channel}" if event.channel else ""
+        mine = event.login == self.own_login
         if kind is PresenceKind.JOIN:
             text = f"{nick} joined {where}"
         elif kind is PresenceKind.LEAVE:
@@ -114,11 +173,36 @@ class Renderer:
             text = f"{nick} connected"
         elif kind is PresenceKind.DISCONNECT:
             text = f"{nick} disconnected"
-        elif event.login == self.own_login:
+        elif kind is PresenceKind.TOPIC:
+            if event.detail:
+                text = f"{nick} set the topic of {where}: {event.detail}"
+            else:
+                text = f"{nick} cleared the topic of {where}"
+        elif kind is PresenceKind.KICK:
+            who = "you were" if mine else f"{nick} was"
+            text = f"{who} kicked from {where} {event.detail}"
+        elif mine:
             text = f"you are now known as {self._nick(event.login, event.detail)}"
         else:
             text = f"{nick} is now known as {self._nick(event.login, event.detail)}"
         return self._stamp(event.time) + self._paint("--", DIM) + " " + text
+
+    def _history(self, event: History, current_channel: str) -> list[str]:
+        if not event.messages:
+            where = f"#{event.channel}" if event.channel else "your private messages"
+            return [self._paint(f"--- no earlier lines in {where} ---", DIM)]
+        if event.channel is None:
+            head = f"--- {len(event.messages)} private messages while you were away ---"
+        else:
+            head = f"--- history: the last {len(event.messages)} lines of #{event.channel} ---"
+        lines = [self._paint(head, DIM)]
+        for message in event.messages:
+            if isinstance(message, ChatMessage):
+                lines.append(self._chat(message, current_channel, replay=True))
+            else:
+                lines.append(self._private(message, replay=event.channel is not None))
+        lines.append(self._paint("--- end of history ---", DIM))
+        return lines
 
     def _notice(self, event: Notice) -> list[str]:
         lines = event.text.split("\n")

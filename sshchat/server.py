@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import signal
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from .admission import Busy, ConnectionGate, FairSlots
 from .algorithms import algorithm_options
 from .auth import Authenticator
 from .config import Config
-from .hub import Hub
+from .hub import FOREVER, Hub, ModerationAction
 from .logs import log_event
 from .metrics import Gauges, MetricsEndpoint, start_metrics
 from .session import ChatSession, SessionSettings
@@ -71,6 +72,28 @@ def load_host_key(path: Path) -> asyncssh.SSHKey:
             "Fix: move it away and restart to create a new one, or point [server] host_keys "
             "at a valid key."
         ) from None
+
+
+def _audit(record: object) -> None:
+    """Log every moderation action with who did it."""
+    if isinstance(record, ModerationAction):
+        until = ""
+        if record.until is not None:
+            until = (
+                "forever"
+                if record.until == FOREVER
+                else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.until))
+            )
+        log_event(
+            log,
+            "moderation",
+            actor=record.actor,
+            action=record.action,
+            target=record.target,
+            channel=record.channel or "",
+            reason=record.reason,
+            until=until,
+        )
 
 
 def _welcome(config: Config) -> str:
@@ -159,6 +182,16 @@ class ChatServer(asyncssh.SSHServer):
     def password_auth_supported(self) -> bool:
         return True
 
+    def _banned(self, username: str) -> bool:
+        """Refuse a banned account, telling the client why in the auth banner."""
+        message = self._state.hub.ban_message(username)
+        if message is None:
+            return False
+        if self._conn is not None:
+            self._conn.send_auth_banner(f"sshchat: {message}\r\n")
+        self._auth_failed(username, "banned", message)
+        return True
+
     async def validate_password(self, username: str, password: str) -> bool:
         state = self._state
         verdict = state.gate.throttle.check(self._source, username)
@@ -187,6 +220,9 @@ class ChatServer(asyncssh.SSHServer):
             return False
         if ok:
             state.gate.throttle.succeeded(self._source, username)
+            if self._banned(username):
+                self._failed()
+                return False
             return True
         self._auth_failed(username, "password", "wrong password or unknown user")
         state.gate.throttle.failed(self._source, username)
@@ -200,6 +236,9 @@ class ChatServer(asyncssh.SSHServer):
         match = self._state.auth.check_public_key(username, key.public_data)
         if match is None:
             self._auth_failed(username, "publickey", "key not authorized")
+            self._failed()
+            return False
+        if self._banned(username):
             self._failed()
             return False
         self._key_fingerprint = match.fingerprint
@@ -313,6 +352,7 @@ async def start_server(config: Config) -> RunningServer:
         message_rate=config.limits.message_rate,
         message_burst=config.limits.message_burst,
     )
+    hub.observers.append(_audit)
     limits = config.limits
     throttle = AuthThrottle(
         free_failures=limits.auth_free_failures,

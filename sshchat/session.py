@@ -16,7 +16,7 @@ from typing import Any
 import asyncssh
 
 from .frontend import FrontEnd, LineFrontEnd
-from .hub import Hub
+from .hub import Hub, HubError
 from .logs import log_event
 from .terminal import TerminalFrontEnd
 
@@ -154,8 +154,13 @@ class ChatSession(asyncssh.SSHServerSession[str]):
         else:
             front = LineFrontEnd(self._hub, transport, self._login, **options)
         self._front = front
+        try:
+            front.start()
+        except HubError as err:
+            chan.write_stderr(f"sshchat: {err}\r\n")
+            chan.exit(1)
+            return
         self._live.add(self)
-        front.start()
         log_event(
             log,
             "session.start",

@@ -8,7 +8,7 @@ import pytest
 
 from sshchat.commands import REGISTRY, Outcome, handle_line
 from sshchat.config import NAME_RULE
-from sshchat.events import ChatMessage, Notice, NoticeKind, Presence, PresenceKind
+from sshchat.events import ChatMessage, History, Notice, NoticeKind, Presence, PresenceKind
 from sshchat.hub import Client, Hub
 from sshchat.render import Renderer
 
@@ -610,9 +610,14 @@ def test_msg_by_nick_or_login_shown_to_both_sides(chat: Chat, target: str) -> No
     assert chat.sink(c).events == []
 
 
-def test_msg_offline_or_unknown_recipient(chat: Chat) -> None:
+def test_msg_offline_recipient_gets_it_at_next_login(chat: Chat) -> None:
     a = chat.connect("alice")
-    assert "offline" in chat.do(a, "/msg dave hello").last_error()
+    sink = chat.do(a, "/msg dave hello")
+    assert "offline and will see it at their next login" in sink.infos()[-1]
+    d = chat.connect("dave")
+    missed = [e for e in chat.sink(d).events if isinstance(e, History)]
+    assert len(missed) == 1 and missed[0].channel is None
+    assert [m.text for m in missed[0].messages] == ["hello"]
     assert "no user" in chat.do(a, "/msg nobody hello").last_error()
 
 

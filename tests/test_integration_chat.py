@@ -154,7 +154,7 @@ async def test_nick_msg_me_away_back_users_whois(
     bob.send("/msg alice back at you")
     await alice.expect(r"\[PM from bobby\] back at you")
     bob.send("/msg carol hi")
-    await bob.expect(r"error: carol is offline")
+    await bob.expect(r"carol is offline and will see it at their next login")
     bob.send("/msg nobody hi")
     await bob.expect(r"error: no user called 'nobody'")
 

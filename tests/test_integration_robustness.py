@@ -291,6 +291,10 @@ async def test_escape_sequences_never_reach_others(
     mallory = await login(server, clients, "bob", pty=False)  # types raw bytes
     watcher = await login(server, clients, "carol", pty=False)
     term = await login(server, clients, "alice")
+    # The server's own bell (rung for private messages and mentions) would be
+    # a legitimate BEL in the output; turn it off so any BEL came from input.
+    term.send("/bell off")
+    await term.expect(r"Bell: off\.")
     hostile = [
         "\x1b]0;pwned\x07hi",
         "\x1b[2J wipe",

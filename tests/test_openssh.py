@@ -118,7 +118,7 @@ def test_two_users_chat_with_real_ssh(sshchat_server: ServerProcess) -> None:
     try:
         alice.expect("bob")  # "bob connected"
         alice.sendline("hello bob, from real ssh")
-        bob.expect("<.*alice.*> hello bob, from real ssh")
+        bob.expect("<.*alice.*> " + SGR + "hello bob, from real ssh")  # highlighted: it names bob
         bob.sendline("/me waves back")
         alice.expect(r"\* .*bob.* waves back")
         bob.sendline("/who")
