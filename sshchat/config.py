@@ -135,6 +135,7 @@ class Limits:
     auth_block_seconds: int = 600  # ... for this long
     keepalive_interval: int = 30  # seconds between keepalives to idle clients (0: off)
     keepalive_count_max: int = 3  # unanswered keepalives before a client is dropped
+    presence_summary_over: int = 50  # members above which presence lines are summarised
 
 
 # [limits] keys: (lowest, highest) accepted value.
@@ -156,6 +157,7 @@ _LIMIT_RANGES: dict[str, tuple[float, float]] = {
     "auth_block_seconds": (0, 31_536_000),
     "keepalive_interval": (0, 86400),
     "keepalive_count_max": (1, 1000),
+    "presence_summary_over": (0, 1_000_000),
 }
 
 

@@ -95,6 +95,20 @@ class Notice:
 
 
 @dataclass(frozen=True, slots=True)
+class PresenceSummary:
+    """Presence in a big channel, summarised once a second instead of a line each.
+
+    ``nicks`` holds the first few names; ``count`` is how many there were.
+    """
+
+    channel: str
+    kind: PresenceKind
+    nicks: tuple[str, ...]
+    count: int
+    time: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True, slots=True)
 class History:
     """Earlier lines shown to one session: a channel's recent past, or the
     private messages that arrived while the user was offline (``channel`` None).
@@ -105,4 +119,4 @@ class History:
     time: float = field(default_factory=_now)
 
 
-Event = ChatMessage | PrivateMessage | Broadcast | Presence | Notice | History
+Event = ChatMessage | PrivateMessage | Broadcast | Presence | PresenceSummary | Notice | History

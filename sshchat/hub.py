@@ -30,6 +30,7 @@ from .events import (
     NoticeKind,
     Presence,
     PresenceKind,
+    PresenceSummary,
     PrivateMessage,
 )
 from .prefs import Prefs
@@ -54,6 +55,7 @@ MAX_REASON = 200
 MAX_TOPIC = 300
 MAX_PENDING = 100  # private messages kept for an offline user
 HISTORY_KEEP = 500  # lines of history kept per channel
+SUMMARY_NAMES = 10  # names listed in a presence summary
 FOREVER = math.inf
 # Presence notices that /quiet hides.
 _NOISE = frozenset(
@@ -122,6 +124,7 @@ class Channel:
     ops: set[str] = field(default_factory=set)  # logins allowed to moderate
     created: float = field(default_factory=time.time)
     history: deque[ChatMessage] = field(default_factory=lambda: deque(maxlen=HISTORY_KEEP))
+    presence_pending: list[tuple[PresenceKind, str]] = field(default_factory=list)
 
     def is_op(self, account: Account) -> bool:
         """Owner, channel operator or server admin."""
@@ -195,6 +198,7 @@ class Hub:
         message_rate: float | None = None,
         message_burst: int = 15,
         history_lines: int = 50,
+        presence_summary_over: int = 50,
     ) -> None:
         """``accounts`` is ``(login, admin)`` pairs from the config.
 
@@ -215,6 +219,8 @@ class Hub:
             for account in self.accounts.values():
                 account.bucket = TokenBucket(message_rate, message_burst)
         self.history_lines = history_lines
+        self.presence_summary_over = presence_summary_over
+        self._presence_due = False
         self.observers: list[Callable[[Record], None]] = []
         self._ids = itertools.count(1)
 
@@ -253,7 +259,7 @@ class Hub:
             account.connected_since = client.connected_at
             account.away = None
             self._add_member(self.default_channel, account, announce=False)
-            self._send_to_channels(
+            self._announce(
                 account.channels.values(),
                 Presence(PresenceKind.CONNECT, account.login, account.nick),
                 skip=account,
@@ -280,9 +286,7 @@ class Hub:
         account.channels.clear()
         account.connected_since = None
         account.away = None
-        self._send_to_channels(
-            channels, Presence(PresenceKind.DISCONNECT, account.login, account.nick)
-        )
+        self._announce(channels, Presence(PresenceKind.DISCONNECT, account.login, account.nick))
         self._record(AccountChanged(account))
 
     # -- talking -----------------------------------------------------------
@@ -723,22 +727,61 @@ class Hub:
         channel.members[account.login] = account
         account.channels[channel.name] = channel
         if announce:
-            self._send_to_accounts(
-                channel.members.values(),
+            self._announce(
+                [channel],
                 Presence(PresenceKind.JOIN, account.login, account.nick, channel=channel.name),
             )
 
     def _remove_member(self, channel: Channel, account: Account) -> None:
         event = Presence(PresenceKind.LEAVE, account.login, account.nick, channel=channel.name)
-        self._send_to_accounts(channel.members.values(), event)
+        self._announce([channel], event)
         channel.members.pop(account.login, None)
         account.channels.pop(channel.name, None)
+
+    def _announce(
+        self, channels: Iterable[Channel], event: Presence, *, skip: Account | None = None
+    ) -> None:
+        """Presence noise: a line each in small channels, summarised in big ones.
+
+        In a channel of more than ``presence_summary_over`` members a line per
+        arrival would make a mass reconnect cost N² lines; there the names are
+        collected and :meth:`flush_presence` sends one summary per kind.
+        """
+        small = []
+        for channel in channels:
+            if self.presence_summary_over and len(channel.members) > self.presence_summary_over:
+                channel.presence_pending.append((event.kind, event.nick))
+                self._presence_due = True
+            else:
+                small.append(channel)
+        if small:
+            self._send_to_channels(small, event, skip=skip)
+
+    def flush_presence(self) -> None:
+        """Send the summaries collected by :meth:`_announce` (the server calls this each second)."""
+        if not self._presence_due:
+            return
+        self._presence_due = False
+        for channel in self.channels.values():
+            if not channel.presence_pending:
+                continue
+            pending, channel.presence_pending = channel.presence_pending, []
+            by_kind: dict[PresenceKind, list[str]] = {}
+            for kind, nick in pending:
+                by_kind.setdefault(kind, []).append(nick)
+            for kind, nicks in by_kind.items():
+                summary = PresenceSummary(
+                    channel.name, kind, tuple(nicks[:SUMMARY_NAMES]), len(nicks)
+                )
+                self._send_to_accounts(channel.members.values(), summary)
 
     def _send_to_accounts(self, accounts: Iterable[Account], event: Event) -> None:
         sender = getattr(event, "sender", None)
         if isinstance(event, Broadcast):
             sender = None  # an admin's broadcast cannot be ignored
-        noise = isinstance(event, Presence) and event.kind in _NOISE
+        noise = (isinstance(event, Presence) and event.kind in _NOISE) or isinstance(
+            event, PresenceSummary
+        )
         delivered = 0
         for account in accounts:
             if (account.ignored and sender in account.ignored) or (noise and account.prefs.quiet):

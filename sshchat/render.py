@@ -22,6 +22,7 @@ from .events import (
     NoticeKind,
     Presence,
     PresenceKind,
+    PresenceSummary,
     PrivateMessage,
 )
 from .prefs import Prefs
@@ -99,6 +100,8 @@ class Renderer:
             return self._notice(event)
         if isinstance(event, History):
             return self._history(event, current_channel)
+        if isinstance(event, PresenceSummary):
+            return [self._summary(event)]
         return []  # pragma: no cover - every event type is handled above
 
     # -- pieces ---------------------------------------------------------------
@@ -186,6 +189,19 @@ class Renderer:
         else:
             text = f"{nick} is now known as {self._nick(event.login, event.detail)}"
         return self._stamp(event.time) + self._paint("--", DIM) + " " + text
+
+    def _summary(self, event: PresenceSummary) -> str:
+        verb = {
+            PresenceKind.JOIN: f"joined #{event.channel}",
+            PresenceKind.LEAVE: f"left #{event.channel}",
+            PresenceKind.CONNECT: "connected",
+            PresenceKind.DISCONNECT: "disconnected",
+        }.get(event.kind, event.kind.value)
+        names = ", ".join(event.nicks)
+        more = event.count - len(event.nicks)
+        if more > 0:
+            names += f" and {more} more"
+        return self._stamp(event.time) + self._paint("--", DIM) + f" {event.count} {verb}: {names}"
 
     def _history(self, event: History, current_channel: str) -> list[str]:
         if not event.messages:

@@ -309,6 +309,7 @@ class RunningServer:
         self.acceptor = acceptor
         self.fingerprint = fingerprint
         self.metrics: MetricsEndpoint | None = None
+        self.ticker: asyncio.Task[None] | None = None
 
     @property
     def hub(self) -> Hub:
@@ -326,6 +327,8 @@ class RunningServer:
         and end by themselves.
         """
         self.acceptor.close()
+        if self.ticker is not None:
+            self.ticker.cancel()
         if notice:
             for client in list(self.hub.online_clients()):
                 client.sink.close(notice)
@@ -351,6 +354,7 @@ async def start_server(config: Config) -> RunningServer:
         max_text=config.limits.max_line_length,
         message_rate=config.limits.message_rate,
         message_burst=config.limits.message_burst,
+        presence_summary_over=config.limits.presence_summary_over,
     )
     hub.observers.append(_audit)
     limits = config.limits
@@ -414,6 +418,7 @@ async def start_server(config: Config) -> RunningServer:
         ) from None
     fingerprint = keys[0].get_fingerprint("sha256")
     running = RunningServer(state, acceptor, fingerprint)
+    running.ticker = asyncio.get_running_loop().create_task(_tick(hub))
     if config.metrics.enabled:
         try:
             running.metrics = _start_metrics(state)
@@ -432,6 +437,16 @@ async def start_server(config: Config) -> RunningServer:
         fingerprint,
     )
     return running
+
+
+async def _tick(hub: Hub) -> None:
+    """Once a second: send the presence summaries of big channels."""
+    while True:
+        await asyncio.sleep(1.0)
+        try:
+            hub.flush_presence()
+        except Exception:
+            log.exception("presence summary failed")
 
 
 def _start_metrics(state: ServerState) -> MetricsEndpoint:
