@@ -34,6 +34,7 @@ __all__ = [
     "ConfigError",
     "Limits",
     "Metrics",
+    "Storage",
     "UserConfig",
     "load_config",
     "parse_authorized_key",
@@ -170,6 +171,23 @@ class Metrics:
     port: int = 9108
 
 
+@dataclass(frozen=True)
+class Storage:
+    """Where history and lasting state are kept (``[storage]``).
+
+    ``path`` None keeps everything in memory only (``path = ":memory:"``);
+    the config file's default is ``data/sshchat.db`` next to it.
+    """
+
+    path: Path | None = None  # absolute, or None for an in-memory database
+    history_lines: int = 50  # lines of a channel shown on joining it
+    commit_interval: float = 0.1  # seconds; the longest a record waits to be committed
+
+
+MEMORY_PATH = ":memory:"
+DEFAULT_STORAGE_PATH = "data/sshchat.db"
+MAX_HISTORY_LINES = 500  # the lines a channel keeps in memory (hub.HISTORY_KEEP)
+
 DEFAULT_LISTEN_HOST = "127.0.0.1"
 DEFAULT_PORT = 2222
 DEFAULT_HOST_KEY = "keys/ssh_host_ed25519_key"
@@ -192,6 +210,7 @@ class Config:
     users: Mapping[str, UserConfig] = field(default_factory=lambda: MappingProxyType({}))
     limits: Limits = field(default_factory=Limits)
     metrics: Metrics = field(default_factory=Metrics)
+    storage: Storage = field(default_factory=Storage)
 
 
 # ---------------------------------------------------------------------------
@@ -353,7 +372,8 @@ _SERVER_KEYS = ("listen", "port", "host_keys", "name", "motd", "default_channel"
 _LIMITS_KEYS = tuple(_LIMIT_RANGES)
 _USER_KEYS = ("password_hash", "public_keys", "admin")
 _METRICS_KEYS = ("enabled", "listen", "port")
-_TOP_KEYS = ("server", "limits", "metrics", "users")
+_STORAGE_KEYS = ("path", "history_lines", "commit_interval")
+_TOP_KEYS = ("server", "limits", "metrics", "storage", "users")
 
 
 def _type_name(value: Any) -> str:
@@ -519,6 +539,7 @@ class _Parser:
 
         limits = Limits(**{key: self.limit(limits_table, key) for key in _LIMIT_RANGES})
         metrics = self.metrics(doc)
+        storage = self.storage(doc)
         users = self.users(doc)
         return Config(
             path=self.path.resolve(),
@@ -531,6 +552,7 @@ class _Parser:
             users=users,
             limits=limits,
             metrics=metrics,
+            storage=storage,
         )
 
     def metrics(self, doc: Mapping[str, Any]) -> Metrics:
@@ -550,6 +572,50 @@ class _Parser:
             raise self.error("metrics.listen", "is empty", 'use "127.0.0.1" (loopback only)')
         port = self.integer(table, "port", "metrics.port", Metrics.port, minimum=0, maximum=65535)
         return Metrics(enabled=enabled, listen=listen, port=port)
+
+    def storage(self, doc: Mapping[str, Any]) -> Storage:
+        table = self.table(doc, "storage", "storage")
+        self.check_keys(table, _STORAGE_KEYS, "storage")
+        raw = self.string(
+            table,
+            "path",
+            "storage.path",
+            DEFAULT_STORAGE_PATH,
+            example=f'path = "{DEFAULT_STORAGE_PATH}"',
+        ).strip()
+        if not raw:
+            raise self.error(
+                "storage.path",
+                "is empty",
+                f'write path = "{DEFAULT_STORAGE_PATH}", or ":memory:" to keep nothing on disk',
+            )
+        path: Path | None = None
+        if raw != MEMORY_PATH:
+            path = Path(raw).expanduser()
+            if not path.is_absolute():
+                path = self.path.resolve().parent / path
+        history_lines = self.integer(
+            table,
+            "history_lines",
+            "storage.history_lines",
+            Storage.history_lines,
+            minimum=0,
+            maximum=MAX_HISTORY_LINES,
+        )
+        interval = table.get("commit_interval", Storage.commit_interval)
+        if isinstance(interval, bool) or not isinstance(interval, int | float):
+            raise self.error(
+                "storage.commit_interval",
+                f"must be a number of seconds, not {_type_name(interval)}",
+                f"write it without quotes, e.g. commit_interval = {Storage.commit_interval}",
+            )
+        if not 0 <= interval <= 10:
+            raise self.error(
+                "storage.commit_interval",
+                f"{interval} is out of range",
+                f"use a value between 0 and 10 seconds (default: {Storage.commit_interval})",
+            )
+        return Storage(path=path, history_lines=history_lines, commit_interval=float(interval))
 
     def host_keys(self, server: Mapping[str, Any]) -> tuple[Path, ...]:
         value = server.get("host_keys", [DEFAULT_HOST_KEY])

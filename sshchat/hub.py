@@ -453,19 +453,28 @@ class Hub:
         account = client.account
         if not valid_name(new):
             raise HubError(f"{new!r} is not a valid nick: {NAME_RULE}")
-        key = confusable_key(new)
-        for other in self.accounts.values():
-            if other is account:
-                continue
-            if key in (confusable_key(other.login), confusable_key(other.nick)):
-                raise HubError(f"{new!r} is taken by or looks too much like {other.nick!r}")
+        other = self._nick_clash(account, new)
+        if other is not None:
+            raise HubError(f"{new!r} is taken by or looks too much like {other.nick!r}")
         old = account.nick
         if old == new:
             return old
         account.nick = new
         event = Presence(PresenceKind.NICK, account.login, old, detail=new)
         self._send_to_channels(account.channels.values(), event, also=[account])
+        self._record(AccountChanged(account))
         return old
+
+    def _nick_clash(self, account: Account, nick: str) -> Account | None:
+        """Another account whose login or nick ``nick`` is, or looks too much like."""
+        key = confusable_key(nick)
+        for other in self.accounts.values():
+            if other is not account and key in (
+                confusable_key(other.login),
+                confusable_key(other.nick),
+            ):
+                return other
+        return None
 
     def set_away(self, client: Client, reason: str) -> None:
         reason = sanitize(reason)[:MAX_REASON] or "away"
@@ -660,6 +669,78 @@ class Hub:
         if who is None:
             raise HubError(f"no user called {sanitize(target)!r}; /users lists everyone")
         return who
+
+    # -- restoring saved state (start-up, before anyone connects) --------------
+
+    def restore_channel(
+        self,
+        name: str,
+        *,
+        owner: str | None = None,
+        private: bool = False,
+        topic: str = "",
+        created: float | None = None,
+        ops: Iterable[str] = (),
+        invited: Iterable[str] = (),
+    ) -> Channel | None:
+        """Recreate a saved channel, or give the home channel its saved settings.
+
+        Records nothing. Owner, ops and invitations of accounts no longer
+        configured are dropped; the home channel is never private. Returns
+        None (and does nothing) for a name that is no longer valid.
+        """
+        if not valid_name(name):
+            return None
+        channel = self._find_channel(name) or self._new_channel(name, owner=None)
+        channel.owner = owner if owner in self.accounts else None
+        channel.private = private and channel is not self.default_channel
+        channel.topic = sanitize(topic)[:MAX_TOPIC]
+        if created is not None:
+            channel.created = created
+        channel.ops = {login for login in ops if login in self.accounts}
+        channel.invited = {login for login in invited if login in self.accounts}
+        return channel
+
+    def restore_history(self, name: str, lines: Iterable[ChatMessage]) -> Channel | None:
+        """Put saved lines (oldest first) back in a channel's history; records nothing."""
+        channel = self._find_channel(name)
+        if channel is not None:
+            channel.history.extend(lines)
+        return channel
+
+    def restore_account(
+        self,
+        login: str,
+        *,
+        nick: str | None = None,
+        last_seen: float | None = None,
+        prefs: Prefs | None = None,
+        ignored: Iterable[str] = (),
+        banned_until: float | None = None,
+        ban_reason: str = "",
+        muted_until: float | None = None,
+        pending: Iterable[PrivateMessage] = (),
+    ) -> Account | None:
+        """Give a configured account its saved state; records nothing.
+
+        Returns None for a login no longer configured. A saved nick that is no
+        longer valid or now clashes with another account (say, one added to
+        the config since) is dropped, as are ignores of removed accounts.
+        """
+        account = self.accounts.get(login)
+        if account is None:
+            return None
+        if nick and valid_name(nick) and self._nick_clash(account, nick) is None:
+            account.nick = nick
+        account.last_seen = last_seen
+        if prefs is not None:
+            account.prefs = prefs
+        account.ignored = {other for other in ignored if other in self.accounts and other != login}
+        account.banned_until = banned_until
+        account.ban_reason = ban_reason[:MAX_REASON]
+        account.muted_until = muted_until
+        account.pending.extend(pending)
+        return account
 
     # -- queries -------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from .hub import FOREVER, Hub, ModerationAction
 from .logs import log_event
 from .metrics import Gauges, MetricsEndpoint, start_metrics
 from .session import ChatSession, SessionSettings
+from .store import Store, StoreError, restore
 from .throttle import AuthThrottle
 
 __all__ = ["ChatServer", "RunningServer", "StartupError", "load_host_key", "serve", "start_server"]
@@ -118,6 +119,7 @@ class ServerState:
     verify_slots: FairSlots
     connections: set[ChatServer] = field(default_factory=set)
     sessions: set[ChatSession] = field(default_factory=set)  # chat sessions running
+    store: Store | None = None  # history and lasting state on disk
 
 
 class ChatServer(asyncssh.SSHServer):
@@ -343,6 +345,15 @@ class RunningServer:
         if self.metrics is not None:
             self.metrics.close()
             self.metrics = None
+        store, self.state.store = self.state.store, None
+        if store is not None:
+            # Sessions end (recording their users' last-seen time) as their
+            # connections close: let them, then write everything out.
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 1.0
+            while self.state.sessions and loop.time() < deadline:
+                await asyncio.sleep(0.01)
+            await asyncio.to_thread(store.close)
 
 
 async def start_server(config: Config) -> RunningServer:
@@ -355,8 +366,10 @@ async def start_server(config: Config) -> RunningServer:
         message_rate=config.limits.message_rate,
         message_burst=config.limits.message_burst,
         presence_summary_over=config.limits.presence_summary_over,
+        history_lines=config.storage.history_lines,
     )
     hub.observers.append(_audit)
+    store = await _open_store(config, hub)
     limits = config.limits
     throttle = AuthThrottle(
         free_failures=limits.auth_free_failures,
@@ -367,6 +380,7 @@ async def start_server(config: Config) -> RunningServer:
     state = ServerState(
         config=config,
         hub=hub,
+        store=store,
         auth=Authenticator(config.users, workers=config.limits.auth_workers),
         settings=SessionSettings(
             welcome=_welcome(config),
@@ -411,6 +425,7 @@ async def start_server(config: Config) -> RunningServer:
         )
     except OSError as err:
         state.auth.close()
+        await asyncio.to_thread(store.close)
         raise StartupError(
             f"cannot listen on {config.listen_host}:{config.listen_port}: {err.strerror or err}. "
             f"Fix: choose another [server] port or listen address in {config.path}, "
@@ -447,6 +462,38 @@ async def _tick(hub: Hub) -> None:
             hub.flush_presence()
         except Exception:
             log.exception("presence summary failed")
+
+
+async def _open_store(config: Config, hub: Hub) -> Store:
+    """Open the database, give ``hub`` its saved state and keep its records from now on.
+
+    Runs before the server listens; the disk work happens in a thread.
+    """
+    storage = config.storage
+    try:
+        store = await asyncio.to_thread(
+            Store.open, storage.path, commit_interval=storage.commit_interval
+        )
+    except StoreError as err:
+        raise StartupError(str(err)) from None
+    try:
+        snapshot = await asyncio.to_thread(store.load, [config.default_channel])
+    except BaseException as err:
+        await asyncio.to_thread(store.close)
+        if isinstance(err, StoreError):
+            raise StartupError(str(err)) from None
+        raise
+    restore(hub, snapshot)
+    store.attach(hub)
+    log_event(
+        log,
+        "store.open",
+        path=store.path,
+        channels=len(snapshot.channels),
+        accounts=len(snapshot.accounts),
+        lines=sum(len(lines) for lines in snapshot.history.values()),
+    )
+    return store
 
 
 def _start_metrics(state: ServerState) -> MetricsEndpoint:

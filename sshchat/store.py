@@ -1,0 +1,781 @@
+"""Persistent state in SQLite: channel history, channels, account state, offline PMs.
+
+The hub stays pure: it tells its ``observers`` about every lasting change (a
+:data:`~sshchat.hub.Record`) and this module keeps them on disk.
+
+* :meth:`Store.open` opens (or creates) the database in WAL mode and brings
+  its schema up to date (:data:`MIGRATIONS`, tracked by ``PRAGMA user_version``).
+* :meth:`Store.load` reads what the hub needs back at start-up, as plain
+  values (:class:`Snapshot`); :func:`restore` applies them through small pure
+  ``Hub.restore_*`` methods.
+* :meth:`Store.attach` subscribes to the hub and starts the writer thread.
+  The observer runs on the event loop: it copies each record into plain,
+  immutable values (channels and accounts are live mutable objects) and puts
+  them on a queue; it never blocks and never does I/O.
+* One writer thread owns the connection. It commits a batch as soon as the
+  first record arrives if the last commit is at least ``commit_interval``
+  seconds old, otherwise when that interval has passed: at most one commit
+  (one fsync) per interval under load, no waiting when idle.
+
+**Durability bound.** A record is committed (``synchronous=FULL``: written and
+fsynced to the write-ahead log) at most ``commit_interval`` (default 100 ms)
+plus two commit times (a few milliseconds on a local disk) after the hub
+produced it: a message acknowledged to the room survives ``kill -9`` of the
+server, and a power cut, once that time has passed. :meth:`Store.close`
+writes everything still queued.
+
+All methods except :meth:`Store.observe` block on disk: call them with
+:func:`asyncio.to_thread` from the event loop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .events import Broadcast, ChatMessage, PrivateMessage
+from .hub import (
+    FOREVER,
+    HISTORY_KEEP,
+    MAX_PENDING,
+    AccountChanged,
+    ChannelChanged,
+    Hub,
+    ModerationAction,
+    Record,
+)
+from .logs import log_event
+from .prefs import BELL_MODES, Prefs
+
+__all__ = [
+    "DEFAULT_COMMIT_INTERVAL",
+    "MEMORY",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "SavedAccount",
+    "SavedChannel",
+    "Snapshot",
+    "Store",
+    "StoreError",
+    "migrate",
+    "restore",
+]
+
+log = logging.getLogger(__name__)
+
+MEMORY = ":memory:"  # a throwaway database that lives as long as the server
+DEFAULT_COMMIT_INTERVAL = 0.1  # seconds
+MAX_BATCH = 5000  # records in one transaction
+
+# Each step takes the schema from version i to i + 1. Never edit a released
+# step: append a new one. A step runs in one transaction with the new
+# ``user_version``, so a failed upgrade leaves the file as it was.
+MIGRATIONS: tuple[str, ...] = (
+    # 1: messages, channels, account state, offline private messages.
+    """
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY,
+        time REAL NOT NULL,
+        kind TEXT NOT NULL,               -- 'chat', 'pm' or 'broadcast'
+        channel TEXT,                     -- chat lines only
+        sender TEXT NOT NULL,             -- login name
+        sender_nick TEXT NOT NULL,
+        recipient TEXT,                   -- private messages only
+        recipient_nick TEXT,
+        text TEXT NOT NULL,
+        action INTEGER NOT NULL DEFAULT 0 -- /me
+    );
+    CREATE INDEX messages_channel ON messages (channel, id);
+    CREATE TABLE channels (
+        name TEXT PRIMARY KEY COLLATE NOCASE,
+        owner TEXT,
+        private INTEGER NOT NULL DEFAULT 0,
+        topic TEXT NOT NULL DEFAULT '',
+        created REAL NOT NULL,
+        ops TEXT NOT NULL DEFAULT '[]',      -- JSON list of logins
+        invited TEXT NOT NULL DEFAULT '[]'   -- JSON list of logins
+    );
+    CREATE TABLE accounts (
+        login TEXT PRIMARY KEY,
+        nick TEXT NOT NULL,
+        last_seen REAL,
+        prefs TEXT NOT NULL DEFAULT '{}',    -- JSON object
+        ignored TEXT NOT NULL DEFAULT '[]',  -- JSON list of logins
+        banned_until REAL,                   -- NULL: not banned (or for good, see the flag)
+        banned_forever INTEGER NOT NULL DEFAULT 0,
+        ban_reason TEXT NOT NULL DEFAULT '',
+        muted_until REAL,
+        muted_forever INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE pending (
+        id INTEGER PRIMARY KEY,
+        recipient TEXT NOT NULL,
+        message INTEGER NOT NULL REFERENCES messages (id)
+    );
+    CREATE INDEX pending_recipient ON pending (recipient, id);
+    """,
+    # 2: moderation audit log; channel history looked up ignoring case.
+    """
+    CREATE TABLE moderation (
+        id INTEGER PRIMARY KEY,
+        time REAL NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL,
+        channel TEXT,
+        reason TEXT NOT NULL DEFAULT '',
+        until REAL,
+        forever INTEGER NOT NULL DEFAULT 0
+    );
+    DROP INDEX messages_channel;
+    CREATE INDEX messages_channel ON messages (channel COLLATE NOCASE, id);
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_FIX_ELSEWHERE = "or point [storage] path in the config at another file"
+
+
+class StoreError(Exception):
+    """The database cannot be used; the message names the file and the fix."""
+
+
+# ---------------------------------------------------------------------------
+# What is read back at start-up
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SavedChannel:
+    """A channel's lasting settings as stored."""
+
+    name: str
+    owner: str | None
+    private: bool
+    topic: str
+    created: float
+    ops: tuple[str, ...]
+    invited: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SavedAccount:
+    """An account's lasting state as stored (``pending``: offline PMs, oldest first)."""
+
+    login: str
+    nick: str
+    last_seen: float | None
+    prefs: Prefs
+    ignored: tuple[str, ...]
+    banned_until: float | None
+    ban_reason: str
+    muted_until: float | None
+    pending: tuple[PrivateMessage, ...] = ()
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything :meth:`Store.load` read. ``history`` maps channel names
+    (case-folded) to their last lines, oldest first."""
+
+    channels: tuple[SavedChannel, ...] = ()
+    accounts: tuple[SavedAccount, ...] = ()
+    history: dict[str, tuple[ChatMessage, ...]] = field(default_factory=dict)
+
+
+def restore(hub: Hub, snapshot: Snapshot) -> None:
+    """Apply ``snapshot`` to a freshly built ``hub`` (pure: no I/O).
+
+    State of accounts that are no longer configured is skipped by the hub.
+    """
+    for saved in snapshot.channels:
+        hub.restore_channel(
+            saved.name,
+            owner=saved.owner,
+            private=saved.private,
+            topic=saved.topic,
+            created=saved.created,
+            ops=saved.ops,
+            invited=saved.invited,
+        )
+    for name, lines in snapshot.history.items():
+        hub.restore_history(name, lines)
+    for acct in snapshot.accounts:
+        hub.restore_account(
+            acct.login,
+            nick=acct.nick,
+            last_seen=acct.last_seen,
+            prefs=acct.prefs,
+            ignored=acct.ignored,
+            banned_until=acct.banned_until,
+            ban_reason=acct.ban_reason,
+            muted_until=acct.muted_until,
+            pending=acct.pending,
+        )
+
+
+# ---------------------------------------------------------------------------
+# Schema
+# ---------------------------------------------------------------------------
+
+
+def migrate(conn: sqlite3.Connection, path: str, target: int = SCHEMA_VERSION) -> int:
+    """Bring the database on ``conn`` (autocommit mode) up to schema ``target``.
+
+    Returns the version found. Raises :class:`StoreError` for a database made
+    by a newer sshchat.
+    """
+    found = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if found > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path}: the database has schema version {found}, but this sshchat only knows "
+            f"versions up to {SCHEMA_VERSION} (it was written by a newer sshchat). "
+            f"Fix: run the newer sshchat again, {_FIX_ELSEWHERE}."
+        )
+    for version in range(found, target):
+        try:
+            # One transaction per step: executescript runs BEGIN ... COMMIT as written.
+            conn.executescript(
+                f"BEGIN IMMEDIATE;\n{MIGRATIONS[version]}\n"
+                f"PRAGMA user_version = {version + 1};\nCOMMIT;"
+            )
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        if found:
+            log_event(log, "store.migrated", path=path, version=version + 1)
+    return found
+
+
+# ---------------------------------------------------------------------------
+# The store
+# ---------------------------------------------------------------------------
+
+
+class _Flush:
+    """A queue marker: set once everything queued before it is committed."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+
+
+_STOP = object()
+
+
+class Store:
+    """The database of one server: open, load, attach, then close."""
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        path: str,
+        *,
+        commit_interval: float = DEFAULT_COMMIT_INTERVAL,
+    ) -> None:
+        """Use :meth:`open`; this only wraps an open, migrated connection."""
+        self.path = path
+        self.commit_interval = commit_interval
+        self.commits = 0  # transactions committed by the writer
+        self.records = 0  # records written
+        self.failures = 0  # records lost to write errors
+        self._conn = conn
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._hub: Hub | None = None
+        self._closed = False
+
+    # -- opening and loading (blocking: run in a thread) ----------------------
+
+    @classmethod
+    def open(
+        cls, path: Path | str | None, *, commit_interval: float = DEFAULT_COMMIT_INTERVAL
+    ) -> Store:
+        """Open or create the database at ``path`` (None or ``":memory:"``: in memory).
+
+        Creates the directory, turns on WAL and migrates the schema. Raises
+        :class:`StoreError` naming the file and the fix.
+        """
+        where = MEMORY if path is None or str(path) == MEMORY else str(path)
+        if where != MEMORY:
+            try:
+                Path(where).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise StoreError(
+                    f"{where}: cannot create the database's directory "
+                    f"({err.strerror or err}). Fix: create it writable by the user running "
+                    f"sshchat, {_FIX_ELSEWHERE}."
+                ) from None
+        conn: sqlite3.Connection | None = None
+        try:
+            conn = sqlite3.connect(
+                where, isolation_level=None, check_same_thread=False, timeout=10.0
+            )
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if where != MEMORY and str(mode).lower() != "wal":
+                log_event(log, "store.no_wal", logging.WARNING, path=where, mode=mode)
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            migrate(conn, where)
+        except StoreError:
+            if conn is not None:
+                conn.close()
+            raise
+        except sqlite3.Error as err:
+            if conn is not None:
+                conn.close()
+            raise _open_error(where, err) from None
+        return cls(conn, where, commit_interval=commit_interval)
+
+    def load(
+        self,
+        channels: Iterable[str] = (),
+        *,
+        history: int = HISTORY_KEEP,
+        pending: int = MAX_PENDING,
+    ) -> Snapshot:
+        """Read the saved state back: every stored channel, the last ``history``
+        lines of those and of ``channels`` (e.g. the home channel), every
+        account and its last ``pending`` offline private messages.
+
+        Call before :meth:`attach`. Raises :class:`StoreError` for a damaged file.
+        """
+        if self._thread is not None:
+            raise RuntimeError("load() must be called before attach()")
+        try:
+            return self._load(channels, history, pending)
+        except sqlite3.Error as err:
+            raise _open_error(self.path, err) from None
+
+    def _load(self, extra: Iterable[str], history: int, pending: int) -> Snapshot:
+        conn = self._conn
+        saved_channels = tuple(
+            SavedChannel(
+                name=name,
+                owner=owner,
+                private=bool(private),
+                topic=topic,
+                created=created,
+                ops=_json_names(ops),
+                invited=_json_names(invited),
+            )
+            for name, owner, private, topic, created, ops, invited in conn.execute(
+                "SELECT name, owner, private, topic, created, ops, invited FROM channels"
+            )
+        )
+        names = {c.name.casefold(): c.name for c in saved_channels}
+        for name in extra:
+            names.setdefault(name.casefold(), name)
+        lines: dict[str, tuple[ChatMessage, ...]] = {}
+        for folded, name in names.items():
+            rows = conn.execute(
+                "SELECT time, channel, sender, sender_nick, text, action FROM messages"
+                " WHERE channel = ? COLLATE NOCASE ORDER BY id DESC LIMIT ?",
+                (name, history),
+            ).fetchall()
+            if rows:
+                lines[folded] = tuple(
+                    ChatMessage(channel, sender, nick, text, bool(action), when)
+                    for when, channel, sender, nick, text, action in reversed(rows)
+                )
+        waiting: dict[str, list[PrivateMessage]] = {}
+        for row in conn.execute(
+            "SELECT p.recipient, m.time, m.sender, m.sender_nick, m.recipient_nick, m.text,"
+            " m.action FROM pending p JOIN messages m ON m.id = p.message ORDER BY p.id"
+        ):
+            recipient, when, sender, sender_nick, recipient_nick, text, action = row
+            message = PrivateMessage(
+                sender,
+                sender_nick,
+                recipient,
+                recipient_nick or recipient,
+                text,
+                bool(action),
+                when,
+            )
+            waiting.setdefault(recipient, []).append(message)
+        accounts = []
+        for row in conn.execute(
+            "SELECT login, nick, last_seen, prefs, ignored, banned_until, banned_forever,"
+            " ban_reason, muted_until, muted_forever FROM accounts"
+        ):
+            login, nick, seen, prefs, ignored, ban, ban_ever, reason, mute, mute_ever = row
+            accounts.append(
+                SavedAccount(
+                    login=login,
+                    nick=nick,
+                    last_seen=seen,
+                    prefs=_prefs(prefs),
+                    ignored=_json_names(ignored),
+                    banned_until=FOREVER if ban_ever else ban,
+                    ban_reason=reason,
+                    muted_until=FOREVER if mute_ever else mute,
+                    pending=tuple(waiting.pop(login, ())[-pending:]) if pending else (),
+                )
+            )
+        for login, messages in waiting.items():  # no lasting state besides these
+            accounts.append(
+                SavedAccount(
+                    login=login,
+                    nick=login,
+                    last_seen=None,
+                    prefs=Prefs(),
+                    ignored=(),
+                    banned_until=None,
+                    ban_reason="",
+                    muted_until=None,
+                    pending=tuple(messages[-pending:]) if pending else (),
+                )
+            )
+        return Snapshot(saved_channels, tuple(accounts), lines)
+
+    # -- writing -------------------------------------------------------------
+
+    def attach(self, hub: Hub) -> None:
+        """Receive ``hub``'s records from now on and start the writer thread."""
+        if self._thread is not None:
+            raise RuntimeError("the store is already attached")
+        self._hub = hub
+        hub.observers.append(self.observe)
+        self._thread = threading.Thread(target=self._run, name="sshchat-store", daemon=True)
+        self._thread.start()
+
+    def observe(self, record: Record) -> None:
+        """The hub observer: snapshot ``record`` and queue it. Never blocks.
+
+        Runs on the event loop. Channels and accounts are live objects, so
+        what is kept of them is copied now, not when the writer gets to it.
+        """
+        if self._closed:
+            return
+        item: tuple[Any, ...]
+        if isinstance(record, ChatMessage):
+            item = (_write_chat, record)  # events are immutable
+        elif isinstance(record, PrivateMessage):
+            item = (_write_private, record, self._waiting(record))
+        elif isinstance(record, Broadcast):
+            item = (_write_broadcast, record)
+        elif isinstance(record, ModerationAction):
+            item = (_write_moderation, record)
+        elif isinstance(record, ChannelChanged):
+            c = record.channel
+            item = (
+                _write_channel,
+                c.name,
+                c.owner,
+                c.private,
+                c.topic,
+                c.created,
+                tuple(sorted(c.ops)),
+                tuple(sorted(c.invited)),
+            )
+        elif isinstance(record, AccountChanged):
+            a = record.account
+            item = (
+                _write_account,
+                a.login,
+                a.nick,
+                a.last_seen,
+                dataclasses.asdict(a.prefs),
+                tuple(sorted(a.ignored)),
+                a.banned_until,
+                a.ban_reason,
+                a.muted_until,
+                len(a.pending),
+            )
+        else:  # pragma: no cover - a record kind this store does not know yet
+            return
+        self._queue.put(item)
+
+    def _waiting(self, message: PrivateMessage) -> bool:
+        """Whether the hub queued ``message`` for its offline recipient."""
+        recipient = self._hub.accounts.get(message.recipient) if self._hub else None
+        return (
+            recipient is not None and bool(recipient.pending) and (recipient.pending[-1] is message)
+        )
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Block until everything observed so far is committed; False on timeout."""
+        if self._thread is None or not self._thread.is_alive():
+            return True
+        marker = _Flush()
+        self._queue.put(marker)
+        return marker.done.wait(timeout)
+
+    def close(self) -> None:
+        """Write what is still queued, stop the writer and close the database."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._thread is not None:
+            self._queue.put(_STOP)
+            self._thread.join()
+        if self._hub is not None and self.observe in self._hub.observers:
+            self._hub.observers.remove(self.observe)
+        try:
+            if self.path != MEMORY:
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as err:  # pragma: no cover - only tidies the WAL file
+            log_event(log, "store.checkpoint_failed", logging.WARNING, error=str(err))
+        finally:
+            self._conn.close()
+
+    def _run(self) -> None:
+        """The writer thread: batch records and commit at most once per interval."""
+        last_commit = 0.0
+        stop = False
+        while not stop:
+            batch = [self._queue.get()]
+            deadline = max(time.monotonic(), last_commit + self.commit_interval)
+            while len(batch) < MAX_BATCH and batch[-1] is not _STOP:
+                remaining = deadline - time.monotonic()
+                try:
+                    if remaining > 0:
+                        batch.append(self._queue.get(timeout=remaining))
+                    else:
+                        batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+                if isinstance(batch[-1], _Flush):
+                    break  # someone is waiting: commit now
+            stop = batch[-1] is _STOP
+            self._write(batch)
+            last_commit = time.monotonic()
+
+    def _write(self, batch: Sequence[Any]) -> None:
+        records = [item for item in batch if isinstance(item, tuple)]
+        if records:
+            for attempt in (1, 2):
+                try:
+                    self._commit(records)
+                    break
+                except sqlite3.Error as err:
+                    if attempt == 2:
+                        self.failures += len(records)
+                        log_event(
+                            log,
+                            "store.write_failed",
+                            logging.ERROR,
+                            path=self.path,
+                            records=len(records),
+                            error=str(err),
+                        )
+                    else:
+                        time.sleep(0.5)
+                except Exception:  # pragma: no cover - a bug: keep the writer alive
+                    self.failures += len(records)
+                    log.exception("store writer failed on a batch of %d records", len(records))
+                    break
+        for item in batch:
+            if isinstance(item, _Flush):
+                item.done.set()
+
+    def _commit(self, records: Sequence[tuple[Any, ...]]) -> None:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for writer, *args in records:
+                writer(conn, *args)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        self.commits += 1
+        self.records += len(records)
+
+
+# ---------------------------------------------------------------------------
+# One writer per record kind (run on the writer thread)
+# ---------------------------------------------------------------------------
+
+
+def _insert_message(
+    conn: sqlite3.Connection,
+    when: float,
+    kind: str,
+    channel: str | None,
+    sender: str,
+    sender_nick: str,
+    text: str,
+    action: bool,
+    recipient: str | None = None,
+    recipient_nick: str | None = None,
+) -> int:
+    cursor = conn.execute(
+        "INSERT INTO messages (time, kind, channel, sender, sender_nick, recipient,"
+        " recipient_nick, text, action) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (when, kind, channel, sender, sender_nick, recipient, recipient_nick, text, int(action)),
+    )
+    return int(cursor.lastrowid or 0)
+
+
+def _write_chat(conn: sqlite3.Connection, m: ChatMessage) -> None:
+    _insert_message(conn, m.time, "chat", m.channel, m.sender, m.nick, m.text, m.action)
+
+
+def _write_private(conn: sqlite3.Connection, m: PrivateMessage, waiting: bool) -> None:
+    rowid = _insert_message(
+        conn,
+        m.time,
+        "pm",
+        None,
+        m.sender,
+        m.sender_nick,
+        m.text,
+        m.action,
+        m.recipient,
+        m.recipient_nick,
+    )
+    if waiting:  # the recipient was offline: keep it for their next login
+        conn.execute("INSERT INTO pending (recipient, message) VALUES (?, ?)", (m.recipient, rowid))
+        _trim_pending(conn, m.recipient, MAX_PENDING)
+
+
+def _trim_pending(conn: sqlite3.Connection, login: str, keep: int) -> None:
+    conn.execute(
+        "DELETE FROM pending WHERE recipient = ? AND id NOT IN"
+        " (SELECT id FROM pending WHERE recipient = ? ORDER BY id DESC LIMIT ?)",
+        (login, login, keep),
+    )
+
+
+def _write_broadcast(conn: sqlite3.Connection, m: Broadcast) -> None:
+    _insert_message(conn, m.time, "broadcast", None, m.sender, m.nick, m.text, False)
+
+
+def _write_moderation(conn: sqlite3.Connection, m: ModerationAction) -> None:
+    forever = m.until == FOREVER
+    conn.execute(
+        "INSERT INTO moderation (time, actor, action, target, channel, reason, until, forever)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            m.time,
+            m.actor,
+            m.action,
+            m.target,
+            m.channel,
+            m.reason,
+            None if forever else m.until,
+            int(forever),
+        ),
+    )
+
+
+def _write_channel(
+    conn: sqlite3.Connection,
+    name: str,
+    owner: str | None,
+    private: bool,
+    topic: str,
+    created: float,
+    ops: tuple[str, ...],
+    invited: tuple[str, ...],
+) -> None:
+    conn.execute(
+        "INSERT INTO channels (name, owner, private, topic, created, ops, invited)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET"
+        " owner = excluded.owner, private = excluded.private, topic = excluded.topic,"
+        " created = excluded.created, ops = excluded.ops, invited = excluded.invited",
+        (name, owner, int(private), topic, created, json.dumps(ops), json.dumps(invited)),
+    )
+
+
+def _write_account(
+    conn: sqlite3.Connection,
+    login: str,
+    nick: str,
+    seen: float | None,
+    prefs: dict[str, Any],
+    ignored: tuple[str, ...],
+    banned: float | None,
+    reason: str,
+    muted: float | None,
+    pending: int,
+) -> None:
+    conn.execute(
+        "INSERT INTO accounts (login, nick, last_seen, prefs, ignored, banned_until,"
+        " banned_forever, ban_reason, muted_until, muted_forever)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (login) DO UPDATE SET"
+        " nick = excluded.nick, last_seen = excluded.last_seen, prefs = excluded.prefs,"
+        " ignored = excluded.ignored, banned_until = excluded.banned_until,"
+        " banned_forever = excluded.banned_forever, ban_reason = excluded.ban_reason,"
+        " muted_until = excluded.muted_until, muted_forever = excluded.muted_forever",
+        (
+            login,
+            nick,
+            seen,
+            json.dumps(prefs),
+            json.dumps(ignored),
+            None if banned == FOREVER else banned,
+            int(banned == FOREVER),
+            reason,
+            None if muted == FOREVER else muted,
+            int(muted == FOREVER),
+        ),
+    )
+    _trim_pending(conn, login, pending)  # delivered ones are gone
+
+
+# ---------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------
+
+
+def _open_error(path: str, err: sqlite3.Error) -> StoreError:
+    text = str(err)
+    if isinstance(err, sqlite3.OperationalError) and (
+        "unable to open" in text or "readonly" in text or "read-only" in text
+    ):
+        fix = (
+            "make the file and its directory writable by the user running sshchat "
+            f"(and check that the path is not a directory), {_FIX_ELSEWHERE}"
+        )
+    elif "locked" in text or "busy" in text:
+        fix = f"stop the other program (or sshchat server) using it, {_FIX_ELSEWHERE}"
+    else:
+        fix = (
+            "move the file away (a new, empty database is created at the next start) or "
+            f"restore it from a backup, {_FIX_ELSEWHERE}"
+        )
+    return StoreError(f"{path}: cannot use the database ({text}). Fix: {fix}.")
+
+
+def _json_names(text: str | None) -> tuple[str, ...]:
+    """A JSON list of names; anything else (a hand-edited row) reads as empty."""
+    try:
+        value = json.loads(text or "[]")
+    except ValueError:
+        return ()
+    if not isinstance(value, list):
+        return ()
+    return tuple(v for v in value if isinstance(v, str))
+
+
+def _prefs(text: str | None) -> Prefs:
+    """Prefs from JSON, keeping only known keys with values of the right type."""
+    try:
+        value = json.loads(text or "{}")
+    except ValueError:
+        value = {}
+    prefs = Prefs()
+    if not isinstance(value, dict):
+        return prefs
+    for f in dataclasses.fields(Prefs):
+        got = value.get(f.name)
+        default = getattr(prefs, f.name)
+        if type(got) is not type(default):
+            continue
+        if f.name == "bell" and got not in BELL_MODES:
+            continue
+        setattr(prefs, f.name, got)
+    return prefs
