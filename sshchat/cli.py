@@ -1,9 +1,11 @@
-"""The ``sshchat`` command line: serve, hash-password, check-config.
+"""The ``sshchat`` command line: serve, hash-password, check-config, user.
 
 Errors the user can fix (bad config, port in use...) are printed as one
 ``sshchat: ...`` line on stderr, never as a traceback.  Exit codes: 0 ok,
 1 runtime failure (e.g. cannot bind, bad password input), 2 configuration or
-usage error.
+usage error.  The ``sshchat user ...`` commands, which edit the config file,
+use 1 for their usage errors and refusals (no such user, duplicate key...)
+and 2 for config problems (unreadable file, a result that would not be valid).
 """
 
 from __future__ import annotations
@@ -15,11 +17,16 @@ import getpass
 import os
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 from sshchat import __version__
 from sshchat.config import Config, ConfigError, load_config
 from sshchat.logs import configure_logging
+
+if TYPE_CHECKING:
+    from sshchat.accounts import FileStamp
 
 __all__ = ["main"]
 
@@ -36,13 +43,23 @@ def _error(message: str) -> None:
     print(f"sshchat: {message}", file=sys.stderr)
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors exit with :attr:`usage_status`."""
+
+    usage_status = EXIT_CONFIG
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(self.usage_status, f"{self.prog}: error: {message}\n")
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sshchat",
         description="A multi-user chat server reached with a stock SSH client.",
     )
     parser.add_argument("--version", action="version", version=f"sshchat {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
     config_help = f"path of the TOML config file (default: {DEFAULT_CONFIG})"
@@ -77,6 +94,8 @@ def _build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("--config", default=DEFAULT_CONFIG, metavar="PATH", help=config_help)
     check.set_defaults(func=_cmd_check_config)
+
+    _add_user_parsers(sub, config_help)
     return parser
 
 
@@ -98,19 +117,27 @@ def main(argv: list[str] | None = None) -> int:
 def _load(path_arg: str) -> Config | None:
     """Load the config, printing a one-line error and returning None on failure."""
     path = Path(path_arg)
-    if not path.exists() and not path.is_symlink():
-        hint = f"copy {EXAMPLE_CONFIG} to {DEFAULT_CONFIG} and edit it"
-        if path_arg == DEFAULT_CONFIG:
-            hint += f", or try the demo with --config {EXAMPLE_CONFIG}"
-        else:
-            hint = f"check the path, or {hint}"
-        _error(f"{path_arg}: config file not found. Fix: {hint}.")
+    if _missing_config(path_arg):
         return None
     try:
         return load_config(path)
     except ConfigError as exc:
         _error(str(exc))
         return None
+
+
+def _missing_config(path_arg: str) -> bool:
+    """Print the "config file not found" message and return True if it is missing."""
+    path = Path(path_arg)
+    if path.exists() or path.is_symlink():
+        return False
+    hint = f"copy {EXAMPLE_CONFIG} to {DEFAULT_CONFIG} and edit it"
+    if path_arg == DEFAULT_CONFIG:
+        hint += f", or try the demo with --config {EXAMPLE_CONFIG}"
+    else:
+        hint = f"check the path, or {hint}"
+    _error(f"{path_arg}: config file not found. Fix: {hint}.")
+    return True
 
 
 def _plural(n: int, word: str) -> str:
@@ -186,11 +213,14 @@ def _bind_message(exc: OSError, address: str, config: Config, config_arg: str) -
 # ---------------------------------------------------------------------------
 
 
-def _read_password() -> str | None:
-    """Get the password from the terminal (twice) or one stdin line; None on refusal."""
+def _read_password(nothing: str = "nothing printed", prompt: str = "Password: ") -> str | None:
+    """Get the password from the terminal (twice) or one stdin line; None on refusal.
+
+    *nothing* ends the mismatch message (what was not done).
+    """
     if sys.stdin is not None and sys.stdin.isatty():
         try:
-            first = getpass.getpass("Password: ")
+            first = getpass.getpass(prompt)
             if not first:
                 _error("empty password refused")
                 return None
@@ -200,7 +230,7 @@ def _read_password() -> str | None:
             _error("aborted")
             return None
         if first != second:
-            _error("the passwords do not match; nothing printed")
+            _error(f"the passwords do not match; {nothing}")
             return None
         return first
     line = sys.stdin.readline() if sys.stdin is not None else ""
@@ -275,4 +305,350 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
         print(note)
     address = _address(config.listen_host, config.listen_port)
     print(f"{args.config}: OK ({_plural(len(config.users), 'user')}, listening on {address})")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------
+# user: edit the accounts in the config file
+# ---------------------------------------------------------------------------
+
+RELOAD_NOTE = (
+    "A running sshchat server applies this by itself within a few seconds (it watches "
+    "its config file; `kill -HUP <pid>` applies it at once)."
+)
+
+
+class _UserParser(_Parser):
+    """The ``sshchat user ...`` parsers: usage errors exit with 1."""
+
+    usage_status = EXIT_FAILURE
+
+
+def _add_user_parsers(sub: argparse._SubParsersAction, config_help: str) -> None:
+    user = sub.add_parser(
+        "user",
+        help="add, change, remove or list accounts in the config file",
+        description=(
+            "Edit the [users] of the config file in place, keeping its comments and layout. "
+            "The result is validated before anything is written; a running server picks "
+            "the change up by itself."
+        ),
+    )
+    user.usage_status = EXIT_FAILURE
+    user.set_defaults(func=_usage_of(user))
+    actions = user.add_subparsers(dest="action", metavar="ACTION", parser_class=_UserParser)
+
+    def leaf(name: str, help_text: str, description: str) -> argparse.ArgumentParser:
+        parser = actions.add_parser(name, help=help_text, description=description)
+        parser.add_argument("--config", default=DEFAULT_CONFIG, metavar="PATH", help=config_help)
+        return parser
+
+    add = leaf(
+        "add",
+        "add a user (asks for a password)",
+        "Add a user. The password is asked twice on a terminal, otherwise read as one line "
+        "from stdin; --no-password (with --key) makes a key-only account.",
+    )
+    add.add_argument("name", metavar="NAME", help="login name")
+    add.add_argument("--admin", action="store_true", help="make the user an administrator")
+    add.add_argument(
+        "--key", metavar="FILE", help="a public key to authorize (.pub file, or - for stdin)"
+    )
+    add.add_argument(
+        "--no-password", action="store_true", help="no password: log in with --key only"
+    )
+    add.set_defaults(func=_cmd_user_add)
+
+    passwd = leaf(
+        "passwd",
+        "set or change a user's password",
+        "Set a user's password (asked twice on a terminal, else one line from stdin). Open "
+        "sessions stay; the new password applies from the next login.",
+    )
+    passwd.add_argument("name", metavar="NAME", help="login name")
+    passwd.set_defaults(func=_cmd_user_passwd)
+
+    key = actions.add_parser(
+        "key", help="manage a user's public keys", description="Manage a user's public keys."
+    )
+    key.usage_status = EXIT_FAILURE
+    key.set_defaults(func=_usage_of(key))
+    key_actions = key.add_subparsers(dest="key_action", metavar="ACTION", parser_class=_UserParser)
+    key_add = key_actions.add_parser(
+        "add",
+        help="authorize a public key for a user",
+        description="Authorize a public key (the single line of a .pub file) for a user.",
+    )
+    key_add.add_argument("name", metavar="NAME", help="login name")
+    key_add.add_argument("file", metavar="FILE", help="the .pub file, or - to read it from stdin")
+    key_add.add_argument("--config", default=DEFAULT_CONFIG, metavar="PATH", help=config_help)
+    key_add.set_defaults(func=_cmd_user_key_add)
+
+    delete = leaf(
+        "del",
+        "remove a user",
+        "Remove a user from the config (asks for confirmation on a terminal). A running "
+        "server ends their open sessions.",
+    )
+    delete.add_argument("name", metavar="NAME", help="login name")
+    delete.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    delete.set_defaults(func=_cmd_user_del)
+
+    listing = leaf(
+        "list",
+        "list the users",
+        "List the users: admin, password, keys and their fingerprints.",
+    )
+    listing.set_defaults(func=_cmd_user_list)
+
+
+def _usage_of(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    def show(args: argparse.Namespace) -> int:
+        parser.print_help(sys.stderr)
+        return EXIT_FAILURE
+
+    return show
+
+
+def _read_config_for_edit(config_arg: str) -> tuple[Path, str, FileStamp] | None:
+    """Read the config for editing; print the error and return None on failure."""
+    from sshchat.accounts import read_config_text
+
+    if _missing_config(config_arg):
+        return None
+    path = Path(config_arg)
+    try:
+        text, stamp = read_config_text(path)
+    except ConfigError as exc:
+        _error(str(exc))
+        return None
+    return path, text, stamp
+
+
+def _edit(config_arg: str, edit: Callable[[Path, str], str], message: str) -> int:
+    """Apply *edit* (text in, text out) to the config file and print *message*.
+
+    Refusals exit 1, config problems 2; in both cases nothing is written.
+    """
+    from sshchat.accounts import AccountError, write_atomic
+
+    loaded = _read_config_for_edit(config_arg)
+    if loaded is None:
+        return EXIT_CONFIG
+    path, text, stamp = loaded
+    try:
+        write_atomic(path, edit(path, text), expect=stamp)
+    except AccountError as exc:
+        _error(str(exc))
+        return EXIT_FAILURE
+    except ConfigError as exc:
+        _error(str(exc))
+        _error(f"{config_arg} was not changed.")
+        return EXIT_CONFIG
+    print(f"{config_arg}: {message}")
+    print(RELOAD_NOTE)
+    return EXIT_OK
+
+
+def _precheck(config_arg: str, check: Callable[[Path, str], object]) -> int | None:
+    """Run a check on the current config before asking for input; exit code on failure."""
+    from sshchat.accounts import AccountError
+
+    loaded = _read_config_for_edit(config_arg)
+    if loaded is None:
+        return EXIT_CONFIG
+    path, text, _ = loaded
+    try:
+        check(path, text)
+    except AccountError as exc:
+        _error(str(exc))
+        return EXIT_FAILURE
+    except ConfigError as exc:
+        _error(str(exc))
+        return EXIT_CONFIG
+    return None
+
+
+def _read_key_file(file_arg: str) -> tuple[str, str] | None:
+    """Read one public key from a .pub file or stdin (``-``): (line, description) or None."""
+    from sshchat.accounts import AccountError, read_public_key
+
+    if file_arg == "-":
+        source = "stdin"
+        data = sys.stdin.read(64 * 1024) if sys.stdin is not None else ""
+    else:
+        source = file_arg
+        try:
+            with open(Path(file_arg).expanduser(), "rb") as fh:
+                raw = fh.read(64 * 1024 + 1)
+        except OSError as exc:
+            _error(
+                f"{file_arg}: cannot read the key file ({exc.strerror or exc}). Fix: give the "
+                "path of the user's public key file, e.g. ~/.ssh/id_ed25519.pub."
+            )
+            return None
+        if len(raw) > 64 * 1024:
+            _error(f"{file_arg}: too large to be a public key. Fix: give the user's .pub file.")
+            return None
+        data = raw.decode("utf-8", "replace")
+    try:
+        line, key = read_public_key(data, source)
+    except AccountError as exc:
+        _error(str(exc))
+        return None
+    described = key.fingerprint + (f" ({key.comment})" if key.comment else "")
+    return line, described
+
+
+def _hash_new_password(name: str) -> str | None:
+    """Ask for *name*'s new password and return its hash; None after printing why not."""
+    from sshchat.auth import hash_password
+
+    password = _read_password("nothing changed", prompt=f"New password for {name}: ")
+    if password is None:
+        return None
+    try:
+        return hash_password(password)
+    except ValueError as exc:
+        _error(f"{exc}; nothing changed")
+        return None
+
+
+def _cmd_user_add(args: argparse.Namespace) -> int:
+    from sshchat import accounts
+
+    name = args.name
+    if args.no_password and not args.key:
+        _error(
+            f"--no-password needs --key FILE: without a password or a key {name} could never "
+            "log in. Nothing changed."
+        )
+        return EXIT_FAILURE
+    if args.key == "-" and not args.no_password:
+        _error(
+            "--key - reads the key from stdin, where the password is read too. Fix: give the "
+            "key as a file, or add --no-password. Nothing changed."
+        )
+        return EXIT_FAILURE
+    failed = _precheck(args.config, lambda path, text: accounts.require_new_user(text, path, name))
+    if failed is not None:
+        return failed
+    key_line, key_text = None, ""
+    if args.key:
+        read = _read_key_file(args.key)
+        if read is None:
+            return EXIT_FAILURE
+        key_line, key_text = read
+    password_hash = None
+    if not args.no_password:
+        password_hash = _hash_new_password(name)
+        if password_hash is None:
+            return EXIT_FAILURE
+    parts = ["administrator" if args.admin else "not an administrator"]
+    parts.append("password set" if password_hash else "no password")
+    if key_line:
+        parts.append(f"key {key_text}")
+    return _edit(
+        args.config,
+        lambda path, text: accounts.add_user(
+            text, path, name, password_hash=password_hash, public_key=key_line, admin=args.admin
+        ),
+        f"added user {name} ({', '.join(parts)}).",
+    )
+
+
+def _cmd_user_passwd(args: argparse.Namespace) -> int:
+    from sshchat import accounts
+
+    name = args.name
+    failed = _precheck(args.config, lambda path, text: accounts.require_user(text, path, name))
+    if failed is not None:
+        return failed
+    password_hash = _hash_new_password(name)
+    if password_hash is None:
+        return EXIT_FAILURE
+    return _edit(
+        args.config,
+        lambda path, text: accounts.set_password(text, path, name, password_hash),
+        f"set the password of {name}. Their open sessions stay; the new password applies "
+        "from their next login.",
+    )
+
+
+def _cmd_user_key_add(args: argparse.Namespace) -> int:
+    from sshchat import accounts
+
+    name = args.name
+    failed = _precheck(args.config, lambda path, text: accounts.require_user(text, path, name))
+    if failed is not None:
+        return failed
+    read = _read_key_file(args.file)
+    if read is None:
+        return EXIT_FAILURE
+    key_line, key_text = read
+    return _edit(
+        args.config,
+        lambda path, text: accounts.add_public_key(text, path, name, key_line),
+        f"authorized key {key_text} for {name}; it works from their next login.",
+    )
+
+
+def _confirm(question: str) -> bool:
+    """Ask a yes/no question on the terminal; False unless the answer is yes."""
+    print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
+    try:
+        answer = sys.stdin.readline()
+    except KeyboardInterrupt:
+        answer = ""
+    if not answer.endswith("\n"):
+        print(file=sys.stderr)
+    return answer.strip().lower() in ("y", "yes")
+
+
+def _cmd_user_del(args: argparse.Namespace) -> int:
+    from sshchat import accounts
+
+    name = args.name
+    failed = _precheck(args.config, lambda path, text: accounts.require_user(text, path, name))
+    if failed is not None:
+        return failed
+    if not args.yes and sys.stdin is not None and sys.stdin.isatty():
+        question = f"Remove user {name} from {args.config}? Their open sessions will end."
+        if not _confirm(question):
+            _error("not confirmed; nothing changed")
+            return EXIT_FAILURE
+    return _edit(
+        args.config,
+        lambda path, text: accounts.remove_user(text, path, name),
+        f"removed user {name}. A running server ends their open sessions (telling them "
+        "their account was removed) and refuses their logins.",
+    )
+
+
+def _cmd_user_list(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    if config is None:
+        return EXIT_CONFIG
+    rows = [("NAME", "ADMIN", "PASSWORD", "KEYS")]
+    keys: list[list[str]] = [[]]
+    for user in config.users.values():
+        rows.append(
+            (
+                user.name,
+                "yes" if user.admin else "no",
+                "yes" if user.password_hash else "no",
+                str(len(user.public_keys)),
+            )
+        )
+        keys.append(
+            [k.fingerprint + (f" {k.comment}" if k.comment else "") for k in user.public_keys]
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    indent = sum(widths) + 2 * 4
+    for row, fingerprints in zip(rows, keys, strict=True):
+        cells = "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        first = fingerprints[0] if fingerprints else ""
+        print(f"{cells}  {first}".rstrip())
+        for more in fingerprints[1:]:
+            print(" " * indent + more)
     return EXIT_OK

@@ -41,6 +41,8 @@ from .text import confusable_key, sanitize, strip_channel_prefix
 __all__ = [
     "Account",
     "AccountChanged",
+    "AccountRemoved",
+    "AccountSync",
     "Channel",
     "ChannelChanged",
     "Client",
@@ -181,8 +183,30 @@ class AccountChanged:
     account: Account
 
 
+@dataclass(frozen=True)
+class AccountRemoved:
+    """An account was removed from the configuration: forget what is kept about it."""
+
+    login: str
+
+
+@dataclass(frozen=True)
+class AccountSync:
+    """What :meth:`Hub.sync_accounts` changed (login names)."""
+
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    admin_changed: tuple[str, ...] = ()
+
+
 Record = (
-    ChatMessage | PrivateMessage | Broadcast | ModerationAction | ChannelChanged | AccountChanged
+    ChatMessage
+    | PrivateMessage
+    | Broadcast
+    | ModerationAction
+    | ChannelChanged
+    | AccountChanged
+    | AccountRemoved
 )
 
 
@@ -207,22 +231,18 @@ class Hub:
         the hub's way of telling a store what to keep, without doing I/O.
         """
         self.accounts: dict[str, Account] = {}
-        for login, admin in accounts:
-            self.accounts[login] = Account(login=login, nick=login, admin=admin)
         self.channels: dict[str, Channel] = {}
         self.default_channel = self._new_channel(default_channel, owner=None)
         self.max_text = max_text
         self.stats = Stats()
         self.message_rate = message_rate
         self.message_burst = message_burst
-        if message_rate is not None:  # None: no rate limit (unit tests, trusted front ends)
-            for account in self.accounts.values():
-                account.bucket = TokenBucket(message_rate, message_burst)
         self.history_lines = history_lines
         self.presence_summary_over = presence_summary_over
         self._presence_due = False
         self.observers: list[Callable[[Record], None]] = []
         self._ids = itertools.count(1)
+        self.sync_accounts(accounts, reason="")
 
     def _record(self, record: Record) -> None:
         for observer in self.observers:
@@ -770,6 +790,135 @@ class Hub:
     def online_clients(self) -> Iterator[Client]:
         for account in self.accounts.values():
             yield from account.clients
+
+    # -- configuration -----------------------------------------------------------
+
+    def sync_accounts(self, accounts: Iterable[tuple[str, bool]], reason: str) -> AccountSync:
+        """Make the accounts match ``accounts``: ``(login, admin)`` pairs from the config.
+
+        This is the one place accounts are added and removed (the constructor
+        calls it too; a config reload calls it again). New logins get an
+        account. A changed admin flag applies at once and the user's sessions
+        are told. An account no longer listed is removed: each of its sessions
+        is closed with ``reason``, then everything the hub keeps about it is
+        forgotten (memberships, channel ownership, ops and invitations, other
+        users' ignores), so that an account added later under the same name
+        starts afresh. Observers get an :class:`AccountRemoved`. No I/O.
+        """
+        wanted: dict[str, bool] = {}
+        for login, admin in accounts:
+            wanted[login] = bool(admin)
+        removed = [login for login in self.accounts if login not in wanted]
+        for login in removed:
+            self._remove_account(self.accounts[login], reason)
+        added: list[str] = []
+        changed: list[str] = []
+        for login, admin in wanted.items():
+            account = self.accounts.get(login)
+            if account is None:
+                self._add_account(login, admin)
+                added.append(login)
+            elif account.admin != admin:
+                account.admin = admin
+                changed.append(login)
+                what = "now an administrator" if admin else "no longer an administrator"
+                self._send_to_accounts([account], Notice(f"You are {what} of this server."))
+        return AccountSync(tuple(added), tuple(removed), tuple(changed))
+
+    def set_limits(
+        self,
+        *,
+        max_text: int,
+        message_rate: float | None,
+        message_burst: int,
+        presence_summary_over: int,
+    ) -> None:
+        """Change the longest line, the message rate limit and the presence summary size."""
+        self.max_text = max_text
+        self.presence_summary_over = presence_summary_over
+        self.message_rate = message_rate
+        self.message_burst = message_burst
+        for account in self.accounts.values():
+            if message_rate is None:
+                account.bucket = None
+            elif account.bucket is None:
+                account.bucket = TokenBucket(message_rate, message_burst)
+            else:
+                account.bucket.rate = message_rate
+                account.bucket.burst = message_burst
+                account.bucket.tokens = min(account.bucket.tokens, message_burst)
+
+    def set_default_channel(self, name: str) -> Channel:
+        """Make ``#name`` the home channel (created if needed): new sessions land in it.
+
+        Everyone online joins it and is told. The old home channel stays, as an
+        ordinary channel. Raises :class:`HubError` for an invalid name or a
+        private channel.
+        """
+        name = self._check_channel_name(name)
+        channel = self._find_channel(name)
+        if channel is self.default_channel:
+            return channel
+        if channel is None:
+            channel = self._new_channel(name, owner=None)
+            self._record(ChannelChanged(channel))
+        elif channel.private:
+            raise HubError(
+                f"#{channel.name} is a private channel, so it cannot be the home channel"
+            )
+        self.default_channel = channel
+        for account in self.accounts.values():
+            if account.online:
+                if account.login not in channel.members:
+                    self._add_member(channel, account, announce=False)
+                self._send_to_accounts(
+                    [account], Notice(f"#{channel.name} is now the home channel; you are in it.")
+                )
+        return channel
+
+    def _add_account(self, login: str, admin: bool) -> Account:
+        account = Account(login=login, nick=login, admin=admin)
+        if self.message_rate is not None:  # None: no rate limit (unit tests, trusted front ends)
+            account.bucket = TokenBucket(self.message_rate, self.message_burst)
+        # A nick that looks like the new login would make messages go astray.
+        key = confusable_key(login)
+        for other in self.accounts.values():
+            if other.nick != other.login and confusable_key(other.nick) == key:
+                old, other.nick = other.nick, other.login
+                event = Presence(PresenceKind.NICK, other.login, old, detail=other.nick)
+                self._send_to_channels(other.channels.values(), event, also=[other])
+                self._send_to_accounts(
+                    [other],
+                    Notice(
+                        f"{old} is now the name of a new account, so you are {other.nick} again."
+                    ),
+                )
+        self.accounts[login] = account
+        return account
+
+    def _remove_account(self, account: Account, reason: str) -> None:
+        login = account.login
+        for client in list(account.clients):
+            client.sink.close(reason)
+        for client in list(account.clients):  # a sink that did not leave at once
+            self.disconnect(client)
+        del self.accounts[login]
+        for channel in self.channels.values():
+            touched = login in channel.invited or login in channel.ops or channel.owner == login
+            channel.invited.discard(login)
+            channel.ops.discard(login)
+            channel.members.pop(login, None)
+            if channel.owner == login:
+                channel.owner = None
+            if touched:
+                self._record(ChannelChanged(channel))
+        for other in self.accounts.values():
+            if other.last_pm_from == login:
+                other.last_pm_from = None
+            if login in other.ignored:
+                other.ignored.discard(login)
+                self._record(AccountChanged(other))
+        self._record(AccountRemoved(login))
 
     # -- internals -------------------------------------------------------------
 

@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from .config import Config
 from .hub import FOREVER, Hub, ModerationAction
 from .logs import log_event
 from .metrics import Gauges, MetricsEndpoint, start_metrics
+from .reload import WATCH_INTERVAL, ConfigWatcher
 from .session import ChatSession, SessionSettings
 from .store import Store, StoreError, restore
 from .throttle import AuthThrottle
@@ -105,6 +107,16 @@ def _welcome(config: Config) -> str:
         f"You are in #{config.default_channel}. Type /help for commands, /quit or Ctrl-D to leave."
     )
     return "\n".join(lines)
+
+
+def _session_settings(config: Config) -> SessionSettings:
+    """What new sessions get from ``config`` (remade on every config reload)."""
+    return SessionSettings(
+        welcome=_welcome(config),
+        max_line=config.limits.max_line_length,
+        queue_limit=config.limits.outbound_queue,
+        max_sessions=config.limits.max_sessions_per_account,
+    )
 
 
 @dataclass
@@ -288,6 +300,11 @@ class ChatServer(asyncssh.SSHServer):
         assert self._conn is not None
         return str(self._conn.get_extra_info("username"))
 
+    @property
+    def login(self) -> str | None:
+        """The user name this connection authenticated as; None before that."""
+        return self._username() if self._authenticated and self._conn is not None else None
+
     def session_requested(self) -> ChatSession:
         return ChatSession(
             self._state.hub,
@@ -311,6 +328,7 @@ class RunningServer:
         self.acceptor = acceptor
         self.fingerprint = fingerprint
         self.metrics: MetricsEndpoint | None = None
+        self.watcher: ConfigWatcher | None = None  # config reloads (SIGHUP, file changes)
         self.ticker: asyncio.Task[None] | None = None
 
     @property
@@ -329,6 +347,8 @@ class RunningServer:
         and end by themselves.
         """
         self.acceptor.close()
+        if self.watcher is not None:
+            await self.watcher.close()
         if self.ticker is not None:
             self.ticker.cancel()
         if notice:
@@ -356,8 +376,15 @@ class RunningServer:
             await asyncio.to_thread(store.close)
 
 
-async def start_server(config: Config) -> RunningServer:
-    """Create the hub and start listening as ``config`` says."""
+async def start_server(
+    config: Config, *, watch_interval: float | None = WATCH_INTERVAL
+) -> RunningServer:
+    """Create the hub and start listening as ``config`` says.
+
+    The config file is reloaded when it changes (looked at every
+    ``watch_interval`` seconds; None: only on request, see
+    :class:`~sshchat.reload.ConfigWatcher`).
+    """
     keys = [load_host_key(path) for path in config.host_keys]
     hub = Hub(
         ((user.name, user.admin) for user in config.users.values()),
@@ -382,12 +409,7 @@ async def start_server(config: Config) -> RunningServer:
         hub=hub,
         store=store,
         auth=Authenticator(config.users, workers=config.limits.auth_workers),
-        settings=SessionSettings(
-            welcome=_welcome(config),
-            max_line=config.limits.max_line_length,
-            queue_limit=config.limits.outbound_queue,
-            max_sessions=config.limits.max_sessions_per_account,
-        ),
+        settings=_session_settings(config),
         gate=ConnectionGate(
             max_connections=limits.max_connections,
             max_per_source=limits.max_connections_per_source,
@@ -433,6 +455,8 @@ async def start_server(config: Config) -> RunningServer:
         ) from None
     fingerprint = keys[0].get_fingerprint("sha256")
     running = RunningServer(state, acceptor, fingerprint)
+    running.watcher = ConfigWatcher(state, _session_settings, interval=watch_interval)
+    running.watcher.start()
     running.ticker = asyncio.get_running_loop().create_task(_tick(hub))
     if config.metrics.enabled:
         try:
@@ -519,16 +543,34 @@ def _start_metrics(state: ServerState) -> MetricsEndpoint:
         ) from None
 
 
-async def serve(config: Config) -> None:
-    """Run the server until SIGINT or SIGTERM."""
-    running = await start_server(config)
+async def serve(
+    config: Config,
+    *,
+    watch_interval: float | None = WATCH_INTERVAL,
+    on_start: Callable[[RunningServer], object] | None = None,
+) -> None:
+    """Run the server until SIGINT or SIGTERM; SIGHUP reloads the config file.
+
+    ``on_start`` is called with the running server once it listens.
+    """
+    running = await start_server(config, watch_interval=watch_interval)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+    hangup = getattr(signal, "SIGHUP", None)
+    watcher = running.watcher
+    if hangup is not None and watcher is not None:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(hangup, watcher.request_reload, "signal")
     try:
+        if on_start is not None:
+            on_start(running)
         await stop.wait()
     finally:
+        if hangup is not None:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(hangup)
         log_event(log, "server.stop", sessions=sum(1 for _ in running.hub.online_clients()))
         await running.close(notice=SHUTDOWN_NOTICE)
