@@ -13,6 +13,11 @@ Design notes (see ``shared/stack-notes.md`` for the measurements behind them):
   burst of lines costs one redraw.
 * Cursor-position requests and bracketed paste are off: a paste arrives as
   typed lines, each sent on its own, and nothing waits on a client's answer.
+* Editing: Emacs keys, Up/Down through the session's own earlier lines (a
+  bounded history), Ctrl-R reverse search (its one-line search field exists in
+  the layout only while searching) and Tab completion of commands, nicks and
+  channels (one shared completer; ambiguous candidates are printed above the
+  prompt, no completion menu is ever laid out).
 """
 
 from __future__ import annotations
@@ -23,26 +28,31 @@ from collections.abc import Callable, Iterator
 from typing import Any, TextIO, cast
 
 import prompt_toolkit.application.application as _app_module
+from prompt_toolkit import search
 from prompt_toolkit.application import Application
-from prompt_toolkit.application.current import create_app_session
+from prompt_toolkit.application.current import create_app_session, get_app
 from prompt_toolkit.application.run_in_terminal import in_terminal
 from prompt_toolkit.buffer import Buffer
+from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.data_structures import Size
-from prompt_toolkit.filters import Condition
+from prompt_toolkit.document import Document
+from prompt_toolkit.filters import Condition, is_searching
 from prompt_toolkit.formatted_text import StyleAndTextTuples
-from prompt_toolkit.history import InMemoryHistory
+from prompt_toolkit.history import History
 from prompt_toolkit.input import Input
 from prompt_toolkit.input.vt100_parser import Vt100Parser
 from prompt_toolkit.key_binding import KeyBindings, KeyPress, merge_key_bindings
 from prompt_toolkit.key_binding.bindings.page_navigation import load_page_navigation_bindings
 from prompt_toolkit.key_binding.defaults import load_key_bindings
 from prompt_toolkit.keys import Keys
-from prompt_toolkit.layout import Layout, Window
-from prompt_toolkit.layout.controls import BufferControl
+from prompt_toolkit.layout import ConditionalContainer, HSplit, Layout, Window
+from prompt_toolkit.layout.controls import BufferControl, SearchBufferControl
 from prompt_toolkit.layout.processors import BeforeInput
 from prompt_toolkit.output.vt100 import Vt100_Output
 from prompt_toolkit.styles import BaseStyle, Style, default_ui_style, merge_styles
 
+from .completion import candidates, common_prefix, format_candidates
+from .events import Notice
 from .frontend import FrontEnd
 
 __all__ = ["ChannelInput", "TerminalFrontEnd"]
@@ -54,7 +64,9 @@ RESIZE_SECONDS = 0.05
 # A run of at least this many plain characters in one read is a paste: it is
 # inserted in one step instead of key by key.
 PASTE_RUN = 8
+# Up/Down and Ctrl-R reach back this many lines, kept to this many characters.
 HISTORY_LINES = 100
+HISTORY_CHARS = 16_000
 
 
 class _Parser(Vt100Parser):
@@ -210,29 +222,143 @@ class _ChannelOutput(Vt100_Output):
         pass
 
 
+class _BoundedHistory(History):
+    """The session's earlier lines for Up/Down and Ctrl-R, newest first.
+
+    prompt_toolkit's ``InMemoryHistory`` keeps every line twice and forever;
+    this keeps one copy of the last :data:`HISTORY_LINES` lines, at most
+    :data:`HISTORY_CHARS` characters in all.
+    """
+
+    def load_history_strings(self) -> list[str]:
+        return []
+
+    def store_string(self, string: str) -> None:
+        # append_string() has just put ``string`` first in _loaded_strings.
+        strings = self._loaded_strings
+        del strings[HISTORY_LINES:]
+        total = 0
+        for i, line in enumerate(strings):
+            total += len(line)
+            if total > HISTORY_CHARS and i > 0:
+                del strings[i:]
+                break
+
+
+class _LineBuffer(Buffer):
+    """The line being typed, with its history in place as soon as it is reset.
+
+    prompt_toolkit loads a buffer's history in a task started at the next
+    render after each accepted line, so an Up typed before that render (by a
+    fast typist, a paste or a script) found no history at all. Ours is in
+    memory: :meth:`reset` puts it in place at once.
+    """
+
+    def reset(self, document: Document | None = None, append_to_history: bool = False) -> None:
+        super().reset(document, append_to_history)
+        earlier = self.history.get_strings()  # oldest first
+        if earlier:
+            cursor = self.cursor_position
+            self._working_lines.extendleft(reversed(earlier))
+            self.working_index = len(earlier)
+            self.cursor_position = cursor
+
+    def load_history_if_not_yet_loaded(self) -> None:
+        """Nothing to load: :meth:`reset` has put the history in place."""
+
+
+class _ChatCompleter(Completer):
+    """Completes commands, nicks and channels for the running session.
+
+    One instance serves every session: it finds the session through the
+    running application (:attr:`_ChatApplication.frontend`).
+    """
+
+    def get_completions(self, document: Document, complete_event: CompleteEvent) -> Any:
+        front = getattr(get_app(), "frontend", None)
+        if front is None or front.client is None:
+            return
+        fragment, words = candidates(front.hub, front.client, document.text_before_cursor)
+        for word in words:
+            yield Completion(word, start_position=-len(fragment))
+
+
+def _complete(event: Any) -> None:
+    """Tab: complete the word before the cursor, readline style.
+
+    One candidate is inserted (with a space after it); several share their
+    common prefix; when that adds nothing, they are listed above the prompt.
+    """
+    buffer = event.current_buffer
+    if buffer.completer is None:
+        return
+    document = buffer.document
+    completions = list(
+        buffer.completer.get_completions(document, CompleteEvent(completion_requested=True))
+    )
+    if not completions:
+        return
+    replaced = -completions[0].start_position
+    words = [completion.text for completion in completions]
+    if len(words) == 1:
+        text = words[0]
+        if not document.text_after_cursor[:1].isspace():
+            text += " "
+    else:
+        text = common_prefix(words)
+        if len(text) <= replaced:
+            front = getattr(event.app, "frontend", None)
+            if front is not None:
+                front.show_candidates(words)
+            return
+    buffer.delete_before_cursor(replaced)
+    buffer.insert_text(text)
+
+
 def _build_bindings() -> KeyBindings:
     kb = KeyBindings()
     empty = Condition(lambda: _current_buffer_empty())
 
     @kb.add("enter")
     def _accept(event: Any) -> None:
+        if event.app.layout.is_searching:
+            # Like bash: Enter in a reverse search sends the line found.
+            search.accept_search()
         event.current_buffer.validate_and_handle()
 
     @kb.add("c-c")
     def _clear(event: Any) -> None:
+        if event.app.layout.is_searching:
+            search.stop_search()
         event.current_buffer.reset()
 
-    @kb.add("c-d", filter=empty)
+    @kb.add("c-d", filter=empty & ~is_searching)
     def _eof(event: Any) -> None:
         event.app.exit()
+
+    @kb.add("tab", filter=~is_searching)
+    def _tab(event: Any) -> None:
+        _complete(event)
+
+    @kb.add("c-r", filter=~is_searching)
+    def _reverse_search(event: Any) -> None:
+        front = getattr(event.app, "frontend", None)
+        if front is not None:
+            front.enable_search()
+        search.start_search(direction=search.SearchDirection.BACKWARD)
 
     return kb
 
 
 def _current_buffer_empty() -> bool:
-    from prompt_toolkit.application.current import get_app
-
     return not get_app().current_buffer.text
+
+
+def _search_prompt() -> str:
+    target = get_app().layout.search_target_buffer_control
+    if target is not None and target.search_state.direction == search.SearchDirection.FORWARD:
+        return "i-search: "
+    return "reverse-i-search: "
 
 
 # Built once, shared by every session.
@@ -244,6 +370,8 @@ def _current_buffer_empty() -> bool:
 _DEFAULT_BINDINGS = load_key_bindings()
 _PAGE_BINDINGS = load_page_navigation_bindings()
 _CHAT_BINDINGS = merge_key_bindings([_build_bindings()])
+_COMPLETER = _ChatCompleter()
+_SEARCH_PROMPT = BeforeInput(_search_prompt)
 _STYLE = Style.from_dict({"prompt.channel": "ansicyan", "prompt.nick": "bold"})
 _MERGED_STYLE = merge_styles([default_ui_style(), _STYLE])
 
@@ -264,7 +392,12 @@ _app_module.load_page_navigation_bindings = _shared_page_bindings
 
 
 class _ChatApplication(Application[None]):
-    """An Application that uses the shared key bindings and style."""
+    """An Application that uses the shared key bindings and style.
+
+    ``frontend`` is the session it belongs to, for the shared completer.
+    """
+
+    frontend: TerminalFrontEnd | None = None
 
     def _create_merged_style(self, include_default_pygments_style: Any) -> BaseStyle:
         return _MERGED_STYLE
@@ -294,6 +427,7 @@ class TerminalFrontEnd(FrontEnd):
         # The bytes of the last full repaint of the prompt (see _emit), and a
         # list collecting written data while such a repaint is recorded.
         self._replay: str | None = None
+        self._searcher: SearchBufferControl | None = None  # see enable_search
         self._erase: str | None = None
         self._capture: list[str] | None = None
 
@@ -320,7 +454,12 @@ class TerminalFrontEnd(FrontEnd):
         of window changes shares one, and none is done while the client is not
         reading (it is done when it reads again).
         """
-        self.size = Size(rows=rows if rows > 0 else 24, columns=columns if columns > 0 else 80)
+        size = Size(rows=rows if rows > 0 else 24, columns=columns if columns > 0 else 80)
+        if size != self.size:
+            # The terminal may have re-wrapped the prompt already: replaying
+            # its old bytes would draw it for the old width.
+            self._replay = None
+        self.size = size
         if self._resize_timer is None and self.app is not None and self.app.is_running:
             loop = asyncio.get_running_loop()
             self._resize_timer = loop.call_later(RESIZE_SECONDS, self._relayout)
@@ -364,14 +503,44 @@ class TerminalFrontEnd(FrontEnd):
         if app is not None and app.is_running and not app.is_done:
             app.exit()
 
+    def _search_control(self) -> SearchBufferControl | None:
+        return self._searcher
+
+    def enable_search(self) -> None:
+        """Add Ctrl-R's search field below the prompt, at its first use.
+
+        It is a line shown only while searching; built on demand, it costs
+        sessions that never search nothing (a buffer and a split are ~20 KB).
+        """
+        app = self.app
+        if self._searcher is not None or app is None:
+            return
+        searcher = SearchBufferControl(
+            Buffer(multiline=False), input_processors=[_SEARCH_PROMPT], ignore_case=True
+        )
+        field = ConditionalContainer(Window(searcher, height=1), filter=is_searching)
+        app.layout.container = HSplit([app.layout.container, field])
+        self._searcher = searcher
+
+    def show_candidates(self, words: list[str]) -> None:
+        """List the candidates of an ambiguous Tab completion above the prompt."""
+        self.outbox.deliver(Notice(format_candidates(words)))
+
     def _build_app(self) -> _ChatApplication:
-        buffer = Buffer(
+        buffer = _LineBuffer(
             multiline=False,
             accept_handler=self._accept,
-            history=InMemoryHistory(),
+            history=_BoundedHistory(),
+            completer=_COMPLETER,
+            complete_while_typing=False,
         )
-        control = BufferControl(buffer, input_processors=[BeforeInput(self._prompt)])
-        return _ChatApplication(
+        control = BufferControl(
+            buffer,
+            input_processors=[BeforeInput(self._prompt)],
+            search_buffer_control=self._search_control,
+            preview_search=True,  # show the line found while searching
+        )
+        app = _ChatApplication(
             layout=Layout(Window(control, wrap_lines=True, dont_extend_height=True)),
             key_bindings=_CHAT_BINDINGS,
             style=_STYLE,
@@ -385,6 +554,8 @@ class TerminalFrontEnd(FrontEnd):
             output=self.output,
             after_render=self._rendered,
         )
+        app.frontend = self
+        return app
 
     async def _run(self) -> None:
         with create_app_session(input=self.input, output=self.output):
