@@ -48,6 +48,7 @@ from .hub import (
     HISTORY_KEEP,
     MAX_PENDING,
     AccountChanged,
+    AccountRemoved,
     ChannelChanged,
     Hub,
     ModerationAction,
@@ -492,6 +493,8 @@ class Store:
                 a.muted_until,
                 len(a.pending),
             )
+        elif isinstance(record, AccountRemoved):
+            item = (_write_removed, record.login)
         else:  # pragma: no cover - a record kind this store does not know yet
             return
         self._queue.put(item)
@@ -724,6 +727,16 @@ def _write_account(
         ),
     )
     _trim_pending(conn, login, pending)  # delivered ones are gone
+
+
+def _write_removed(conn: sqlite3.Connection, login: str) -> None:
+    """An account left the config: an account added later under its name starts afresh.
+
+    Its messages stay in the channels' history; channels and other accounts
+    it touched arrive as their own records.
+    """
+    conn.execute("DELETE FROM accounts WHERE login = ?", (login,))
+    conn.execute("DELETE FROM pending WHERE recipient = ?", (login,))
 
 
 # ---------------------------------------------------------------------------

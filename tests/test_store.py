@@ -330,6 +330,23 @@ def test_state_of_removed_accounts_is_skipped(db: Path) -> None:
     assert again.accounts["alice"].ignored == set()
 
 
+def test_an_account_removed_by_a_reload_starts_afresh_when_added_again(db: Path) -> None:
+    everyone = [*ACCOUNTS, ("zed", False)]
+    hub, store = attached(db, everyone)
+    zed = hub.connect("zed", Sink())
+    run(hub, zed, "/nick zorro", "/quiet on", "I was here")
+    hub.disconnect(zed)
+    run(hub, hub.connect("alice", Sink()), "/ban zed", "/msg zorro come back")
+    hub.sync_accounts(ACCOUNTS, "you were removed")  # a config reload dropped zed
+    store.close()
+
+    again = reload(db, everyone)  # and a later config brought the name back
+    zed_again = again.accounts["zed"]
+    assert (zed_again.nick, zed_again.prefs, zed_again.last_seen) == ("zed", Prefs(), None)
+    assert zed_again.banned_until is None and not zed_again.pending
+    assert [m.text for m in again.channels["lobby"].history] == ["I was here"]
+
+
 def test_a_saved_nick_that_now_clashes_is_dropped(db: Path) -> None:
     hub, store = attached(db)
     run(hub, hub.connect("bob", Sink()), "/nick eve")
