@@ -484,6 +484,8 @@ class TerminalFrontEnd(FrontEnd):
         if client is None:
             return [("", "> ")]
         account = client.account
+        if not self.renderer.color:  # /color off: the prompt loses its colour too
+            return [("", f"#{client.current.name} {account.nick}> ")]
         return [
             ("class:prompt.channel", f"#{client.current.name}"),
             ("", " "),
