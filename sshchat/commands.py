@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from .hub import Account, Client, Hub, HubError
+from .hub import FOREVER, Account, Client, Hub, HubError, until_text
 from .prefs import BELL_MODES
 from .text import sanitize
 
@@ -465,7 +465,8 @@ def _kick(ctx: Context, args: list[str]) -> None:
 def _ban(ctx: Context, args: list[str]) -> None:
     seconds, reason = _duration_and_reason(args[1:])
     who = ctx.hub.ban(ctx.client, args[0], seconds, reason)
-    ctx.reply(f"Banned {who.nick} ({ctx.hub.ban_message(who.login)}).")
+    why = f": {who.ban_reason}" if who.ban_reason else ""
+    ctx.reply(f"Banned {who.nick} {until_text(who.banned_until or FOREVER)}{why}.")
 
 
 @command("unban", "USER", "lift a ban", min_args=1, max_args=1, admin=True)

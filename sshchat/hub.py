@@ -50,6 +50,7 @@ __all__ = [
     "HubError",
     "ModerationAction",
     "Sink",
+    "until_text",
 ]
 
 DEFAULT_MAX_TEXT = 2000
@@ -620,7 +621,7 @@ class Hub:
             self._record(AccountChanged(account))
             return None
         why = f": {account.ban_reason}" if account.ban_reason else ""
-        return f"you are banned from this server {_until(account.banned_until)}{why}"
+        return f"you are banned from this server {until_text(account.banned_until)}{why}"
 
     def mute(self, client: Client, target: str, seconds: float | None) -> Account:
         """Admins: ``target`` may read but not send messages until it expires."""
@@ -630,7 +631,7 @@ class Hub:
             raise HubError("you cannot mute yourself")
         who.muted_until = FOREVER if seconds is None else time.time() + seconds
         self._send_to_accounts(
-            [who], Notice(f"You were muted by {actor.nick} {_until(who.muted_until)}.")
+            [who], Notice(f"You were muted by {actor.nick} {until_text(who.muted_until)}.")
         )
         self._record(AccountChanged(who))
         self._record(ModerationAction(actor.login, "mute", who.login, None, "", who.muted_until))
@@ -677,7 +678,7 @@ class Hub:
             account.muted_until = None
             self._record(AccountChanged(account))
             return
-        raise HubError(f"you are muted {_until(account.muted_until)}; nothing was sent")
+        raise HubError(f"you are muted {until_text(account.muted_until)}; nothing was sent")
 
     def _require_admin(self, client: Client, what: str) -> Account:
         if not client.account.admin:
@@ -1040,11 +1041,13 @@ class Hub:
         self._send_to_accounts(recipients, event)
 
 
-def _until(deadline: float) -> str:
-    """``for good`` or ``for another 9m`` / ``until 2026-11-25 10:00 UTC``."""
+def until_text(deadline: float) -> str:
+    """``for good``, ``for another 30s`` / ``9m`` or ``until 2026-11-25 10:00 UTC``."""
     if deadline == FOREVER:
         return "for good"
-    left = max(0, int(deadline - time.time()))
+    left = max(1, math.ceil(deadline - time.time()))
+    if left < 60:
+        return f"for another {left}s"
     if left < 3600:
-        return f"for another {max(1, left // 60)}m"
+        return f"for another {math.ceil(left / 60)}m"
     return "until " + time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(deadline))

@@ -191,7 +191,7 @@ def test_kicked_user_leaves_the_channel_and_is_told(room: Room) -> None:
 def test_ban_ends_sessions_and_refuses_login(room: Room) -> None:
     second = room.chat.connect("dave")
     reply = room.do(room.alice, "/ban dave spamming links").last_info()
-    assert reply.startswith("Banned dave")
+    assert reply == "Banned dave for good: spamming links."
     for client in (room.dave, second):
         assert room.chat.sink(client).closed == [
             "you are banned from this server for good: spamming links"
@@ -207,11 +207,20 @@ def test_ban_ends_sessions_and_refuses_login(room: Room) -> None:
 def test_ban_and_mute_with_a_duration_expire(room: Room, monkeypatch) -> None:
     now = [1_800_000_000.0]
     monkeypatch.setattr(hub_module.time, "time", lambda: now[0])
-    room.do(room.alice, "/ban dave 10m")
-    with pytest.raises(HubError, match="banned"):
+    assert room.do(room.alice, "/ban dave 10m").last_info() == "Banned dave for another 10m."
+    with pytest.raises(HubError, match=r"banned from this server for another 10m$"):
         room.chat.connect("dave")
     room.do(room.alice, "/mute carol 1h")
-    assert "you are muted" in room.do(room.carol, "hello").last_error()
+    assert "you are muted until " in room.do(room.carol, "hello").last_error()
+    # Under a minute left is said in seconds, and never as 0.
+    room.do(room.alice, "/ban bob 30s flood")
+    assert room.chat.sink(room.alice).last_info() == "Banned bob for another 30s: flood."
+    assert room.chat.sink(room.bob).closed == [
+        "you are banned from this server for another 30s: flood"
+    ]
+    now[0] += 29.5
+    with pytest.raises(HubError, match="for another 1s: flood"):
+        room.chat.connect("bob")
     now[0] += 601
     room.chat.connect("dave")  # the ban is over
     assert "you are muted" in room.do(room.carol, "hello").last_error()
