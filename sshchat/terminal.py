@@ -453,6 +453,14 @@ class TerminalFrontEnd(FrontEnd):
         Each re-layout repaints the prompt and the line being typed, so a burst
         of window changes shares one, and none is done while the client is not
         reading (it is done when it reads again).
+
+        Known limit: the repaint first erases the old prompt, assuming it still
+        takes the rows it was drawn on. Terminals that re-wrap their text on a
+        resize (tmux, VTE, iTerm2, kitty...) spread a prompt row wider than the
+        new width over more rows, so narrowing one leaves the top rows of a
+        wrapped input line behind; erasing more would wipe chat lines on
+        terminals that do not re-wrap (xterm), and which kind the client is
+        cannot be told without a cursor-position round trip.
         """
         size = Size(rows=rows if rows > 0 else 24, columns=columns if columns > 0 else 80)
         if size != self.size:
