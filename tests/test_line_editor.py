@@ -8,6 +8,7 @@ screen happened to show.
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 from conftest import ChatClient, connect
@@ -263,3 +264,21 @@ def test_tab_completion_with_openssh(sshchat_server: ServerProcess) -> None:  # 
     finally:
         alice.close(force=True)
         bob.close(force=True)
+
+
+async def test_wrapped_line_survives_resizes(
+    server: RunningServer, clients: list[ChatClient]
+) -> None:
+    alice, bob = await pair(server, clients)
+    first = "a line long enough to wrap on a narrow terminal, " * 2
+    await keys(alice, first)
+    alice.process.change_terminal_size(30, 10)
+    alice.process.change_terminal_size(25, 10)  # a burst: one re-layout
+    await asyncio.sleep(0.2)
+    bob.send("meanwhile")  # printed above the prompt at the new width
+    await alice.expect(r"<bob> meanwhile")
+    await keys(alice, "then more")
+    alice.process.change_terminal_size(120, 30)
+    await asyncio.sleep(0.2)
+    await keys(alice, " and the end", UP, DOWN, "\r")
+    await bob.expect(re.escape(f"<alice> {first}then more and the end") + r"\n")
