@@ -122,12 +122,23 @@ class ConnectionGate:
     total: int = 0
     unauthenticated: int = 0
     per_source: dict[str, int] = field(default_factory=dict)
+    unauth_per_source: dict[str, int] = field(default_factory=dict)
 
     def admit(self, source: str) -> str | None:
-        """Count a new connection from ``source``; return a refusal reason or None."""
+        """Count a new connection from ``source``; return a refusal reason or None.
+
+        When ``max_unauthenticated`` connections are already logging in, a
+        source that has none of them in progress and no failed logins is still
+        let in (up to twice the cap): a wave of guesses from a few addresses
+        fills the cap, and must not lock everyone else out of logging in.
+        """
         if self.total >= self.max_connections:
             return "the server is full; try again later"
-        if self.unauthenticated >= self.max_unauthenticated:
+        if self.unauthenticated >= self.max_unauthenticated and (
+            self.unauth_per_source.get(source, 0) > 0
+            or self.throttle.failures(source) > 0
+            or self.unauthenticated >= 2 * self.max_unauthenticated
+        ):
             return "too many connections are logging in right now; try again in a moment"
         if self.per_source.get(source, 0) >= self.max_per_source:
             return "too many connections from your address"
@@ -136,18 +147,27 @@ class ConnectionGate:
         self.total += 1
         self.unauthenticated += 1
         self.per_source[source] = self.per_source.get(source, 0) + 1
+        self.unauth_per_source[source] = self.unauth_per_source.get(source, 0) + 1
         return None
 
-    def authenticated(self) -> None:
+    def authenticated(self, source: str | None = None) -> None:
+        """A connection from ``source`` has logged in."""
         self.unauthenticated -= 1
+        if source is not None:
+            _decrement(self.unauth_per_source, source)
 
     def release(self, source: str, *, authenticated: bool) -> None:
         """A connection counted by :meth:`admit` has ended."""
         self.total -= 1
         if not authenticated:
             self.unauthenticated -= 1
-        left = self.per_source.get(source, 0) - 1
-        if left > 0:
-            self.per_source[source] = left
-        else:
-            self.per_source.pop(source, None)
+            _decrement(self.unauth_per_source, source)
+        _decrement(self.per_source, source)
+
+
+def _decrement(counts: dict[str, int], key: str) -> None:
+    left = counts.get(key, 0) - 1
+    if left > 0:
+        counts[key] = left
+    else:
+        counts.pop(key, None)

@@ -285,7 +285,7 @@ class ChatServer(asyncssh.SSHServer):
     def auth_completed(self) -> None:
         self._authenticated = True
         if self._admitted:
-            self._state.gate.authenticated()
+            self._state.gate.authenticated(self._source)
         method = "key" if self._key_fingerprint else "password"
         log_event(
             log,

@@ -382,10 +382,21 @@ class TestConnectionCaps:
 
             async with idle_sockets(server, "127.0.0.3", 1):
                 await until(lambda: gate.unauthenticated == 3)
-                with pytest.raises(asyncssh.DisconnectError) as info:
-                    await ssh(server, "bob", source="127.0.0.4")
-                assert "logging in right now" in str(info.value)
-                await expect_refused_socket(server, "127.0.0.5", "logging in right now")
+                # At the cap, a source already logging in is refused ...
+                await expect_refused_socket(server, "127.0.0.3", "logging in right now")
+                # ... but an address with nothing in progress still gets in, so
+                # a wave from a few addresses cannot lock everyone else out ...
+                await login(server, clients, "bob", source="127.0.0.4")
+                # ... up to twice the cap; then everybody waits.
+                async with (
+                    idle_sockets(server, "127.0.0.5", 1),
+                    idle_sockets(server, "127.0.0.6", 1),
+                    idle_sockets(server, "127.0.0.7", 1),
+                ):
+                    await until(lambda: gate.unauthenticated == 6)
+                    with pytest.raises(asyncssh.DisconnectError) as info:
+                        await ssh(server, "carol", source="127.0.0.8")
+                    assert "logging in right now" in str(info.value)
             alice.send("/who")
             await alice.expect(r"alice \[admin\]: online")
 
@@ -395,7 +406,7 @@ class TestConnectionCaps:
         alice.send("welcome back")
         await bob.expect(r"<alice> welcome back")
         assert gate.unauthenticated == 0
-        assert gate.total == 2
+        assert gate.total == 3
 
 
 class TestGlobalConnectionCap:

@@ -307,15 +307,15 @@ def test_gate_caps_have_distinct_reasons() -> None:
     assert gate.admit("10.0.0.1") is None
     per_source = gate.admit("10.0.0.1")
     assert per_source is not None and "from your address" in per_source
-    assert gate.admit("10.0.0.2") is None
-    unauth = gate.admit("10.0.0.3")
+    assert gate.admit("10.0.0.2") is None  # the cap is reached now
+    unauth = gate.admit("10.0.0.2")  # and this source has one in progress
     assert unauth is not None and "logging in" in unauth
     assert gate.total == 3 and gate.unauthenticated == 3
     assert gate.per_source == {"10.0.0.1": 2, "10.0.0.2": 1}
 
     # Logged-in connections no longer count as logging in, but still count in total.
-    gate.authenticated()
-    gate.authenticated()
+    gate.authenticated("10.0.0.1")
+    gate.authenticated("10.0.0.1")
     assert gate.admit("10.0.0.3") is None
     full = gate.admit("10.0.0.4")
     assert full is not None and "full" in full
@@ -327,22 +327,28 @@ def test_gate_caps_have_distinct_reasons() -> None:
     assert gate.per_source == {"10.0.0.1": 2, "10.0.0.2": 1, "10.0.0.3": 1}
 
 
-def test_gate_refuses_blocked_source_only() -> None:
-    gate = make_gate()
+def test_gate_keeps_room_for_clean_sources_up_to_twice_the_cap() -> None:
+    gate = make_gate(max_connections=100, max_per_source=100, max_unauthenticated=3)
     for _ in range(3):
-        gate.throttle.failed("10.0.0.9", "bob")
-    reason = gate.admit("10.0.0.9")
-    assert reason is not None and "failed logins" in reason
-    assert gate.total == 0 and gate.unauthenticated == 0 and gate.per_source == {}
-    assert gate.admit("10.0.0.8") is None
+        assert gate.admit("attacker") is None
+    assert gate.admit("attacker") is not None  # at the cap, already logging in
+    gate.throttle.failed("failing")
+    assert gate.admit("failing") is not None  # at the cap, with failed logins
+    for i in range(3):  # clean sources get in, up to twice the cap
+        assert gate.admit(f"clean{i}") is None
+    assert gate.unauthenticated == 6
+    assert gate.admit("clean-late") is not None
+    gate.authenticated("clean0")
+    gate.release("attacker", authenticated=False)
+    assert gate.unauth_per_source == {"attacker": 2, "clean1": 1, "clean2": 1}
 
 
 def test_gate_release_keeps_counts_right() -> None:
     gate = make_gate(max_connections=3, max_per_source=2, max_unauthenticated=2)
     assert gate.admit("a") is None
     assert gate.admit("a") is None
-    assert gate.admit("b") is not None  # two logging in already
-    gate.authenticated()  # the first "a" logs in
+    assert gate.admit("a") is not None  # two logging in already, both from "a"
+    gate.authenticated("a")  # the first "a" logs in
     assert gate.admit("b") is None
     assert (gate.total, gate.unauthenticated) == (3, 2)
 
@@ -359,7 +365,7 @@ def test_gate_release_keeps_counts_right() -> None:
         source = f"s{i % 3}"
         assert gate.admit(source) is None
         if i % 2:
-            gate.authenticated()
+            gate.authenticated(source)
         gate.release(source, authenticated=bool(i % 2))
         assert gate.total >= 0 and gate.unauthenticated >= 0
         assert all(count > 0 for count in gate.per_source.values())
