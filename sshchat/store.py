@@ -43,18 +43,18 @@ from pathlib import Path
 from typing import Any
 
 from .events import Broadcast, ChatMessage, PrivateMessage
-from .hub import (
+from .hub import Hub
+from .logs import log_event
+from .model import (
     FOREVER,
     HISTORY_KEEP,
     MAX_PENDING,
     AccountChanged,
     AccountRemoved,
     ChannelChanged,
-    Hub,
     ModerationAction,
     Record,
 )
-from .logs import log_event
 from .prefs import BELL_MODES, Prefs
 
 __all__ = [

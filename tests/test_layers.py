@@ -13,7 +13,15 @@ REPO = Path(__file__).resolve().parent.parent
 
 @pytest.mark.parametrize(
     "module",
-    ["sshchat.hub", "sshchat.commands", "sshchat.events", "sshchat.text", "sshchat.config"],
+    [
+        "sshchat.hub",
+        "sshchat.model",
+        "sshchat.moderation",
+        "sshchat.commands",
+        "sshchat.events",
+        "sshchat.text",
+        "sshchat.config",
+    ],
 )
 def test_core_imports_no_ssh_and_no_terminal_ui(module: str) -> None:
     code = (

@@ -15,7 +15,8 @@ import pytest
 from sshchat.commands import handle_line
 from sshchat.config import ConfigError, parse_config
 from sshchat.events import ChatMessage, History
-from sshchat.hub import FOREVER, MAX_PENDING, ChannelChanged, Client, Hub
+from sshchat.hub import FOREVER, ChannelChanged, Client, Hub
+from sshchat.model import MAX_PENDING
 from sshchat.prefs import Prefs
 from sshchat.store import (
     MIGRATIONS,

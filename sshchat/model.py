@@ -1,0 +1,195 @@
+"""The hub's data: accounts, channels, sessions, and the records observers receive.
+
+Plain mutable dataclasses owned by :class:`~sshchat.hub.Hub`; front ends and
+the store read them, only the hub changes them.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from .events import (
+    Broadcast,
+    ChatMessage,
+    Event,
+    PresenceKind,
+    PrivateMessage,
+)
+from .prefs import Prefs
+from .ratelimit import TokenBucket
+
+__all__ = [
+    "FOREVER",
+    "Account",
+    "AccountChanged",
+    "AccountRemoved",
+    "AccountSync",
+    "Channel",
+    "ChannelChanged",
+    "Client",
+    "HubError",
+    "ModerationAction",
+    "Record",
+    "Sink",
+]
+
+DEFAULT_MAX_TEXT = 2000
+MAX_REASON = 200
+MAX_TOPIC = 300
+MAX_PENDING = 100  # private messages kept for an offline user
+HISTORY_KEEP = 500  # lines of history kept per channel
+SUMMARY_NAMES = 10  # names listed in a presence summary
+FOREVER = math.inf
+# Presence notices that /quiet hides.
+_NOISE = frozenset(
+    {PresenceKind.JOIN, PresenceKind.LEAVE, PresenceKind.CONNECT, PresenceKind.DISCONNECT}
+)
+
+
+class HubError(Exception):
+    """A refusal meant for the user who asked, e.g. "no such channel"."""
+
+
+class Sink(Protocol):
+    """What a front end gives the hub to receive events for one session."""
+
+    def deliver(self, event: Event) -> None:
+        """Queue ``event`` for the session. Must never block or raise."""
+
+    def close(self, reason: str) -> None:
+        """End the session (the hub asks, e.g. when an account is removed)."""
+
+
+@dataclass(eq=False)
+class Account:
+    """A configured user. Exists whether or not the user is online."""
+
+    login: str
+    nick: str
+    admin: bool = False
+    clients: list[Client] = field(default_factory=list)
+    channels: dict[str, Channel] = field(default_factory=dict)  # membership, by name
+    away: str | None = None
+    connected_since: float | None = None
+    last_seen: float | None = None
+    last_pm_from: str | None = None
+    prefs: Prefs = field(default_factory=Prefs)
+    ignored: set[str] = field(default_factory=set)  # logins whose messages are hidden
+    banned_until: float | None = None  # FOREVER for a permanent ban
+    ban_reason: str = ""
+    muted_until: float | None = None
+    pending: deque[PrivateMessage] = field(default_factory=lambda: deque(maxlen=MAX_PENDING))
+    bucket: TokenBucket | None = None  # message rate limit
+    lines_refused: int = 0  # lines refused since the rate limit last let one through
+
+    @property
+    def online(self) -> bool:
+        return bool(self.clients)
+
+    @property
+    def status(self) -> str:
+        """``online``, ``away`` or ``offline``."""
+        if not self.clients:
+            return "offline"
+        return "away" if self.away is not None else "online"
+
+
+@dataclass(eq=False)
+class Channel:
+    """A named room. ``members`` maps login names to accounts."""
+
+    name: str
+    owner: str | None = None
+    private: bool = False
+    topic: str = ""
+    members: dict[str, Account] = field(default_factory=dict)
+    invited: set[str] = field(default_factory=set)
+    ops: set[str] = field(default_factory=set)  # logins allowed to moderate
+    created: float = field(default_factory=time.time)
+    history: deque[ChatMessage] = field(default_factory=lambda: deque(maxlen=HISTORY_KEEP))
+    presence_pending: list[tuple[PresenceKind, str]] = field(default_factory=list)
+
+    def is_op(self, account: Account) -> bool:
+        """Owner, channel operator or server admin."""
+        return account.admin or account.login == self.owner or account.login in self.ops
+
+    def visible_to(self, account: Account) -> bool:
+        """Whether ``account`` may see this channel in ``/list``."""
+        return (
+            not self.private
+            or account.login in self.members
+            or account.login in self.invited
+            or account.login == self.owner
+            or account.admin
+        )
+
+
+@dataclass(eq=False)
+class Client:
+    """One connected session of an account."""
+
+    id: int
+    account: Account
+    sink: Sink
+    current: Channel
+    connected_at: float = field(default_factory=time.time)
+    key_fingerprint: str | None = None
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class ModerationAction:
+    """A moderation or administration act, for the audit log and the store."""
+
+    actor: str
+    action: str  # ban, unban, mute, unmute, kick, op, deop, topic
+    target: str
+    channel: str | None = None
+    reason: str = ""
+    until: float | None = None
+    time: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True)
+class ChannelChanged:
+    """A channel was created or its owner, topic, ops or invitations changed."""
+
+    channel: Channel
+
+
+@dataclass(frozen=True)
+class AccountChanged:
+    """An account's lasting state changed: last seen, prefs, bans, mutes, ignores."""
+
+    account: Account
+
+
+@dataclass(frozen=True)
+class AccountRemoved:
+    """An account was removed from the configuration: forget what is kept about it."""
+
+    login: str
+
+
+@dataclass(frozen=True)
+class AccountSync:
+    """What :meth:`Hub.sync_accounts` changed (login names)."""
+
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    admin_changed: tuple[str, ...] = ()
+
+
+Record = (
+    ChatMessage
+    | PrivateMessage
+    | Broadcast
+    | ModerationAction
+    | ChannelChanged
+    | AccountChanged
+    | AccountRemoved
+)
