@@ -8,6 +8,7 @@ same lines without any escape sequence.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 import zlib
@@ -45,6 +46,12 @@ def nick_color(login: str) -> str:
     """The SGR sequence for ``login``'s nick: the same in every session and restart."""
     code = _NICK_COLORS[zlib.crc32(login.encode()) % len(_NICK_COLORS)]
     return f"\x1b[{code}m"
+
+
+@functools.lru_cache(maxsize=64)
+def _clock(minute: int) -> str:
+    """``HH:MM`` (local time) of a minute since the epoch; one strftime per minute."""
+    return time.strftime("%H:%M", time.localtime(minute * 60))
 
 
 class Renderer:
@@ -112,8 +119,7 @@ class Renderer:
     def _stamp(self, when: float) -> str:
         if not self.prefs.timestamps:
             return ""
-        stamp = time.strftime("%H:%M", time.localtime(when))
-        return self._paint(stamp, DIM) + " "
+        return self._paint(_clock(int(when) // 60), DIM) + " "
 
     def _nick(self, login: str, nick: str) -> str:
         if not self.color:

@@ -26,6 +26,7 @@ from .admission import Busy, ConnectionGate, FairSlots
 from .algorithms import algorithm_options
 from .auth import Authenticator
 from .config import Config
+from .gcpolicy import GcPolicy
 from .hub import FOREVER, Hub, ModerationAction
 from .logs import log_event
 from .metrics import Gauges, MetricsEndpoint, start_metrics
@@ -418,6 +419,9 @@ async def start_server(
         ),
         verify_slots=FairSlots(
             limits.auth_workers,
+            # Several users behind one NAT may log in at once; more waiting
+            # checks than this from one address are refused as failures.
+            per_key=8,
             rank=lambda source: throttle.failures(source),
         ),
     )
@@ -457,7 +461,7 @@ async def start_server(
     running = RunningServer(state, acceptor, fingerprint)
     running.watcher = ConfigWatcher(state, _session_settings, interval=watch_interval)
     running.watcher.start()
-    running.ticker = asyncio.get_running_loop().create_task(_tick(hub))
+    running.ticker = asyncio.get_running_loop().create_task(_tick(hub, GcPolicy()))
     if config.metrics.enabled:
         try:
             running.metrics = _start_metrics(state)
@@ -478,14 +482,18 @@ async def start_server(
     return running
 
 
-async def _tick(hub: Hub) -> None:
-    """Once a second: send the presence summaries of big channels."""
-    while True:
-        await asyncio.sleep(1.0)
-        try:
-            hub.flush_presence()
-        except Exception:
-            log.exception("presence summary failed")
+async def _tick(hub: Hub, gc_policy: GcPolicy) -> None:
+    """Once a second: presence summaries of big channels, garbage-collection policy."""
+    try:
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                hub.flush_presence()
+                gc_policy.tick()
+            except Exception:
+                log.exception("periodic work failed")
+    finally:
+        gc_policy.stop()
 
 
 async def _open_store(config: Config, hub: Hub) -> Store:
