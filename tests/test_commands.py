@@ -5,55 +5,12 @@ from __future__ import annotations
 import re
 
 import pytest
+from sinks import RecordingSink as Sink
 
 from sshchat.commands import REGISTRY, Outcome, handle_line
 from sshchat.config import NAME_RULE
-from sshchat.events import ChatMessage, History, Notice, NoticeKind, Presence, PresenceKind
+from sshchat.events import ChatMessage, History, Notice, Presence, PresenceKind
 from sshchat.hub import Client, Hub
-from sshchat.render import Renderer
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.events: list = []
-        self.closed: list[str] = []
-
-    def deliver(self, event) -> None:
-        self.events.append(event)
-
-    def close(self, reason: str) -> None:
-        self.closed.append(reason)
-
-    def take(self) -> list:
-        events, self.events = self.events, []
-        return events
-
-    def notices(self, kind: NoticeKind | None = None) -> list[str]:
-        return [
-            e.text
-            for e in self.events
-            if isinstance(e, Notice) and (kind is None or e.kind is kind)
-        ]
-
-    def errors(self) -> list[str]:
-        return self.notices(NoticeKind.ERROR)
-
-    def infos(self) -> list[str]:
-        return self.notices(NoticeKind.INFO)
-
-    def last_error(self) -> str:
-        errors = self.errors()
-        assert errors, f"expected an error notice, got {self.events!r}"
-        return errors[-1]
-
-    def last_info(self) -> str:
-        infos = self.infos()
-        assert infos, f"expected an info notice, got {self.events!r}"
-        return infos[-1]
-
-    def rendered(self, login: str, current: str = "lobby") -> list[str]:
-        renderer = Renderer(color=False, own_login=login)
-        return [line for e in self.events for line in renderer.render(e, current)]
 
 
 class Chat:

@@ -7,53 +7,18 @@ actions go through :func:`handle_line` like a front end would send them.
 from __future__ import annotations
 
 import pytest
+from sinks import RecordingSink as Sink
 
 from sshchat.commands import handle_line
 from sshchat.events import (
     Broadcast,
     ChatMessage,
-    Notice,
-    NoticeKind,
     Presence,
     PresenceKind,
     PrivateMessage,
 )
 from sshchat.hub import Client, Hub, HubError
 from sshchat.render import Renderer
-
-
-class Sink:
-    """Records what the hub delivers to one session."""
-
-    def __init__(self) -> None:
-        self.events: list = []
-        self.closed: list[str] = []
-
-    def deliver(self, event) -> None:
-        self.events.append(event)
-
-    def close(self, reason: str) -> None:
-        self.closed.append(reason)
-
-    def take(self) -> list:
-        events, self.events = self.events, []
-        return events
-
-    def of(self, kind: type) -> list:
-        return [e for e in self.events if isinstance(e, kind)]
-
-    def chats(self) -> list[str]:
-        return [e.text for e in self.of(ChatMessage)]
-
-    def presence(self) -> list[tuple[PresenceKind, str, str | None]]:
-        return [(e.kind, e.login, e.channel) for e in self.of(Presence)]
-
-    def errors(self) -> list[str]:
-        return [e.text for e in self.of(Notice) if e.kind is NoticeKind.ERROR]
-
-    def infos(self) -> list[str]:
-        return [e.text for e in self.of(Notice) if e.kind is NoticeKind.INFO]
-
 
 ACCOUNTS = [("alice", True), ("bob", False), ("carol", False), ("dave", False)]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from sinks import RecordingSink as _Sink
 
 from sshchat.ratelimit import TokenBucket
 from sshchat.throttle import AuthThrottle
@@ -69,20 +70,6 @@ def test_throttle_tables_are_bounded() -> None:
         throttle.failed(f"10.0.{i // 256}.{i % 256}", f"user{i}")
     assert len(throttle._sources) == 100
     assert len(throttle._accounts) == 100
-
-
-class _Sink:
-    def __init__(self) -> None:
-        self.events: list = []
-
-    def deliver(self, event) -> None:
-        self.events.append(event)
-
-    def close(self, reason: str) -> None:
-        pass
-
-    def texts(self) -> list[str]:
-        return [getattr(e, "text", "") for e in self.events]
 
 
 def test_hub_rate_limit_lets_a_paste_through_and_stops_a_flood() -> None:

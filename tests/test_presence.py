@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
+from sinks import RecordingSink as Sink
+
 from sshchat.events import Presence, PresenceKind, PresenceSummary
 from sshchat.hub import Hub
 from sshchat.render import Renderer
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.events: list = []
-
-    def deliver(self, event) -> None:
-        self.events.append(event)
-
-    def close(self, reason: str) -> None:
-        pass
 
 
 def test_big_channel_gets_summaries_small_channel_gets_lines() -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 import asyncssh
 import pytest
 from conftest import FAST_HASHER, PASSWORDS, connect
+from sinks import RecordingSink as Sink
 
 from sshchat import accounts, cli
 from sshchat.config import Config
@@ -270,18 +271,6 @@ async def test_close_stops_the_watcher(config: Config) -> None:
 # ---------------------------------------------------------------------------
 # Hub.sync_accounts, without SSH
 # ---------------------------------------------------------------------------
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.events: list = []
-        self.closed: list[str] = []
-
-    def deliver(self, event) -> None:
-        self.events.append(event)
-
-    def close(self, reason: str) -> None:
-        self.closed.append(reason)
 
 
 def test_sync_adds_updates_and_removes_accounts() -> None:

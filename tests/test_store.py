@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from sinks import RecordingSink as Sink
 
 from sshchat.commands import handle_line
 from sshchat.config import ConfigError, parse_config
@@ -28,18 +29,6 @@ from sshchat.store import (
 )
 
 ACCOUNTS = [("alice", True), ("bob", False), ("carol", False), ("dave", False)]
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.events: list = []
-        self.closed: list[str] = []
-
-    def deliver(self, event) -> None:
-        self.events.append(event)
-
-    def close(self, reason: str) -> None:
-        self.closed.append(reason)
 
 
 def run(hub: Hub, client: Client, *lines: str) -> None:

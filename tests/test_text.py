@@ -7,6 +7,7 @@ import unicodedata
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sinks import RecordingSink as Sink
 
 from sshchat.commands import REGISTRY, Outcome, handle_line
 from sshchat.events import ChatMessage, Notice
@@ -149,17 +150,6 @@ def test_strip_channel_prefix() -> None:
 
 
 # -- the hub never breaks, whatever is typed ------------------------------------------
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.events: list = []
-
-    def deliver(self, event) -> None:
-        self.events.append(event)
-
-    def close(self, reason: str) -> None:
-        pass
 
 
 COMMAND_WORDS = [*REGISTRY.names(), "JOIN", "Msg", "nick", "jion", "", "/"]
