@@ -20,9 +20,31 @@ from .hub import Hub, HubError
 from .logs import log_event
 from .terminal import TerminalFrontEnd
 
-__all__ = ["ChatSession", "SessionSettings"]
+__all__ = ["MAX_COLUMNS", "MAX_ROWS", "ChatSession", "SessionSettings", "clamp_terminal_size"]
 
 log = logging.getLogger(__name__)
+
+# The largest terminal a session may claim. A client states its size in the
+# pty request and in every window change, as any 32-bit number; prompt_toolkit
+# allocates a screen of that many cells, so 4294967295 x 4294967295 made the
+# server allocate until the kernel killed it. 1000 columns by 500 rows is more
+# than any real screen shows (a 4K display at a 6-pixel font is ~640 columns).
+MAX_COLUMNS = 1000
+MAX_ROWS = 500
+DEFAULT_SIZE = (80, 24)
+
+
+def clamp_terminal_size(columns: int, rows: int) -> tuple[int, int]:
+    """The size to lay a session out for: the client's, within sane bounds.
+
+    Zero (or negative) means "unknown" in SSH and takes the default; anything
+    over :data:`MAX_COLUMNS` x :data:`MAX_ROWS` is cut to it. Done here, at the
+    SSH edge, so that no front end ever sees a hostile size.
+    """
+    columns = DEFAULT_SIZE[0] if columns <= 0 else min(columns, MAX_COLUMNS)
+    rows = DEFAULT_SIZE[1] if rows <= 0 else min(rows, MAX_ROWS)
+    return columns, rows
+
 
 EXEC_REFUSED = (
     "sshchat: this server only offers interactive chat, not commands.\r\n"
@@ -89,7 +111,7 @@ class ChatSession(asyncssh.SSHServerSession[str]):
         self._chan = chan
 
     def pty_requested(self, term_type: str, term_size: Any, term_modes: Any) -> bool:
-        width, height = (term_size[0], term_size[1]) if term_size else (80, 24)
+        width, height = clamp_terminal_size(*term_size[:2]) if term_size else DEFAULT_SIZE
         self._pty = (term_type, width, height)
         return True
 
@@ -180,7 +202,7 @@ class ChatSession(asyncssh.SSHServerSession[str]):
 
     def terminal_size_changed(self, width: int, height: int, pixwidth: int, pixheight: int) -> None:
         if isinstance(self._front, TerminalFrontEnd):
-            self._front.set_size(width, height)
+            self._front.set_size(*clamp_terminal_size(width, height))
 
     def break_received(self, msec: int) -> bool:
         return True

@@ -17,6 +17,7 @@ from conftest import PASSWORDS, ChatClient, connect, plain
 from sshchat.frontend import FrontEnd, Outbox
 from sshchat.hub import Client
 from sshchat.server import RunningServer
+from sshchat.session import MAX_COLUMNS, MAX_ROWS, clamp_terminal_size
 from sshchat.terminal import TerminalFrontEnd
 
 CLOSE_TIMEOUT = 5.0
@@ -719,6 +720,73 @@ class TestTerminalFloods:
 
 
 # -- 8. a very long line -----------------------------------------------------------------
+
+
+class TestHugeTerminalSize:
+    """A client may claim any 32-bit terminal size; the server lays out at most 1000 x 500.
+
+    Unclamped, ``term_size=(4294967295, 4294967295)`` made prompt_toolkit allocate
+    until the kernel killed the server. Each test first checks the clamp with a
+    size the server survives without it, so a regression fails there, not by
+    exhausting the machine's memory.
+    """
+
+    @pytest.fixture
+    def limits_toml(self) -> str:
+        return "[limits]\n" + NO_RATE_LIMIT
+
+    async def test_pty_request_size_is_clamped(
+        self, server: RunningServer, clients: list[ChatClient]
+    ) -> None:
+        big = await connect(server, "alice", term_size=(5000, 3000))
+        clients.append(big)
+        front = _front(server.hub.accounts["alice"].clients[0])
+        assert isinstance(front, TerminalFrontEnd)
+        assert (front.size.columns, front.size.rows) == (MAX_COLUMNS, MAX_ROWS)
+
+        before = rss_bytes()
+        huge = await connect(server, "bob", term_size=(4294967295, 4294967295))
+        clients.append(huge)
+        front = _front(server.hub.accounts["bob"].clients[0])
+        assert isinstance(front, TerminalFrontEnd)
+        assert (front.size.columns, front.size.rows) == (MAX_COLUMNS, MAX_ROWS)
+        huge.send("still here")
+        await big.expect(r"<bob> still here")
+        assert rss_bytes() - before < 64 * 1024 * 1024
+
+    async def test_window_change_size_is_clamped(
+        self, server: RunningServer, clients: list[ChatClient]
+    ) -> None:
+        alice = await login(server, clients, "alice")
+        bob = await login(server, clients, "bob", pty=False)
+        front = _front(server.hub.accounts["alice"].clients[0])
+        assert isinstance(front, TerminalFrontEnd)
+        alice.send_raw("typed before the resize")
+
+        alice.process.change_terminal_size(2_000_000, 3000)
+        await until(lambda: front.size.columns != 100, what="the window change")
+        assert (front.size.columns, front.size.rows) == (MAX_COLUMNS, MAX_ROWS)
+
+        before = rss_bytes()
+        alice.process.change_terminal_size(4294967295, 4294967295)
+        alice.process.change_terminal_size(0, 0)  # "unknown": the default size
+        await until(lambda: front.size.columns == 80, what="the last window change")
+        assert max([await who_round_trip(bob) for _ in range(3)]) < 1.0
+        alice.process.change_terminal_size(4294967295, 4294967295)
+        await until(lambda: front.size.columns == MAX_COLUMNS, what="the huge window change")
+        await asyncio.sleep(0.3)  # past the re-layout delay: the prompt was laid out again
+        assert rss_bytes() - before < 64 * 1024 * 1024
+        alice.send_raw("\r")
+        await bob.expect(r"<alice> typed before the resize\n")
+
+
+def test_clamp_terminal_size() -> None:
+    assert clamp_terminal_size(80, 24) == (80, 24)
+    assert clamp_terminal_size(1, 1) == (1, 1)
+    assert clamp_terminal_size(0, 0) == (80, 24)
+    assert clamp_terminal_size(-5, 30) == (80, 30)
+    assert clamp_terminal_size(4294967295, 4294967295) == (MAX_COLUMNS, MAX_ROWS)
+    assert clamp_terminal_size(MAX_COLUMNS + 1, MAX_ROWS) == (MAX_COLUMNS, MAX_ROWS)
 
 
 class TestHugeLine:
