@@ -26,7 +26,7 @@ from pathlib import Path
 import asyncssh
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from sshchat.algorithms import algorithm_options  # a plain dict of algorithm names
+from sshchat.ssh.algorithms import algorithm_options  # a plain dict of algorithm names
 
 log = logging.getLogger("floor")
 

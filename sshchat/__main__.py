@@ -1,5 +1,5 @@
 """Allow ``python -m sshchat``."""
 
-from sshchat.cli import main
+from sshchat.cli.main import main
 
 raise SystemExit(main())

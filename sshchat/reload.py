@@ -6,10 +6,10 @@ it, ``RunningServer.close`` stops it).  It polls the config file's identity
 changes; ``serve`` also calls :meth:`ConfigWatcher.request_reload` on SIGHUP.
 
 A reload reads and validates the file in a worker thread
-(:func:`~sshchat.config.load_config`), then applies it on the event loop:
+(:func:`~sshchat.config.schema.load_config`), then applies it on the event loop:
 
-* users: :meth:`~sshchat.auth.Authenticator.update_users` (changed passwords
-  and keys apply to the next login) and :meth:`~sshchat.hub.Hub.sync_accounts`
+* users: :meth:`~sshchat.security.passwords.Authenticator.update_users` (changed passwords
+  and keys apply to the next login) and :meth:`~sshchat.core.hub.Hub.sync_accounts`
   (new accounts appear, admin flags change at once, removed accounts' sessions
   end with :data:`ACCOUNT_REMOVED`; their SSH connections are closed shortly
   after, once the message has been written);
@@ -20,7 +20,7 @@ A reload reads and validates the file in a worker thread
   ``config.restart_needed`` warning names them and the running values stay.
 
 A file that fails validation is rejected (``config.rejected``, with the
-:class:`~sshchat.config.ConfigError` text) and the running configuration stays
+:class:`~sshchat.config.schema.ConfigError` text) and the running configuration stays
 in force; a successful reload logs ``config.reloaded`` with what changed.
 """
 
@@ -35,13 +35,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .config import Config, ConfigError, Limits, UserConfig, load_config
-from .hub import HubError
-from .logs import log_event
+from sshchat.config.schema import Config, ConfigError, Limits, UserConfig, load_config
+from sshchat.core.hub import HubError
+from sshchat.ops.logs import log_event
 
 if TYPE_CHECKING:
-    from .server import ServerState
-    from .session import SessionSettings
+    from sshchat.ssh.server import ServerState
+    from sshchat.ssh.session import SessionSettings
 
 __all__ = [
     "ACCOUNT_REMOVED",

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from sshchat.events import ChatMessage, Notice, NoticeKind, Presence, PresenceKind
-from sshchat.render import Renderer
+from sshchat.core.events import ChatMessage, Notice, NoticeKind, Presence, PresenceKind
+from sshchat.frontends.render import Renderer
 
 
 class RecordingSink:

@@ -14,11 +14,11 @@ import asyncssh
 import pytest
 from conftest import PASSWORDS, ChatClient, connect, plain
 
-from sshchat.frontend import FrontEnd, Outbox
-from sshchat.hub import Client
-from sshchat.server import RunningServer
-from sshchat.session import MAX_COLUMNS, MAX_ROWS, clamp_terminal_size
-from sshchat.terminal import TerminalFrontEnd
+from sshchat.core.hub import Client
+from sshchat.frontends.base import FrontEnd, Outbox
+from sshchat.frontends.terminal import TerminalFrontEnd
+from sshchat.ssh.server import RunningServer
+from sshchat.ssh.session import MAX_COLUMNS, MAX_ROWS, clamp_terminal_size
 
 CLOSE_TIMEOUT = 5.0
 NO_RATE_LIMIT = "message_burst = 100000\nmessage_rate = 100000\n"

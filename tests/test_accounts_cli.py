@@ -17,8 +17,9 @@ import argon2
 import asyncssh
 import pytest
 
-from sshchat import accounts, cli
-from sshchat.config import ConfigError, load_config
+from sshchat.cli import main as cli
+from sshchat.config import edit as accounts
+from sshchat.config.schema import ConfigError, load_config
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "config.example.toml"

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from sshchat.admission import Busy, ConnectionGate, FairSlots, source_address
-from sshchat.throttle import AuthThrottle
+from sshchat.security.admission import Busy, ConnectionGate, FairSlots, source_address
+from sshchat.security.throttle import AuthThrottle
 
 # -- helpers ---------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Tests for sshchat.auth."""
+"""Tests for sshchat.security.passwords."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from sshchat.auth import MAX_PASSWORD_LENGTH, Authenticator, hash_password
-from sshchat.config import UserConfig, parse_authorized_key
+from sshchat.config.schema import UserConfig, parse_authorized_key
+from sshchat.security.passwords import MAX_PASSWORD_LENGTH, Authenticator, hash_password
 
 CHEAP = argon2.PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
 

@@ -1,4 +1,4 @@
-"""Tests for sshchat.cli (run in-process, plus one `python -m sshchat` subprocess)."""
+"""Tests for sshchat.cli.main (run in-process, plus one `python -m sshchat` subprocess)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from pathlib import Path
 import argon2
 import pytest
 
-from sshchat import __version__, cli
-from sshchat.config import Config
+from sshchat import __version__
+from sshchat.cli import main as cli
+from sshchat.config.schema import Config
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "config.example.toml"
@@ -40,7 +41,7 @@ class FakeStdin(io.StringIO):
 
 
 # ---------------------------------------------------------------------------
-# A stand-in for sshchat.server (written separately): records the call.
+# A stand-in for sshchat.ssh.server (written separately): records the call.
 # ---------------------------------------------------------------------------
 
 
@@ -48,7 +49,7 @@ class FakeServer:
     def __init__(self, monkeypatch: pytest.MonkeyPatch, behaviour=None) -> None:
         self.calls: list[Config] = []
         self.behaviour = behaviour
-        module = types.ModuleType("sshchat.server")
+        module = types.ModuleType("sshchat.ssh.server")
 
         class StartupError(Exception):
             pass
@@ -61,7 +62,7 @@ class FakeServer:
         module.StartupError = StartupError
         module.serve = serve
         self.module = module
-        monkeypatch.setitem(sys.modules, "sshchat.server", module)
+        monkeypatch.setitem(sys.modules, "sshchat.ssh.server", module)
 
 
 # ---------------------------------------------------------------------------

@@ -7,10 +7,10 @@ import re
 import pytest
 from sinks import RecordingSink as Sink
 
-from sshchat.commands import REGISTRY, Outcome, handle_line
-from sshchat.config import NAME_RULE
-from sshchat.events import ChatMessage, History, Notice, Presence, PresenceKind
-from sshchat.hub import Client, Hub
+from sshchat.commands.registry import REGISTRY, Outcome, handle_line
+from sshchat.config.schema import NAME_RULE
+from sshchat.core.events import ChatMessage, History, Notice, Presence, PresenceKind
+from sshchat.core.hub import Client, Hub
 
 
 class Chat:

@@ -1,4 +1,4 @@
-"""Tests for sshchat.config."""
+"""Tests for sshchat.config.schema."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sshchat.config import (
+from sshchat.config.schema import (
     NAME_RULE,
     AuthorizedKey,
     Config,
@@ -561,7 +561,7 @@ def test_valid_name_matches_rule(name: str) -> None:
 
 def test_pure_layers_do_not_import_ssh_or_ui_libraries() -> None:
     code = (
-        "import sys, sshchat.config, sshchat.auth; "
+        "import sys, sshchat.config.schema, sshchat.security.passwords; "
         "bad = [m for m in ('asyncssh', 'prompt_toolkit') if m in sys.modules]; "
         "print(bad); sys.exit(1 if bad else 0)"
     )

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sshchat.events import ChatMessage, Notice, NoticeKind
-from sshchat.frontend import INBOX_HIGH, SLICE, LineFrontEnd, LineGuard, Outbox
-from sshchat.hub import Hub
+from sshchat.core.events import ChatMessage, Notice, NoticeKind
+from sshchat.core.hub import Hub
+from sshchat.frontends.base import INBOX_HIGH, SLICE, LineFrontEnd, LineGuard, Outbox
 
 # -- Outbox --------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 
-from sshchat.gcpolicy import GcPolicy
+from sshchat.ops.gcpolicy import GcPolicy
 
 
 class Clock:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from sshchat.cli import main
-from sshchat.config import Config
-from sshchat.server import StartupError, load_host_key, start_server
+from sshchat.cli.main import main
+from sshchat.config.schema import Config
+from sshchat.ssh.server import StartupError, load_host_key, start_server
 
 
 async def test_host_key_created_once_and_reused(config: Config) -> None:

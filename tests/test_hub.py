@@ -9,16 +9,16 @@ from __future__ import annotations
 import pytest
 from sinks import RecordingSink as Sink
 
-from sshchat.commands import handle_line
-from sshchat.events import (
+from sshchat.commands.registry import handle_line
+from sshchat.core.events import (
     Broadcast,
     ChatMessage,
     Presence,
     PresenceKind,
     PrivateMessage,
 )
-from sshchat.hub import Client, Hub, HubError
-from sshchat.render import Renderer
+from sshchat.core.hub import Client, Hub, HubError
+from sshchat.frontends.render import Renderer
 
 ACCOUNTS = [("alice", True), ("bob", False), ("carol", False), ("dave", False)]
 

@@ -6,7 +6,7 @@ import asyncio
 
 from conftest import ChatClient, connect
 
-from sshchat.server import RunningServer
+from sshchat.ssh.server import RunningServer
 
 CLOSE_TIMEOUT = 5.0
 

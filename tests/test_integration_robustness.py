@@ -10,7 +10,7 @@ import asyncssh
 import pytest
 from conftest import PASSWORDS, ChatClient, connect
 
-from sshchat.server import RunningServer
+from sshchat.ssh.server import RunningServer
 
 CLOSE_TIMEOUT = 5.0
 

@@ -14,13 +14,13 @@ REPO = Path(__file__).resolve().parent.parent
 @pytest.mark.parametrize(
     "module",
     [
-        "sshchat.hub",
-        "sshchat.model",
-        "sshchat.moderation",
-        "sshchat.commands",
-        "sshchat.events",
-        "sshchat.text",
-        "sshchat.config",
+        "sshchat.core.hub",
+        "sshchat.core.model",
+        "sshchat.core.moderation",
+        "sshchat.commands.registry",
+        "sshchat.core.events",
+        "sshchat.core.text",
+        "sshchat.config.schema",
     ],
 )
 def test_core_imports_no_ssh_and_no_terminal_ui(module: str) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sinks import RecordingSink as _Sink
 
-from sshchat.ratelimit import TokenBucket
-from sshchat.throttle import AuthThrottle
+from sshchat.core.ratelimit import TokenBucket
+from sshchat.security.throttle import AuthThrottle
 
 
 class Clock:
@@ -73,8 +73,8 @@ def test_throttle_tables_are_bounded() -> None:
 
 
 def test_hub_rate_limit_lets_a_paste_through_and_stops_a_flood() -> None:
-    from sshchat.commands import handle_line
-    from sshchat.hub import Hub
+    from sshchat.commands.registry import handle_line
+    from sshchat.core.hub import Hub
 
     hub = Hub([("alice", False), ("bob", False)], message_rate=1.0, message_burst=15)
     alice_sink, bob_sink = _Sink(), _Sink()
@@ -94,14 +94,14 @@ def test_hub_rate_limit_lets_a_paste_through_and_stops_a_flood() -> None:
     assert len(warnings) == 1  # told once, not once per refused line
     assert "15 lines at once" in warnings[0]
     # /quit always gets through.
-    from sshchat.commands import Outcome
+    from sshchat.commands.registry import Outcome
 
     assert handle_line(hub, alice, "/quit") is Outcome.QUIT
 
 
 def test_hub_rate_limit_reports_refused_count_when_it_recovers() -> None:
-    from sshchat.commands import handle_line
-    from sshchat.hub import Hub
+    from sshchat.commands.registry import handle_line
+    from sshchat.core.hub import Hub
 
     hub = Hub([("alice", False)], message_rate=1.0, message_burst=2)
     sink = _Sink()

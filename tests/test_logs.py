@@ -9,7 +9,7 @@ import asyncssh
 import pytest
 from conftest import connect
 
-from sshchat.logs import JsonFormatter, TextFormatter, log_event
+from sshchat.ops.logs import JsonFormatter, TextFormatter, log_event
 
 
 def _record(event: str, **fields: object) -> logging.LogRecord:

@@ -10,7 +10,7 @@ import asyncssh
 import pytest
 from conftest import FAST_HASHER, connect
 
-from sshchat.config import ConfigError, parse_config
+from sshchat.config.schema import ConfigError, parse_config
 
 
 @pytest.fixture

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sinks import RecordingSink as Sink
 
-from sshchat.events import Presence, PresenceKind, PresenceSummary
-from sshchat.hub import Hub
-from sshchat.render import Renderer
+from sshchat.core.events import Presence, PresenceKind, PresenceSummary
+from sshchat.core.hub import Hub
+from sshchat.frontends.render import Renderer
 
 
 def test_big_channel_gets_summaries_small_channel_gets_lines() -> None:

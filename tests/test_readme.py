@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from sshchat.commands import REGISTRY
+from sshchat.commands.registry import REGISTRY
 
 REPO = Path(__file__).resolve().parent.parent
 README = (REPO / "README.md").read_text()

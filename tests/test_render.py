@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from sshchat.events import (
+from sshchat.core.events import (
     Broadcast,
     ChatMessage,
     Notice,
@@ -18,7 +18,7 @@ from sshchat.events import (
     PresenceKind,
     PrivateMessage,
 )
-from sshchat.render import BOLD, RESET, Renderer, nick_color
+from sshchat.frontends.render import BOLD, RESET, Renderer, nick_color
 
 T = 1_700_000_000.0
 SGR = re.compile(r"\x1b\[[0-9;]*m")
@@ -106,7 +106,10 @@ def test_nick_colour_is_stable_per_login() -> None:
 
 def test_nick_colour_is_the_same_after_a_restart() -> None:
     # not derived from hash(): a fresh interpreter with another hash seed agrees
-    code = "from sshchat.render import nick_color as c; print([c(n) for n in ('alice', 'bob')])"
+    code = (
+        "from sshchat.frontends.render import nick_color as c; "
+        "print([c(n) for n in ('alice', 'bob')])"
+    )
     out = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from sshchat.algorithms import CIPHERS, KEX, MACS
+from sshchat.ssh.algorithms import CIPHERS, KEX, MACS
 
 
 def _ssh_audit_command() -> list[str] | None:

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from sinks import RecordingSink as Sink
 
-from sshchat.commands import handle_line
-from sshchat.config import ConfigError, parse_config
-from sshchat.events import ChatMessage, History
-from sshchat.hub import FOREVER, ChannelChanged, Client, Hub
-from sshchat.model import MAX_PENDING
-from sshchat.prefs import Prefs
-from sshchat.store import (
+from sshchat.commands.registry import handle_line
+from sshchat.config.schema import ConfigError, parse_config
+from sshchat.core.events import ChatMessage, History
+from sshchat.core.hub import FOREVER, ChannelChanged, Client, Hub
+from sshchat.core.model import MAX_PENDING
+from sshchat.core.prefs import Prefs
+from sshchat.storage.sqlite import (
     MIGRATIONS,
     SCHEMA_VERSION,
     Store,

@@ -9,11 +9,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sinks import RecordingSink as Sink
 
-from sshchat.commands import REGISTRY, Outcome, handle_line
-from sshchat.events import ChatMessage, Notice
-from sshchat.hub import Hub
-from sshchat.render import Renderer
-from sshchat.text import confusable_key, sanitize, strip_channel_prefix
+from sshchat.commands.registry import REGISTRY, Outcome, handle_line
+from sshchat.core.events import ChatMessage, Notice
+from sshchat.core.hub import Hub
+from sshchat.core.text import confusable_key, sanitize, strip_channel_prefix
+from sshchat.frontends.render import Renderer
 
 FORBIDDEN = frozenset({"Cc", "Cf", "Cs", "Cn"})
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import re
 
-from .commands import REGISTRY, Command
-from .hub import Client, Hub
+from sshchat.commands.registry import REGISTRY, Command
+from sshchat.core.hub import Client, Hub
 
 __all__ = ["MAX_LISTED", "candidates", "common_prefix", "format_candidates"]
 

@@ -1,7 +1,7 @@
 """Plain counters of what the server does, read by the metrics endpoint.
 
 Nothing here depends on a metrics library: the hub and the server bump these
-numbers, and :mod:`sshchat.metrics` (optional) exposes them when scraped.
+numbers, and :mod:`sshchat.ops.metrics` (optional) exposes them when scraped.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Moderation and per-user filters: topics, ops, kicks, bans, mutes, ignores.
 
-A mixin of :class:`~sshchat.hub.Hub`: the methods use the hub's delivery and
+A mixin of :class:`~sshchat.core.hub.Hub`: the methods use the hub's delivery and
 recording helpers, and stay pure like the rest of the hub (no I/O).
 """
 
@@ -10,8 +10,8 @@ import math
 import time
 from typing import TYPE_CHECKING
 
-from .events import Notice, Presence, PresenceKind
-from .model import (
+from sshchat.core.events import Notice, Presence, PresenceKind
+from sshchat.core.model import (
     FOREVER,
     MAX_REASON,
     MAX_TOPIC,
@@ -23,7 +23,7 @@ from .model import (
     HubError,
     ModerationAction,
 )
-from .text import sanitize
+from sshchat.core.text import sanitize
 
 if TYPE_CHECKING:
     pass
@@ -194,7 +194,7 @@ class ModerationMixin:
         return who
 
     def preferences_changed(self, client: Client) -> None:
-        """The account's :class:`~sshchat.prefs.Prefs` were changed: keep them."""
+        """The account's :class:`~sshchat.core.prefs.Prefs` were changed: keep them."""
         self._record(AccountChanged(client.account))
 
     def _check_not_muted(self, account: Account) -> None:

@@ -3,8 +3,8 @@
 :func:`start_server` builds the hub from the configuration and listens;
 :func:`serve` runs it until SIGINT or SIGTERM. Each TCP connection gets a
 :class:`ChatServer` (asyncssh's per-connection server object), which
-authenticates against :class:`~sshchat.auth.Authenticator` and opens a
-:class:`~sshchat.session.ChatSession` per session channel.
+authenticates against :class:`~sshchat.security.passwords.Authenticator` and opens a
+:class:`~sshchat.ssh.session.ChatSession` per session channel.
 """
 
 from __future__ import annotations
@@ -22,18 +22,18 @@ from typing import Any
 
 import asyncssh
 
-from .admission import Busy, ConnectionGate, FairSlots
-from .algorithms import algorithm_options
-from .auth import Authenticator
-from .config import Config
-from .gcpolicy import GcPolicy
-from .hub import FOREVER, Hub, ModerationAction
-from .logs import log_event
-from .metrics import Gauges, MetricsEndpoint, start_metrics
-from .reload import WATCH_INTERVAL, ConfigWatcher
-from .session import ChatSession, SessionSettings
-from .store import Store, StoreError, restore
-from .throttle import AuthThrottle
+from sshchat.config.schema import Config
+from sshchat.core.hub import FOREVER, Hub, ModerationAction
+from sshchat.ops.gcpolicy import GcPolicy
+from sshchat.ops.logs import log_event
+from sshchat.ops.metrics import Gauges, MetricsEndpoint, start_metrics
+from sshchat.reload import WATCH_INTERVAL, ConfigWatcher
+from sshchat.security.admission import Busy, ConnectionGate, FairSlots
+from sshchat.security.passwords import Authenticator
+from sshchat.security.throttle import AuthThrottle
+from sshchat.ssh.algorithms import algorithm_options
+from sshchat.ssh.session import ChatSession, SessionSettings
+from sshchat.storage.sqlite import Store, StoreError, restore
 
 __all__ = ["ChatServer", "RunningServer", "StartupError", "load_host_key", "serve", "start_server"]
 

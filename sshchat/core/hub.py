@@ -3,7 +3,7 @@
 The hub knows nothing about SSH or terminals. A front end (the SSH session
 layer today, perhaps a websocket or a bot API tomorrow) calls :meth:`Hub.connect`
 with a :class:`Sink` and gets a :class:`Client` back; from then on it passes the
-user's actions to the hub and receives :mod:`~sshchat.events` through its sink.
+user's actions to the hub and receives :mod:`~sshchat.core.events` through its sink.
 
 All methods are synchronous and cheap: delivery is a non-blocking hand-off to
 each recipient's sink, which owns a bounded queue. Errors a user should see are
@@ -16,8 +16,7 @@ import itertools
 import time
 from collections.abc import Callable, Iterable, Iterator
 
-from .config import NAME_RULE, valid_name
-from .events import (
+from sshchat.core.events import (
     Broadcast,
     ChatMessage,
     Event,
@@ -29,7 +28,7 @@ from .events import (
     PresenceSummary,
     PrivateMessage,
 )
-from .model import (
+from sshchat.core.model import (
     DEFAULT_MAX_TEXT,
     FOREVER,
     HISTORY_KEEP,
@@ -48,11 +47,12 @@ from .model import (
     Record,
     Sink,
 )
-from .moderation import ModerationMixin, until_text
-from .prefs import Prefs
-from .ratelimit import TokenBucket
-from .stats import Stats
-from .text import confusable_key, sanitize, strip_channel_prefix
+from sshchat.core.moderation import ModerationMixin, until_text
+from sshchat.core.names import NAME_RULE, valid_name
+from sshchat.core.prefs import Prefs
+from sshchat.core.ratelimit import TokenBucket
+from sshchat.core.stats import Stats
+from sshchat.core.text import confusable_key, sanitize, strip_channel_prefix
 
 # Re-exported: front ends and the store import the data model from here.
 __all__ = [

@@ -1,7 +1,7 @@
 """What the hub tells front ends: small immutable records, no formatting.
 
-The hub hands these to each recipient's :class:`~sshchat.hub.Sink`; turning them
-into text (with or without colour) is the job of :mod:`sshchat.render`, at the
+The hub hands these to each recipient's :class:`~sshchat.core.hub.Sink`; turning them
+into text (with or without colour) is the job of :mod:`sshchat.frontends.render`, at the
 session edge.
 """
 

@@ -1,6 +1,6 @@
 """Optional Prometheus endpoint (``[metrics] enabled = true``), off by default.
 
-The counters live in :class:`~sshchat.stats.Stats` and the server's own
+The counters live in :class:`~sshchat.core.stats.Stats` and the server's own
 bookkeeping; this module only reads them when Prometheus scrapes, so it costs
 nothing on the hot path. It needs the ``prometheus-client`` package
 (``pip install 'sshchat[metrics]'``).
@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .stats import Stats
+from sshchat.core.stats import Stats
 
 __all__ = ["Gauges", "MetricsEndpoint", "start_metrics"]
 

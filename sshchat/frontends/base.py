@@ -1,8 +1,8 @@
 """What every front end shares: the hub hook-up, the bounded outbox and input pacing.
 
 A front end is one user's connection seen from the hub: it registers a
-:class:`Outbox` as the session's :class:`~sshchat.hub.Sink`, feeds typed lines
-to :func:`~sshchat.commands.handle_line`, and writes rendered events back.
+:class:`Outbox` as the session's :class:`~sshchat.core.hub.Sink`, feeds typed lines
+to :func:`~sshchat.commands.registry.handle_line`, and writes rendered events back.
 Nothing here knows about SSH: the transport is reached through the small
 :class:`Transport` protocol, so tests and other front ends can supply their own.
 """
@@ -16,10 +16,10 @@ from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
-from .commands import Outcome, handle_line
-from .events import Event, Notice, NoticeKind
-from .hub import Client, Hub
-from .render import Renderer
+from sshchat.commands.registry import Outcome, handle_line
+from sshchat.core.events import Event, Notice, NoticeKind
+from sshchat.core.hub import Client, Hub
+from sshchat.frontends.render import Renderer
 
 __all__ = ["FrontEnd", "LineGuard", "Outbox", "Transport"]
 
@@ -43,7 +43,7 @@ class Transport(Protocol):
 
 
 class Outbox:
-    """A session's bounded queue of events: the hub's :class:`~sshchat.hub.Sink`.
+    """A session's bounded queue of events: the hub's :class:`~sshchat.core.hub.Sink`.
 
     When the session falls ``limit`` events behind, the oldest are dropped and
     counted, so a stuck client never makes the server grow without bound.
@@ -212,7 +212,7 @@ class FrontEnd:
     def start(self) -> None:
         """Join the hub and start the session's task.
 
-        Raises :class:`~sshchat.hub.HubError` when the hub refuses the login
+        Raises :class:`~sshchat.core.hub.HubError` when the hub refuses the login
         (e.g. a ban that started after authentication).
         """
         if self.welcome:

@@ -1,8 +1,8 @@
 """The asyncssh session adapter: one SSH channel, handed to a front end.
 
 :class:`ChatSession` receives asyncssh's channel callbacks and forwards them to
-a :class:`~sshchat.terminal.TerminalFrontEnd` (a pty was requested) or a
-:class:`~sshchat.frontend.LineFrontEnd` (no pty: scripts and bots). Only an
+a :class:`~sshchat.frontends.terminal.TerminalFrontEnd` (a pty was requested) or a
+:class:`~sshchat.frontends.base.LineFrontEnd` (no pty: scripts and bots). Only an
 interactive shell is offered; exec requests get a one-line explanation and
 subsystems (SFTP and the like) are refused.
 """
@@ -15,10 +15,10 @@ from typing import Any
 
 import asyncssh
 
-from .frontend import FrontEnd, LineFrontEnd
-from .hub import Hub, HubError
-from .logs import log_event
-from .terminal import TerminalFrontEnd
+from sshchat.core.hub import Hub, HubError
+from sshchat.frontends.base import FrontEnd, LineFrontEnd
+from sshchat.frontends.terminal import TerminalFrontEnd
+from sshchat.ops.logs import log_event
 
 __all__ = ["MAX_COLUMNS", "MAX_ROWS", "ChatSession", "SessionSettings", "clamp_terminal_size"]
 
@@ -63,7 +63,7 @@ class SessionSettings:
 
 
 class _ChannelTransport:
-    """Adapts an asyncssh channel to the :class:`~sshchat.frontend.Transport` protocol."""
+    """Adapts an asyncssh channel to the :class:`~sshchat.frontends.base.Transport` protocol."""
 
     def __init__(self, chan: asyncssh.SSHServerChannel[str]) -> None:
         self._chan = chan

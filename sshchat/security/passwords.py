@@ -30,7 +30,7 @@ from types import MappingProxyType
 
 import argon2
 
-from sshchat.config import AuthorizedKey, UserConfig
+from sshchat.config.schema import AuthorizedKey, UserConfig
 
 __all__ = ["MAX_PASSWORD_LENGTH", "Authenticator", "hash_password"]
 

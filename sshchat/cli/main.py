@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from sshchat import __version__
-from sshchat.config import Config, ConfigError, load_config
-from sshchat.logs import configure_logging
+from sshchat.config.schema import Config, ConfigError, load_config
+from sshchat.ops.logs import configure_logging
 
 if TYPE_CHECKING:
-    from sshchat.accounts import FileStamp
+    from sshchat.config.edit import FileStamp
 
 __all__ = ["main"]
 
@@ -159,7 +159,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     configure_logging(args.log_level, args.log_format)
 
-    from sshchat.server import StartupError, serve  # lazy: pulls in asyncssh
+    from sshchat.ssh.server import StartupError, serve  # lazy: pulls in asyncssh
 
     address = _address(config.listen_host, config.listen_port)
     try:
@@ -245,7 +245,7 @@ def _read_password(nothing: str = "nothing printed", prompt: str = "Password: ")
 
 
 def _cmd_hash_password(args: argparse.Namespace) -> int:
-    from sshchat.auth import hash_password  # argon2 import only when needed
+    from sshchat.security.passwords import hash_password  # argon2 import only when needed
 
     password = _read_password()
     if password is None:
@@ -412,7 +412,7 @@ def _usage_of(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace],
 
 def _read_config_for_edit(config_arg: str) -> tuple[Path, str, FileStamp] | None:
     """Read the config for editing; print the error and return None on failure."""
-    from sshchat.accounts import read_config_text
+    from sshchat.config.edit import read_config_text
 
     if _missing_config(config_arg):
         return None
@@ -430,7 +430,7 @@ def _edit(config_arg: str, edit: Callable[[Path, str], str], message: str) -> in
 
     Refusals exit 1, config problems 2; in both cases nothing is written.
     """
-    from sshchat.accounts import AccountError, write_atomic
+    from sshchat.config.edit import AccountError, write_atomic
 
     loaded = _read_config_for_edit(config_arg)
     if loaded is None:
@@ -452,7 +452,7 @@ def _edit(config_arg: str, edit: Callable[[Path, str], str], message: str) -> in
 
 def _precheck(config_arg: str, check: Callable[[Path, str], object]) -> int | None:
     """Run a check on the current config before asking for input; exit code on failure."""
-    from sshchat.accounts import AccountError
+    from sshchat.config.edit import AccountError
 
     loaded = _read_config_for_edit(config_arg)
     if loaded is None:
@@ -471,7 +471,7 @@ def _precheck(config_arg: str, check: Callable[[Path, str], object]) -> int | No
 
 def _read_key_file(file_arg: str) -> tuple[str, str] | None:
     """Read one public key from a .pub file or stdin (``-``): (line, description) or None."""
-    from sshchat.accounts import AccountError, read_public_key
+    from sshchat.config.edit import AccountError, read_public_key
 
     if file_arg == "-":
         source = "stdin"
@@ -502,7 +502,7 @@ def _read_key_file(file_arg: str) -> tuple[str, str] | None:
 
 def _hash_new_password(name: str) -> str | None:
     """Ask for *name*'s new password and return its hash; None after printing why not."""
-    from sshchat.auth import hash_password
+    from sshchat.security.passwords import hash_password
 
     password = _read_password("nothing changed", prompt=f"New password for {name}: ")
     if password is None:
@@ -515,7 +515,7 @@ def _hash_new_password(name: str) -> str | None:
 
 
 def _cmd_user_add(args: argparse.Namespace) -> int:
-    from sshchat import accounts
+    from sshchat.config import edit as accounts
 
     name = args.name
     if args.no_password and not args.key:
@@ -558,7 +558,7 @@ def _cmd_user_add(args: argparse.Namespace) -> int:
 
 
 def _cmd_user_passwd(args: argparse.Namespace) -> int:
-    from sshchat import accounts
+    from sshchat.config import edit as accounts
 
     name = args.name
     failed = _precheck(args.config, lambda path, text: accounts.require_user(text, path, name))
@@ -576,7 +576,7 @@ def _cmd_user_passwd(args: argparse.Namespace) -> int:
 
 
 def _cmd_user_key_add(args: argparse.Namespace) -> int:
-    from sshchat import accounts
+    from sshchat.config import edit as accounts
 
     name = args.name
     failed = _precheck(args.config, lambda path, text: accounts.require_user(text, path, name))
@@ -606,7 +606,7 @@ def _confirm(question: str) -> bool:
 
 
 def _cmd_user_del(args: argparse.Namespace) -> int:
-    from sshchat import accounts
+    from sshchat.config import edit as accounts
 
     name = args.name
     failed = _precheck(args.config, lambda path, text: accounts.require_user(text, path, name))

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from .throttle import AuthThrottle
+from sshchat.security.throttle import AuthThrottle
 
 __all__ = ["Busy", "ConnectionGate", "FairSlots", "source_address"]
 

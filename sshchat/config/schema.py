@@ -27,6 +27,8 @@ import argon2
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
+from sshchat.core.names import NAME_RULE, valid_name
+
 __all__ = [
     "NAME_RULE",
     "AuthorizedKey",
@@ -46,13 +48,7 @@ __all__ = [
 # Names
 # ---------------------------------------------------------------------------
 
-NAME_RULE = "1-24 characters: ASCII letters, digits, '_' or '-', starting with a letter"
-_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,23}")
-
-
-def valid_name(name: str) -> bool:
-    """Return True if *name* is a valid login or channel name (see :data:`NAME_RULE`)."""
-    return isinstance(name, str) and _NAME_RE.fullmatch(name) is not None
+# NAME_RULE and valid_name live in sshchat.core.names (the hub checks names too).
 
 
 # ---------------------------------------------------------------------------

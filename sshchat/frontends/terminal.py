@@ -51,9 +51,9 @@ from prompt_toolkit.layout.processors import BeforeInput
 from prompt_toolkit.output.vt100 import Vt100_Output
 from prompt_toolkit.styles import BaseStyle, Style, default_ui_style, merge_styles
 
-from .completion import candidates, common_prefix, format_candidates
-from .events import Notice
-from .frontend import FrontEnd
+from sshchat.commands.completion import candidates, common_prefix, format_candidates
+from sshchat.core.events import Notice
+from sshchat.frontends.base import FrontEnd
 
 __all__ = ["ChannelInput", "TerminalFrontEnd"]
 

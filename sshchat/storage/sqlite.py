@@ -1,7 +1,7 @@
 """Persistent state in SQLite: channel history, channels, account state, offline PMs.
 
 The hub stays pure: it tells its ``observers`` about every lasting change (a
-:data:`~sshchat.hub.Record`) and this module keeps them on disk.
+:data:`~sshchat.core.hub.Record`) and this module keeps them on disk.
 
 * :meth:`Store.open` opens (or creates) the database in WAL mode and brings
   its schema up to date (:data:`MIGRATIONS`, tracked by ``PRAGMA user_version``).
@@ -42,10 +42,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .events import Broadcast, ChatMessage, PrivateMessage
-from .hub import Hub
-from .logs import log_event
-from .model import (
+from sshchat.core.events import Broadcast, ChatMessage, PrivateMessage
+from sshchat.core.hub import Hub
+from sshchat.core.model import (
     FOREVER,
     HISTORY_KEEP,
     MAX_PENDING,
@@ -55,7 +54,8 @@ from .model import (
     ModerationAction,
     Record,
 )
-from .prefs import BELL_MODES, Prefs
+from sshchat.core.prefs import BELL_MODES, Prefs
+from sshchat.ops.logs import log_event
 
 __all__ = [
     "DEFAULT_COMMIT_INTERVAL",

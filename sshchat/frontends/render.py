@@ -14,7 +14,7 @@ import time
 import zlib
 from collections.abc import Callable
 
-from .events import (
+from sshchat.core.events import (
     Broadcast,
     ChatMessage,
     Event,
@@ -26,7 +26,7 @@ from .events import (
     PresenceSummary,
     PrivateMessage,
 )
-from .prefs import Prefs
+from sshchat.core.prefs import Prefs
 
 __all__ = ["Renderer", "nick_color"]
 

@@ -15,8 +15,8 @@ sense (the user exists, the key is not there yet...): otherwise
 :class:`AccountError`.  The new text, read back, must hold exactly the old
 data plus the one intended change, a guard against a layout that tomlkit
 would edit in an unexpected way.  And the new text must pass
-:func:`~sshchat.config.parse_config`.  The last two raise
-:class:`~sshchat.config.ConfigError`.
+:func:`~sshchat.config.schema.parse_config`.  The last two raise
+:class:`~sshchat.config.schema.ConfigError`.
 
 :func:`read_config_text` and :func:`write_atomic` are the only functions that
 touch the disk: the file is replaced atomically (a temporary file in the same
@@ -41,7 +41,7 @@ from tomlkit.container import Container
 from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import AoT, Comment, Null, Table, Whitespace
 
-from .config import (
+from sshchat.config.schema import (
     NAME_RULE,
     AuthorizedKey,
     ConfigError,
@@ -75,7 +75,7 @@ class AccountError(Exception):
     """A refused account change (no such user, duplicate key...).
 
     ``str(err)`` is one line naming the file and the user, what is wrong and
-    the fix, like :class:`~sshchat.config.ConfigError`.
+    the fix, like :class:`~sshchat.config.schema.ConfigError`.
     """
 
     def __init__(self, where: Path | str, problem: str, fix: str) -> None:

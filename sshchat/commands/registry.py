@@ -5,7 +5,7 @@ starting with ``/`` are chat messages; ``//text`` sends a literal ``/text``.
 Commands are case-insensitive; wrong usage prints that command's usage line
 and an unknown command says so and points at ``/help``.
 
-Command output goes back to the issuing session as :class:`~sshchat.events.Notice`
+Command output goes back to the issuing session as :class:`~sshchat.core.events.Notice`
 events through :meth:`Hub.notify`, so it travels the same queue as chat lines.
 """
 
@@ -18,9 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from .hub import FOREVER, Account, Client, Hub, HubError, until_text
-from .prefs import BELL_MODES
-from .text import sanitize
+from sshchat.core.hub import FOREVER, Account, Client, Hub, HubError, until_text
+from sshchat.core.prefs import BELL_MODES
+from sshchat.core.text import sanitize
 
 __all__ = ["REGISTRY", "Command", "CommandRegistry", "Outcome", "handle_line"]
 

@@ -1,6 +1,6 @@
 """The hub's data: accounts, channels, sessions, and the records observers receive.
 
-Plain mutable dataclasses owned by :class:`~sshchat.hub.Hub`; front ends and
+Plain mutable dataclasses owned by :class:`~sshchat.core.hub.Hub`; front ends and
 the store read them, only the hub changes them.
 """
 
@@ -12,15 +12,15 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .events import (
+from sshchat.core.events import (
     Broadcast,
     ChatMessage,
     Event,
     PresenceKind,
     PrivateMessage,
 )
-from .prefs import Prefs
-from .ratelimit import TokenBucket
+from sshchat.core.prefs import Prefs
+from sshchat.core.ratelimit import TokenBucket
 
 __all__ = [
     "FOREVER",

@@ -1,0 +1,1 @@
+"""The `sshchat` command line (entry point: :func:`sshchat.cli.main.main`)."""

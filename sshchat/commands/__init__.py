@@ -1,0 +1,1 @@
+"""Slash-commands: the registry, argument parsing, /help and completion."""

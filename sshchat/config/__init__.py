@@ -1,0 +1,1 @@
+"""The TOML configuration: schema and loading, and the `sshchat user` editor."""

@@ -1,0 +1,1 @@
+"""The chat core: hub, facts, model. No SSH, UI, database, crypto or TOML here."""

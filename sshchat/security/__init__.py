@@ -1,0 +1,1 @@
+"""Passwords, authorized keys, admission control and the login throttle."""

@@ -1,0 +1,1 @@
+"""Persistent state: the SQLite store and its migrations."""
