@@ -35,7 +35,7 @@ async def test_help_and_unknown_command(server: RunningServer, clients: list[Cha
     await alice.expect(r"/broadcast +message everyone online")
     alice.send("/help broadcast")
     await alice.expect(
-        r"usage: /broadcast TEXT\n  message every online user, wherever they are \(admins only\)"
+        r"usage: /broadcast TEXT\n  message every online user, wherever they are\n  \(admins only\)"
     )
     alice.send("/help join")
     await alice.expect(r"usage: /join NAME")

@@ -42,11 +42,16 @@ def help_list(registry: CommandRegistry, *, admin: bool, width: int | None) -> l
         if all(len(line) <= (width or 80) for line in laid_out):
             lines += laid_out
             continue
-        # Too narrow even for one entry a line: wrap each summary under itself.
+        # Too narrow for one entry a line: each summary wraps beside its name,
+        # or below it when even that leaves too little room.
         hang = " " * (len(INDENT) + name_width + 2)
         for cmd in group:
-            first = f"{INDENT}/{cmd.name:<{name_width - 1}}  "
-            lines += wrap(cmd.summary, width, indent=first, hang=hang)
+            if (width or 80) - len(hang) >= 12:
+                first = f"{INDENT}/{cmd.name:<{name_width - 1}}  "
+                lines += wrap(cmd.summary, width, indent=first, hang=hang)
+            else:
+                lines.append(f"{INDENT}/{cmd.name}")
+                lines += wrap(cmd.summary, width, indent=INDENT * 3)
     lines += wrap(
         "Lines without a / in front are chat (// sends one). Ctrl-D or /quit leaves.", width
     )
@@ -56,8 +61,9 @@ def help_list(registry: CommandRegistry, *, admin: bool, width: int | None) -> l
 def command_help(cmd: Command, *, width: int | None) -> list[str]:
     """``/help COMMAND``: usage, description, argument notes and aliases."""
     lines = wrap(f"usage: {cmd.usage_line}", width, hang=INDENT + INDENT)
-    admin = " (admins only)" if cmd.admin else ""
-    lines += wrap(cmd.about + admin, width, indent=INDENT)
+    lines += wrap(cmd.about, width, indent=INDENT)
+    if cmd.admin:
+        lines.append(f"{INDENT}(admins only)")
     for arg in cmd.args:
         if arg.note:
             lines += wrap(arg.note, width, indent=INDENT)
