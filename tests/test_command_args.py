@@ -291,6 +291,8 @@ def test_mistyped_command_suggests_the_nearest(chat: Chat, typed: str, hints: li
     suggested = re.search(r"Did you mean (.*)\?", error)
     assert suggested, error
     assert re.findall(r"/\w+", suggested.group(1)) == hints
+    if len(hints) > 1:
+        assert suggested.group(1).endswith(f" or {hints[-1]}")
 
 
 @pytest.mark.parametrize("typed", ["frobnicate", "leaver", "xyz", "clea"])

@@ -17,6 +17,7 @@ from sshchat.commands.registry import (
     Context,
     Topic,
     command,
+    did_you_mean,
 )
 from sshchat.core.hub import HubError
 from sshchat.core.text import sanitize
@@ -88,9 +89,8 @@ def _help(ctx: Context, command: str | None) -> None:
         return
     cmd = registry.get(command)
     if cmd is None:
-        hints = registry.suggest(command, ctx.client.account.admin)[:4]
-        maybe = " Did you mean " + " or ".join(f"/{h}" for h in hints) + "?" if hints else ""
-        raise HubError(f"no command /{sanitize(command)}.{maybe} Type /help for the list.")
+        hints = did_you_mean(registry.suggest(command, ctx.client.account.admin))
+        raise HubError(f"no command /{sanitize(command)}.{hints} Type /help for the list.")
     ctx.reply("\n".join(command_help(cmd, width=width)))
 
 

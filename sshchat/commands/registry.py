@@ -284,13 +284,10 @@ def _run_command(ctx: Context, text: str) -> Outcome | None:
     registry = ctx.registry
     cmd = registry.get(name)
     if cmd is None:
-        hints = registry.suggest(name, ctx.client.account.admin)[:4]
-        maybe = ""
-        if hints:
-            maybe = " Did you mean " + " or ".join(f"/{hint}" for hint in hints) + "?"
+        hints = registry.suggest(name, ctx.client.account.admin)
         ctx.hub.notify(
             ctx.client,
-            f"unknown command /{name}.{maybe} Type /help for the list.",
+            f"unknown command /{name}.{did_you_mean(hints)} Type /help for the list.",
             error=True,
         )
         return None
@@ -303,6 +300,15 @@ def _run_command(ctx: Context, text: str) -> Outcome | None:
         ctx.hub.notify(ctx.client, usage_error(cmd, err), error=True)
         return None
     return cmd.run(ctx, values)
+
+
+def did_you_mean(hints: Sequence[str], limit: int = 4) -> str:
+    """`` Did you mean /me, /motd or /msg?`` (empty when there is nothing to suggest)."""
+    names = [f"/{hint}" for hint in hints[:limit]]
+    if not names:
+        return ""
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+    return f" Did you mean {listed}?"
 
 
 def usage_error(cmd: Command, err: ArgError) -> str:
