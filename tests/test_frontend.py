@@ -463,3 +463,27 @@ def test_line_guard_ctrl_c_starts_a_new_line_for_terminals() -> None:
     plain = LineGuard(10)  # plain line mode: Ctrl-C is just a character
     _, overflowed = plain.filter(("x" * 9 + "\x03") * 2)
     assert overflowed
+
+
+async def test_front_end_uses_the_registry_it_was_given(session) -> None:
+    from sshchat.commands import build_registry
+    from sshchat.commands.args import text
+    from sshchat.commands.registry import Context, Topic, command
+
+    @command("shout", text("TEXT"), summary="say loudly", topic=Topic.CHATTING)
+    def shout(ctx: Context, text: str) -> None:
+        ctx.hub.say(ctx.client, text.upper())
+
+    registry = build_registry()
+    registry.add(shout)
+    s = session(registry=registry, welcome="Hello there.\nBe nice.")
+    s.fe.feed("/shout hi\n/help shout\n/motd\n/clear\n")
+    await settle(s.fe)
+    assert s.bob.chats() == ["HI"]
+    assert "usage: /shout TEXT" in s.transport.text
+    assert s.transport.text.count("Hello there.\nBe nice.\n") == 2  # at login, then /motd
+    assert "nothing to clear" in s.transport.text
+    plain = session()  # the default registry: the built-in commands only
+    plain.fe.feed("/shout hi\n")
+    await settle(plain.fe)
+    assert "unknown command /shout" in plain.transport.text

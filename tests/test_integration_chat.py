@@ -26,13 +26,17 @@ async def ended(client: ChatClient) -> int | None:
 async def test_help_and_unknown_command(server: RunningServer, clients: list[ChatClient]) -> None:
     alice = await login(server, clients, "alice")
     alice.send("/help")
-    await alice.expect(r"Commands \(anything not starting with / is said")
+    await alice.expect(r"Commands by topic\. /help COMMAND shows how to use one\.")
     for name in (
         "away", "back", "broadcast", "create", "help", "invite", "join", "leave",
         "list", "me", "msg", "nick", "quit", "users", "who", "whois",
     ):  # fmt: skip
         assert f"/{name}" in alice.text, name
-    await alice.expect(r"/broadcast TEXT\s+message every online user \(admins only\)")
+    await alice.expect(r"/broadcast +message everyone online")
+    alice.send("/help broadcast")
+    await alice.expect(
+        r"usage: /broadcast TEXT\n  message every online user, wherever they are\n  \(admins only\)"
+    )
     alice.send("/help join")
     await alice.expect(r"usage: /join NAME")
     alice.send("/frobnicate")

@@ -74,7 +74,10 @@ def test_candidates_for_commands_arguments_and_messages() -> None:
     hub, bob = _hub()
     hub.create_channel(bob, "dev")
     assert candidates(hub, bob, "/jo") == ("/jo", ["/join"])
-    assert candidates(hub, bob, "/")[1][:3] == ["/away", "/back", "/ban"]
+    # Admin-only commands complete for admins only (bob is not one).
+    assert candidates(hub, bob, "/")[1][:3] == ["/away", "/back", "/bell"]
+    alice = hub.accounts["alice"].clients[0]
+    assert candidates(hub, alice, "/")[1][:3] == ["/away", "/back", "/ban"]
     assert candidates(hub, bob, "/JO") == ("/JO", ["/join"])
     assert candidates(hub, bob, "/join d") == ("d", ["dev"])
     assert candidates(hub, bob, "/join #l") == ("#l", ["#lobby"])
@@ -118,7 +121,7 @@ def test_common_prefix_and_listing() -> None:
     assert common_prefix(["join"]) == "join"
     assert common_prefix([]) == ""
     assert format_candidates(["a", "b"]) == "a  b"
-    assert format_candidates([str(i) for i in range(5)], limit=2) == "0  1  ... and 3 more"
+    assert format_candidates([str(i) for i in range(5)], limit=2) == "0  1\n... and 3 more"
 
 
 # -- completion over SSH ----------------------------------------------------------
@@ -162,7 +165,7 @@ async def test_ambiguous_tab_extends_common_prefix_then_lists(
     alice, _bob = await pair(server, clients)
     # /u... is /unban, /unignore, /unmute, /users: Tab adds nothing, so lists them.
     await keys(alice, "/u\t")
-    await alice.expect(r"/unban  /unignore  /unmute  /users")
+    await alice.expect(r"/unban +/unignore +/unmute +/users")
     # /unm is unique: completed, then sent.
     await keys(alice, "nm\t", "bob\r")
     await alice.expect(r"error: bob is not muted")

@@ -315,7 +315,7 @@ def test_quiet_hides_join_and_leave(room: Room) -> None:
     # Chat lines and other notices still arrive.
     room.do(room.dave, "still talking")
     assert [e.text for e in room.chat.sink(room.carol).events] == ["still talking"]
-    assert room.do(room.carol, "/quiet").last_info() == "Join and leave notices are now shown."
+    assert room.do(room.carol, "/quiet off").last_info() == "Join and leave notices are now shown."
     room.chat.clear()
     room.do(room.dave, "/leave")
     assert [e.kind for e in room.chat.sink(room.carol).events] == [PresenceKind.LEAVE]
@@ -324,11 +324,11 @@ def test_quiet_hides_join_and_leave(room: Room) -> None:
 @pytest.mark.parametrize(
     ("line", "error"),
     [
-        ("/quiet maybe", "usage: /quiet on|off"),
-        ("/timestamps sometimes", "usage: /timestamps on|off"),
-        ("/color blue", "usage: /color on|off"),
-        ("/bell loud", "usage: /bell on|off|mentions"),
-        ("/bell", "usage: /bell on|off|mentions"),
+        ("/quiet maybe", "usage: /quiet [on|off] — expected on or off, not 'maybe'"),
+        ("/timestamps sometimes", "usage: /timestamps [on|off] — expected on or off"),
+        ("/color blue", "usage: /color [on|off] — expected on or off, not 'blue'"),
+        ("/bell loud", "usage: /bell [on|off|mentions] — expected on, off or mentions"),
+        ("/bell on off", "usage: /bell [on|off|mentions] — 'off' is more than it takes"),
     ],
 )
 def test_bad_preference_values_are_refused(room: Room, line: str, error: str) -> None:

@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sinks import RecordingSink as Sink
 
-from sshchat.commands.registry import REGISTRY, Outcome, handle_line
+from sshchat.commands import build_registry
+from sshchat.commands.registry import Outcome, handle_line
 from sshchat.core.events import ChatMessage, Notice
 from sshchat.core.hub import Hub
 from sshchat.core.text import confusable_key, sanitize, strip_channel_prefix
@@ -152,7 +153,7 @@ def test_strip_channel_prefix() -> None:
 # -- the hub never breaks, whatever is typed ------------------------------------------
 
 
-COMMAND_WORDS = [*REGISTRY.names(), "JOIN", "Msg", "nick", "jion", "", "/"]
+COMMAND_WORDS = [*build_registry().names(), "JOIN", "Msg", "nick", "jion", "", "/"]
 LINE = st.one_of(
     TEXT,
     st.builds(

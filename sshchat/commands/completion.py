@@ -1,14 +1,14 @@
 """Tab completion for the line editor: what the word being typed may become.
 
-Pure functions over the hub's state, with no prompt_toolkit in sight; the
-terminal front end wraps them in a prompt_toolkit completer. What completes
-depends on where the cursor is:
+Pure functions over the hub's state and a command registry, with no
+prompt_toolkit in sight; the terminal front end wraps them in a prompt_toolkit
+completer. What completes depends on where the cursor is:
 
-* ``/jo`` at the start of a line: command names (``/join``);
-* an argument of a command: what its usage line says it takes (``NICK`` and
-  ``USER``: users; ``NAME`` of ``/join``: channels; ``COMMAND``: command names;
-  ``on|off``: those words); free text (``TEXT``, ``REASON``...) is like a
-  message;
+* ``/jo`` at the start of a line: command names (``/join``), admin-only ones
+  only for admins;
+* an argument of a command: whatever that command declares the argument to
+  be (:mod:`sshchat.commands.args`): users (nicks and logins), channels,
+  command names or fixed choices; free text is completed like a message;
 * a word in a message: nicks of online users, or channel names for a word
   starting with ``#`` (``@al`` completes to ``@alice``).
 """
@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import re
 
-from sshchat.commands.registry import REGISTRY, Command
+from sshchat.commands.args import Arg, Kind, expected
+from sshchat.commands.layout import columns
+from sshchat.commands.registry import CommandRegistry, default_registry
 from sshchat.core.hub import Client, Hub
 
 __all__ = ["MAX_LISTED", "candidates", "common_prefix", "format_candidates"]
@@ -26,60 +28,59 @@ __all__ = ["MAX_LISTED", "candidates", "common_prefix", "format_candidates"]
 MAX_LISTED = 60
 
 _WORD_AT_END = re.compile(r"\S*\Z")
-_FREE_TEXT = frozenset({"TEXT", "REASON", "ACTION"})
 
 
-def candidates(hub: Hub, client: Client, before: str) -> tuple[str, list[str]]:
+def candidates(
+    hub: Hub, client: Client, before: str, registry: CommandRegistry | None = None
+) -> tuple[str, list[str]]:
     """Complete the word that ends ``before`` (the line up to the cursor).
 
     Returns ``(fragment, words)``: the end of ``before`` that a completion
     replaces, and the words (sorted, case-insensitively matching ``fragment``)
     that may replace it. ``words`` is empty when nothing fits.
     """
+    registry = registry if registry is not None else default_registry()
     word = _WORD_AT_END.search(before).group()  # type: ignore[union-attr]
     head = before[: len(before) - len(word)]
-    if before.startswith("/") and not before.startswith("//"):
-        if not head:  # the command name itself
-            return word, _matching(["/" + name for name in REGISTRY.names()], word)
-        parts = head.split()
-        cmd = REGISTRY.get(parts[0][1:])
-        if cmd is None:
-            return word, []
-        kind = _argument_kind(cmd, len(parts) - 1)
-        if kind == "user":
-            return word, _matching(_user_names(hub, client, everyone=True), word)
-        if kind == "channel":
-            return _channel_word(hub, client, word, bare=True)
-        if kind == "command":
-            slash = "/" if word.startswith("/") else ""
-            return word, _matching([slash + name for name in REGISTRY.names()], word)
-        if kind.startswith("words:"):
-            return word, _matching(kind[6:].split("|"), word)
-        if kind != "text":
-            return word, []
-    return _text_word(hub, client, word)
+    if not before.startswith("/") or before.startswith("//"):
+        return _text_word(hub, client, word)
+    admin = client.account.admin
+    if not head:  # the command name itself
+        names = ["/" + cmd.name for cmd in registry.available(admin)]
+        return word, _matching(names, word)
+    parts = head.split()
+    cmd = registry.get(parts[0][1:])
+    if cmd is None:
+        return word, []
+    found: list[str] = []
+    fragment = word
+    for arg in expected(cmd.args, parts[1:]):
+        replaced, words = _argument_word(hub, client, registry, arg, word)
+        if words and (not found or replaced == fragment):
+            fragment = replaced
+            found += words
+    if not found:
+        return word, []
+    return fragment, _matching(found, fragment)
 
 
-def _argument_kind(cmd: Command, index: int) -> str:
-    """What argument ``index`` (0-based) of ``cmd`` takes, from its usage line."""
-    tokens = [token.strip("[]") for token in cmd.usage.split()]
-    if not tokens:
-        return ""
-    if index >= len(tokens):
-        # Past the usage: only the rest of a free-text argument goes on.
-        return "text" if cmd.rest and tokens[-1] in _FREE_TEXT else ""
-    token = tokens[index]
-    if token in ("NICK", "USER"):
-        return "user"
-    if token == "NAME":
-        return "channel" if cmd.name == "join" else ""
-    if token == "COMMAND":
-        return "command"
-    if token in _FREE_TEXT:
-        return "text"
-    if token.islower():  # literal words: "on|off|mentions", "private"
-        return "words:" + token
-    return ""
+def _argument_word(
+    hub: Hub, client: Client, registry: CommandRegistry, arg: Arg, word: str
+) -> tuple[str, list[str]]:
+    """Candidates for ``word`` as the argument ``arg``."""
+    if arg.kind is Kind.USER:
+        return word, _matching(_user_names(hub, client, everyone=True), word)
+    if arg.kind is Kind.CHANNEL:
+        return _channel_word(hub, client, word, bare=True)
+    if arg.kind is Kind.COMMAND:
+        slash = "/" if word.startswith("/") else ""
+        names = [slash + cmd.name for cmd in registry.available(client.account.admin)]
+        return word, _matching(names, word)
+    if arg.kind is Kind.CHOICE:
+        return word, _matching(list(arg.choices), word)
+    if arg.kind is Kind.TEXT:
+        return _text_word(hub, client, word)
+    return word, []  # durations, numbers, new names: nothing to offer
 
 
 def _text_word(hub: Hub, client: Client, word: str) -> tuple[str, list[str]]:
@@ -138,8 +139,14 @@ def common_prefix(words: list[str]) -> str:
     return first[:length]
 
 
-def format_candidates(words: list[str], limit: int = MAX_LISTED) -> str:
-    """The candidates of an ambiguous completion, as one line to show the user."""
-    shown = "  ".join(words[:limit])
+def format_candidates(words: list[str], width: int | None = None, limit: int = MAX_LISTED) -> str:
+    """The candidates of an ambiguous completion, in columns that fit ``width``.
+
+    Like ``ls``: no name is ever broken across two lines. At most ``limit`` are
+    listed, then how many more there are.
+    """
+    lines = columns(words[:limit], width)
     more = len(words) - limit
-    return shown + (f"  ... and {more} more" if more > 0 else "")
+    if more > 0:
+        lines.append(f"... and {more} more")
+    return "\n".join(lines)

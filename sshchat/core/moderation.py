@@ -197,6 +197,11 @@ class ModerationMixin:
         """The account's :class:`~sshchat.core.prefs.Prefs` were changed: keep them."""
         self._record(AccountChanged(client.account))
 
+    def set_preference(self, client: Client, key: str, value: object) -> None:
+        """Set one of the account's :class:`~sshchat.core.prefs.Prefs` and keep it."""
+        setattr(client.account.prefs, key, value)
+        self._record(AccountChanged(client.account))
+
     def _check_not_muted(self, account: Account) -> None:
         if account.muted_until is None:
             return

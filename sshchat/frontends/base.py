@@ -16,7 +16,13 @@ from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
-from sshchat.commands.registry import Outcome, handle_line
+from sshchat.commands.registry import (
+    CommandRegistry,
+    Outcome,
+    Session,
+    default_registry,
+    handle_line,
+)
 from sshchat.core.events import Event, Notice, NoticeKind
 from sshchat.core.hub import Client, Hub
 from sshchat.frontends.render import Renderer
@@ -180,8 +186,12 @@ class FrontEnd:
         queue_limit: int = 1000,
         key_fingerprint: str | None = None,
         source: str = "",
+        registry: CommandRegistry | None = None,
     ) -> None:
         self.hub = hub
+        # The commands this session understands; the composition root passes
+        # its registry, callers that do not get the built-in commands.
+        self.registry = registry if registry is not None else default_registry()
         self.transport = transport
         self.login = login
         self.welcome = welcome
@@ -374,8 +384,18 @@ class FrontEnd:
         """Hand one complete line to the command layer."""
         if self.client is None or self._closing:
             return
-        if handle_line(self.hub, self.client, line) is Outcome.QUIT:
+        outcome = handle_line(self.hub, self.client, line, self.registry, self.session_info())
+        if outcome is Outcome.QUIT:
             self.request_close()
+        elif outcome is Outcome.CLEAR:
+            self.clear_screen()
+
+    def session_info(self) -> Session:
+        """What commands may know about this session (width, screen, welcome)."""
+        return Session(width=80, pty=False, welcome=self.welcome)
+
+    def clear_screen(self) -> None:
+        """``/clear``: front ends with a screen override this."""
 
     def end_of_input(self) -> None:
         """The client sent EOF: finish what it typed, then close."""

@@ -52,6 +52,7 @@ from prompt_toolkit.output.vt100 import Vt100_Output
 from prompt_toolkit.styles import BaseStyle, Style, default_ui_style, merge_styles
 
 from sshchat.commands.completion import candidates, common_prefix, format_candidates
+from sshchat.commands.registry import Session
 from sshchat.core.events import Notice
 from sshchat.frontends.base import FrontEnd
 
@@ -278,7 +279,9 @@ class _ChatCompleter(Completer):
         front = getattr(get_app(), "frontend", None)
         if front is None or front.client is None:
             return
-        fragment, words = candidates(front.hub, front.client, document.text_before_cursor)
+        fragment, words = candidates(
+            front.hub, front.client, document.text_before_cursor, front.registry
+        )
         for word in words:
             yield Completion(word, start_position=-len(fragment))
 
@@ -534,7 +537,20 @@ class TerminalFrontEnd(FrontEnd):
 
     def show_candidates(self, words: list[str]) -> None:
         """List the candidates of an ambiguous Tab completion above the prompt."""
-        self.outbox.deliver(Notice(format_candidates(words)))
+        self.outbox.deliver(Notice(format_candidates(words, self.size.columns)))
+
+    def session_info(self) -> Session:
+        return Session(width=self.size.columns, pty=True, welcome=self.welcome)
+
+    def clear_screen(self) -> None:
+        """``/clear``: erase the screen and draw the prompt again at the top."""
+        app = self.app
+        if app is None or not app.is_running:
+            return
+        self._replay = None  # what the screen showed is gone
+        self._erase = None
+        app.renderer.clear()  # erase, cursor home, and forget what was drawn
+        app.invalidate()
 
     def _build_app(self) -> _ChatApplication:
         buffer = _LineBuffer(
