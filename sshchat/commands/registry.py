@@ -18,7 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from sshchat.core.hub import FOREVER, Account, Client, Hub, HubError, until_text
+from sshchat.commands.refusals import refusal_text, until_text
+from sshchat.core.hub import FOREVER, Account, Client, Hub, HubError
 from sshchat.core.prefs import BELL_MODES
 from sshchat.core.text import sanitize
 
@@ -134,7 +135,7 @@ def handle_line(hub: Hub, client: Client, line: str) -> Outcome:
         else:
             hub.say(client, line)
     except HubError as err:
-        hub.notify(client, str(err), error=True)
+        hub.notify(client, refusal_text(err), error=True)
     return Outcome.CONTINUE
 
 
@@ -536,8 +537,9 @@ def _reply(ctx: Context, args: list[str]) -> None:
 @command("quiet", "[on|off]", "hide join, leave and connect notices", max_args=1)
 def _quiet(ctx: Context, args: list[str]) -> None:
     prefs = ctx.client.account.prefs
-    prefs.quiet = _on_off(args[0], "quiet") if args else not prefs.quiet
-    ctx.hub.preferences_changed(ctx.client)
+    ctx.hub.set_preference(
+        ctx.client, "quiet", _on_off(args[0], "quiet") if args else not prefs.quiet
+    )
     ctx.reply("Join and leave notices are now " + ("hidden." if prefs.quiet else "shown."))
 
 
@@ -546,20 +548,17 @@ def _bell(ctx: Context, args: list[str]) -> None:
     mode = args[0].lower()
     if mode not in BELL_MODES:
         raise HubError("usage: /bell on|off|mentions")
-    ctx.client.account.prefs.bell = mode
-    ctx.hub.preferences_changed(ctx.client)
+    ctx.hub.set_preference(ctx.client, "bell", mode)
     ctx.reply(f"Bell: {mode}.")
 
 
 @command("timestamps", "on|off", "show or hide the time in front of lines", min_args=1, max_args=1)
 def _timestamps(ctx: Context, args: list[str]) -> None:
-    ctx.client.account.prefs.timestamps = _on_off(args[0], "timestamps")
-    ctx.hub.preferences_changed(ctx.client)
+    ctx.hub.set_preference(ctx.client, "timestamps", _on_off(args[0], "timestamps"))
     ctx.reply("Timestamps " + ("on." if ctx.client.account.prefs.timestamps else "off."))
 
 
 @command("color", "on|off", "turn colours on or off (like NO_COLOR)", min_args=1, max_args=1)
 def _color(ctx: Context, args: list[str]) -> None:
-    ctx.client.account.prefs.color = _on_off(args[0], "color")
-    ctx.hub.preferences_changed(ctx.client)
+    ctx.hub.set_preference(ctx.client, "color", _on_off(args[0], "color"))
     ctx.reply("Colour " + ("on." if ctx.client.account.prefs.color else "off."))
