@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sshchat.commands.refusals import refusal_text
 from sshchat.config.schema import Config, ConfigError, Limits, UserConfig, load_config
 from sshchat.core.hub import HubError
 from sshchat.ops.logs import log_event
@@ -278,7 +279,7 @@ class ConfigWatcher:
                     "config.not_applied",
                     logging.WARNING,
                     setting="server.default_channel",
-                    reason=str(exc),
+                    reason=refusal_text(exc),
                     kept=old.default_channel,
                 )
                 effective = dataclasses.replace(effective, default_channel=old.default_channel)

@@ -2,19 +2,41 @@
 
 from __future__ import annotations
 
-from sshchat.core.events import ChatMessage, Notice, NoticeKind, Presence, PresenceKind
-from sshchat.frontends.render import Renderer
+from sshchat.commands.refusals import notice_text
+from sshchat.core.events import (
+    ChatMessage,
+    Notice,
+    NoticeKind,
+    Presence,
+    PresenceKind,
+    SessionEnded,
+)
+from sshchat.frontends.render import TYPED_NOTICES, Renderer
 
 
 class RecordingSink:
-    """Records what the hub delivers to one session, and why it was closed."""
+    """Records what the hub delivers to one session, and why it was closed.
+
+    Typed notices are kept as the :class:`Notice` the user would read (their
+    wording is checked by the tests); ``typed`` keeps them as delivered. A
+    :class:`SessionEnded` is recorded in ``closed``, as a front end would close.
+    """
 
     def __init__(self) -> None:
         self.events: list = []
+        self.typed: list = []
         self.closed: list[str] = []
 
     def deliver(self, event) -> None:
-        self.events.append(event)
+        if isinstance(event, SessionEnded):
+            self.typed.append(event)
+            self.closed.append(notice_text(event)[0])
+        elif isinstance(event, TYPED_NOTICES):
+            self.typed.append(event)
+            text, kind = notice_text(event)
+            self.events.append(Notice(text, kind, event.time))
+        else:
+            self.events.append(event)
 
     def close(self, reason: str) -> None:
         self.closed.append(reason)

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 
 import asyncssh
 import pytest
 from conftest import PASSWORDS, ChatClient, connect
 from test_commands import Chat
 
-from sshchat.core import hub as hub_module
+from sshchat.commands.refusals import refusal_text
 from sshchat.core.events import ChatMessage, Notice, Presence, PresenceKind, PrivateMessage
 from sshchat.core.hub import Client, HubError
 from sshchat.ssh.server import RunningServer
@@ -130,8 +131,9 @@ def test_hub_refuses_privileged_acts_itself() -> None:
         (hub.unmute, ("carol",)),
         (hub.broadcast, ("hello",)),
     ):
-        with pytest.raises(HubError, match="is for admins only"):
+        with pytest.raises(HubError) as refused:
             act(bob, *args)
+        assert re.search("is for admins only", refusal_text(refused.value))
 
 
 def test_topic_is_announced_and_shown_on_join(room: Room) -> None:
@@ -196,8 +198,11 @@ def test_ban_ends_sessions_and_refuses_login(room: Room) -> None:
         assert room.chat.sink(client).closed == [
             "you are banned from this server for good: spamming links"
         ]
-    with pytest.raises(HubError, match="banned from this server for good: spamming links"):
+    with pytest.raises(HubError) as refused:
         room.chat.connect("dave")
+    assert re.search(
+        "banned from this server for good: spamming links", refusal_text(refused.value)
+    )
     assert "you cannot ban yourself" in room.do(room.alice, "/ban alice").last_error()
     assert room.do(room.alice, "/unban dave").last_info() == "dave may log in again."
     room.chat.connect("dave")
@@ -206,10 +211,11 @@ def test_ban_ends_sessions_and_refuses_login(room: Room) -> None:
 
 def test_ban_and_mute_with_a_duration_expire(room: Room, monkeypatch) -> None:
     now = [1_800_000_000.0]
-    monkeypatch.setattr(hub_module.time, "time", lambda: now[0])
+    monkeypatch.setattr(time, "time", lambda: now[0])
     assert room.do(room.alice, "/ban dave 10m").last_info() == "Banned dave for another 10m."
-    with pytest.raises(HubError, match=r"banned from this server for another 10m$"):
+    with pytest.raises(HubError) as refused:
         room.chat.connect("dave")
+    assert re.search(r"banned from this server for another 10m$", refusal_text(refused.value))
     room.do(room.alice, "/mute carol 1h")
     assert "you are muted until " in room.do(room.carol, "hello").last_error()
     # Under a minute left is said in seconds, and never as 0.
@@ -219,8 +225,9 @@ def test_ban_and_mute_with_a_duration_expire(room: Room, monkeypatch) -> None:
         "you are banned from this server for another 30s: flood"
     ]
     now[0] += 29.5
-    with pytest.raises(HubError, match="for another 1s: flood"):
+    with pytest.raises(HubError) as refused:
         room.chat.connect("bob")
+    assert re.search("for another 1s: flood", refusal_text(refused.value))
     now[0] += 601
     room.chat.connect("dave")  # the ban is over
     assert "you are muted" in room.do(room.carol, "hello").last_error()

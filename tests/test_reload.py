@@ -25,7 +25,8 @@ from sshchat.cli import main as cli
 from sshchat.config import edit as accounts
 from sshchat.config.schema import Config
 from sshchat.core.events import Notice, Presence, PresenceKind
-from sshchat.core.hub import AccountRemoved, Hub
+from sshchat.core.facts import AccountRemoved
+from sshchat.core.hub import Hub
 from sshchat.reload import ACCOUNT_REMOVED, ConfigWatcher
 from sshchat.ssh.server import RunningServer, serve, start_server
 
@@ -303,7 +304,8 @@ def test_sync_adds_updates_and_removes_accounts() -> None:
         isinstance(e, Presence) and e.kind is PresenceKind.DISCONNECT and e.login == "bob"
         for e in alice.events
     )
-    assert AccountRemoved("bob") in records
+    [removed] = [r for r in records if isinstance(r, AccountRemoved)]
+    assert (removed.login, removed.reason) == ("bob", ACCOUNT_REMOVED)
 
 
 def test_sync_frees_a_nick_that_looks_like_a_new_login() -> None:
@@ -322,5 +324,5 @@ def test_a_readded_account_starts_afresh() -> None:
     hub.ban(a, "bob", None, "spam")
     hub.sync_accounts([("alice", True)], ACCOUNT_REMOVED)
     hub.sync_accounts([("alice", True), ("bob", False)], ACCOUNT_REMOVED)
-    assert hub.ban_message("bob") is None
+    assert hub.ban_refusal("bob") is None
     assert hub.accounts["bob"].admin is False

@@ -15,8 +15,9 @@ from sinks import RecordingSink as Sink
 
 from sshchat.commands.registry import handle_line
 from sshchat.config.schema import ConfigError, parse_config
-from sshchat.core.events import ChatMessage, History
-from sshchat.core.hub import FOREVER, ChannelChanged, Client, Hub
+from sshchat.core import facts
+from sshchat.core.events import History
+from sshchat.core.hub import FOREVER, Client, Hub
 from sshchat.core.model import MAX_PENDING
 from sshchat.core.prefs import Prefs
 from sshchat.storage.sqlite import (
@@ -50,6 +51,10 @@ def reload(path: Path, accounts=ACCOUNTS) -> Hub:
     hub, store = attached(path, accounts)
     store.close()
     return hub
+
+
+def said(text: str) -> facts.MessageSaid:
+    return facts.MessageSaid(text, time.time(), "lobby", "alice", "alice", text, False)
 
 
 def rows(path: Path, sql: str, *args) -> list[tuple]:
@@ -109,7 +114,7 @@ def test_every_record_kind_survives_a_restart(db: Path) -> None:
     dave = again.accounts["dave"]
     assert dave.banned_until == pytest.approx(time.time() + 3600, abs=60)
     assert dave.ban_reason == "spam"
-    assert again.ban_message("dave") is not None
+    assert again.ban_refusal("dave") is not None
 
     kinds = rows(db, "SELECT kind, channel, sender, recipient, text FROM messages ORDER BY id")
     assert ("pm", None, "alice", "bob", "online pm") in kinds
@@ -128,8 +133,8 @@ def test_a_permanent_ban_and_an_unban_survive(db: Path) -> None:
     store.close()
     again = reload(db)
     assert again.accounts["bob"].banned_until == FOREVER
-    assert "for good" in (again.ban_message("bob") or "")
-    assert again.ban_message("carol") is None
+    assert again.ban_refusal("bob").until == FOREVER
+    assert again.ban_refusal("carol") is None
 
 
 def test_pending_messages_are_forgotten_once_delivered(db: Path) -> None:
@@ -151,18 +156,17 @@ def test_pending_messages_are_forgotten_once_delivered(db: Path) -> None:
     assert not reload(db).accounts["carol"].pending
 
 
-def test_live_objects_are_copied_when_observed(db: Path) -> None:
+def test_facts_observed_before_attach_are_written_in_order(db: Path) -> None:
     hub = Hub(ACCOUNTS)
     store = Store.open(db)
-    channel = hub.restore_channel("dev", owner="alice", topic="first")
-    assert channel is not None
-    store.observe(ChannelChanged(channel))  # queued; the writer has not started
-    channel.topic = "changed later"
-    channel.ops.add("bob")
+    store.observe(facts.ChannelCreated("1", 100.0, "dev", "alice", False))
+    store.observe(facts.TopicSet("2", 101.0, "alice", "dev", "first"))
+    store.observe(facts.OpSet("3", 102.0, "alice", "dev", "bob", True))
+    store.observe(facts.OpSet("4", 103.0, "alice", "dev", "bob", False))
     store.attach(hub)
     store.close()
     dev = reload(db).channels["dev"]
-    assert dev.topic == "first" and dev.ops == set()
+    assert (dev.owner, dev.topic, dev.ops, dev.created) == ("alice", "first", set(), 100.0)
 
 
 def test_in_memory_store(tmp_path: Path) -> None:
@@ -196,7 +200,7 @@ def test_records_are_batched_into_few_commits(db: Path) -> None:
         start = time.monotonic()
         sent = 0
         while time.monotonic() - start < 0.5:  # a steady stream for half a second
-            store.observe(ChatMessage("lobby", "alice", "alice", f"line {sent}"))
+            store.observe(said(f"line {sent}"))
             sent += 1
             time.sleep(0.002)
         assert store.flush(5)
@@ -211,12 +215,12 @@ def test_records_are_batched_into_few_commits(db: Path) -> None:
 def test_close_writes_everything_queued(db: Path) -> None:
     _, store = attached(db, commit_interval=10)  # nothing would be due for 10 s
     for i in range(200):
-        store.observe(ChatMessage("lobby", "alice", "alice", f"line {i}"))
+        store.observe(said(f"line {i}"))
     started = time.monotonic()
     store.close()
     assert time.monotonic() - started < 5
     assert rows(db, "SELECT count(*) FROM messages") == [(200,)]
-    store.observe(ChatMessage("lobby", "alice", "alice", "after close"))  # ignored, no error
+    store.observe(said("after close"))  # ignored, no error
     store.close()  # twice is fine
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from sshchat.commands.args import duration, text, user
+from sshchat.commands.refusals import until_text
 from sshchat.commands.registry import Command, Context, Topic, command
-from sshchat.core.hub import FOREVER, until_text
+from sshchat.core.hub import FOREVER
 
 __all__ = ["COMMANDS"]
 

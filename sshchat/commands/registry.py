@@ -26,6 +26,7 @@ from enum import Enum
 from functools import cache
 
 from sshchat.commands.args import Arg, ArgError, check, parse
+from sshchat.commands.refusals import refusal_text
 from sshchat.core.hub import Client, Hub, HubError
 from sshchat.core.text import sanitize
 
@@ -260,7 +261,7 @@ def handle_line(
         else:
             hub.say(client, line)
     except HubError as err:
-        hub.notify(client, str(err), error=True)
+        hub.notify(client, refusal_text(err), error=True)
     return Outcome.CONTINUE
 
 

@@ -119,4 +119,130 @@ class History:
     time: float = field(default_factory=_now)
 
 
-Event = ChatMessage | PrivateMessage | Broadcast | Presence | PresenceSummary | Notice | History
+# -- notices with a meaning: worded at the edge (frontends/render.py) ------------------
+# Each is for one account's sessions; like every event the hub makes while
+# applying a fact, its ``time`` is the fact's.
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientOffline:
+    """The private message just sent waits for ``nick``'s next login."""
+
+    nick: str
+    time: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True, slots=True)
+class InvitedTo:
+    """``by`` (a nick) invites you to ``channel``."""
+
+    by: str
+    channel: str
+    time: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True, slots=True)
+class OpChanged:
+    """``nick`` is now (``op``) or no longer an op of ``channel``, by ``by``."""
+
+    nick: str
+    channel: str
+    op: bool
+    by: str
+    time: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True, slots=True)
+class MutedBy:
+    """You were muted by ``by`` until ``until`` (``math.inf``: for good)."""
+
+    by: str
+    until: float
+    time: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True, slots=True)
+class UnmutedBy:
+    by: str
+    time: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True, slots=True)
+class AdminStatus:
+    """The configuration made you an administrator (``admin``) or no longer one."""
+
+    admin: bool
+    time: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True, slots=True)
+class NickReclaimed:
+    """Your nick ``old`` became a new account's name, so you are ``nick`` again."""
+
+    old: str
+    nick: str
+    time: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True, slots=True)
+class HomeChannelMoved:
+    """``channel`` is now the home channel and you are in it."""
+
+    channel: str
+    time: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True, slots=True)
+class LinesNotSent:
+    """``count`` lines typed too fast were not sent (said when one goes through again)."""
+
+    count: int
+    time: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True, slots=True)
+class SendingTooFast:
+    """The rate limit refused a line: ``burst`` lines at once, then ``rate`` per second."""
+
+    burst: int
+    rate: float
+    time: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEnded:
+    """The hub ended this session: the front end says why and closes it.
+
+    ``reason`` is the text given by whoever ended it (a configuration reload);
+    for a ban, ``banned_until`` is set and ``reason`` is the ban's reason.
+    """
+
+    reason: str
+    banned_until: float | None = None
+    time: float = field(default_factory=_now)
+
+
+TypedNotice = (
+    RecipientOffline
+    | InvitedTo
+    | OpChanged
+    | MutedBy
+    | UnmutedBy
+    | AdminStatus
+    | NickReclaimed
+    | HomeChannelMoved
+    | LinesNotSent
+    | SendingTooFast
+    | SessionEnded
+)
+
+Event = (
+    ChatMessage
+    | PrivateMessage
+    | Broadcast
+    | Presence
+    | PresenceSummary
+    | Notice
+    | History
+    | TypedNotice
+)

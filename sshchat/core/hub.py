@@ -1,120 +1,193 @@
 """The chat core: accounts, sessions, channels, presence and message fan-out.
 
-The hub knows nothing about SSH or terminals. A front end (the SSH session
-layer today, perhaps a websocket or a bot API tomorrow) calls :meth:`Hub.connect`
-with a :class:`Sink` and gets a :class:`Client` back; from then on it passes the
-user's actions to the hub and receives :mod:`~sshchat.core.events` through its sink.
+The hub knows nothing about SSH or terminals. A front end calls
+:meth:`Hub.connect` with a :class:`Sink` and gets a :class:`Client` back; from
+then on it passes the user's actions to the hub and receives
+:mod:`~sshchat.core.events` through its sink.
 
-All methods are synchronous and cheap: delivery is a non-blocking hand-off to
-each recipient's sink, which owns a bounded queue. Errors a user should see are
-raised as :class:`HubError` with a message meant for that user.
+Every action is *decided* (rights and invariants checked against the state,
+clock read, ids allocated; a typed :mod:`~sshchat.core.refusals` refusal raised,
+or facts returned) and the facts go to the hub's :class:`~sshchat.core.ports.FactLog`,
+which hands them back, in order, to :meth:`Hub.apply`. Applying changes the
+state and delivers events to this process's sinks; it is deterministic, so a
+replicated log can drive several hubs (see :mod:`sshchat.core.facts`). The work
+is split between parts that are given what they need: :class:`Sessions`,
+:class:`Messaging`, :class:`Channels`, :class:`Identity`, :class:`Moderation`.
+
+All methods are synchronous and cheap; delivery is a non-blocking hand-off to
+each recipient's sink, which owns a bounded queue. No I/O.
 """
 
 from __future__ import annotations
 
 import itertools
-import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
+from sshchat.core.channels import Channels
+from sshchat.core.delivery import Delivery
+from sshchat.core.digest import state_digest
 from sshchat.core.events import (
-    Broadcast,
     ChatMessage,
-    Event,
     History,
+    LinesNotSent,
     Notice,
     NoticeKind,
-    Presence,
-    PresenceKind,
-    PresenceSummary,
     PrivateMessage,
+    SendingTooFast,
 )
+from sshchat.core.facts import Fact
+from sshchat.core.identity import Identity
+from sshchat.core.messaging import Messaging
 from sshchat.core.model import (
-    DEFAULT_MAX_TEXT,
     FOREVER,
     HISTORY_KEEP,
     MAX_REASON,
     MAX_TOPIC,
-    SUMMARY_NAMES,
     Account,
-    AccountChanged,
-    AccountRemoved,
     AccountSync,
     Channel,
-    ChannelChanged,
     Client,
     HubError,
     ModerationAction,
-    Record,
     Sink,
 )
-from sshchat.core.moderation import ModerationMixin, until_text
-from sshchat.core.names import NAME_RULE, valid_name
+from sshchat.core.moderation import Moderation
+from sshchat.core.names import valid_name
+from sshchat.core.ports import Clock, FactLog, IdSource, InProcessLog, new_id_source, wall_clock
 from sshchat.core.prefs import Prefs
 from sshchat.core.ratelimit import TokenBucket
+from sshchat.core.refusals import BannedFromServer, SessionGone
+from sshchat.core.sessions import Sessions
+from sshchat.core.state import HubState, Settings
 from sshchat.core.stats import Stats
-from sshchat.core.text import confusable_key, sanitize, strip_channel_prefix
+from sshchat.core.text import sanitize
 
 # Re-exported: front ends and the store import the data model from here.
 __all__ = [
     "FOREVER",
     "Account",
-    "AccountChanged",
-    "AccountRemoved",
     "AccountSync",
     "Channel",
-    "ChannelChanged",
     "Client",
     "Hub",
     "HubError",
     "ModerationAction",
-    "Record",
     "Sink",
-    "until_text",
 ]
 
-# Presence notices that /quiet hides.
-_NOISE = frozenset(
-    {PresenceKind.JOIN, PresenceKind.LEAVE, PresenceKind.CONNECT, PresenceKind.DISCONNECT}
-)
+Observer = Callable[[Fact], None]
 
 
-class Hub(ModerationMixin):
-    """Owns every account, channel and session; routes events between them."""
+class Hub:
+    """Owns every account, channel and session; decides, then applies facts."""
 
     def __init__(
         self,
         accounts: Iterable[tuple[str, bool]],
         *,
         default_channel: str = "lobby",
-        max_text: int = DEFAULT_MAX_TEXT,
+        max_text: int = 2000,
         message_rate: float | None = None,
         message_burst: int = 15,
         history_lines: int = 50,
         presence_summary_over: int = 50,
+        clock: Clock = wall_clock,
+        ids: IdSource | None = None,
+        log: FactLog | None = None,
     ) -> None:
         """``accounts`` is ``(login, admin)`` pairs from the config.
 
         ``history_lines`` is how many earlier lines a user sees on joining a
-        channel. ``observers`` (append to it) receive every :data:`Record`:
-        the hub's way of telling a store what to keep, without doing I/O.
+        channel. ``observers`` (append to it) receive every fact once it is
+        applied: the store keeps them, the audit log logs them. ``clock`` and
+        ``ids`` serve deciding only; ``log`` defaults to applying at once.
         """
-        self.accounts: dict[str, Account] = {}
-        self.channels: dict[str, Channel] = {}
-        self.default_channel = self._new_channel(default_channel, owner=None)
-        self.max_text = max_text
-        self.stats = Stats()
-        self.message_rate = message_rate
-        self.message_burst = message_burst
-        self.history_lines = history_lines
-        self.presence_summary_over = presence_summary_over
-        self._presence_due = False
-        self.observers: list[Callable[[Record], None]] = []
-        self._ids = itertools.count(1)
+        self.clock = clock
+        self.ids = ids or new_id_source()
+        settings = Settings(
+            max_text, message_rate, message_burst, history_lines, presence_summary_over
+        )
+        home = Channel(name=default_channel, created=clock())
+        self.state = HubState(default_channel=home, settings=settings)
+        self.delivery = Delivery(self.state)
+        parts: tuple[Any, ...] = (self.state, self.delivery, clock, self.ids)
+        self.sessions = Sessions(*parts)
+        self.messaging = Messaging(*parts)
+        self.channels_part = Channels(*parts, sessions=self.sessions)
+        self.identity = Identity(*parts, sessions=self.sessions)
+        self.moderation = Moderation(*parts, sessions=self.sessions, identity=self.identity)
+        self._appliers: dict[type[Fact], Callable[[Any], None]] = {}
+        for part in (
+            self.sessions,
+            self.messaging,
+            self.channels_part,
+            self.identity,
+            self.moderation,
+        ):
+            self._appliers.update(part.appliers())
+        self.observers: list[Observer] = []
+        self.log: FactLog = log if log is not None else InProcessLog()
+        self.log.subscribe(self.apply)
         self.sync_accounts(accounts, reason="")
 
-    def _record(self, record: Record) -> None:
+    # -- the state, for readers ----------------------------------------------------
+
+    @property
+    def accounts(self) -> dict[str, Account]:
+        return self.state.accounts
+
+    @property
+    def channels(self) -> dict[str, Channel]:
+        return self.state.channels
+
+    @property
+    def default_channel(self) -> Channel:
+        return self.state.default_channel
+
+    @property
+    def stats(self) -> Stats:
+        return self.state.stats
+
+    @property
+    def max_text(self) -> int:
+        return self.state.settings.max_text
+
+    @property
+    def message_rate(self) -> float | None:
+        return self.state.settings.message_rate
+
+    @property
+    def message_burst(self) -> int:
+        return self.state.settings.message_burst
+
+    @property
+    def history_lines(self) -> int:
+        return self.state.settings.history_lines
+
+    @property
+    def presence_summary_over(self) -> int:
+        return self.state.settings.presence_summary_over
+
+    # -- facts ---------------------------------------------------------------------
+
+    def apply(self, fact: Fact) -> None:
+        """Apply one fact: change the state, deliver to local sinks, tell observers.
+
+        Deterministic: reads no clock, draws no random number. Facts about
+        accounts, channels or sessions that no longer exist change nothing.
+        """
+        self._appliers[type(fact)](fact)
         for observer in self.observers:
-            observer(record)
+            observer(fact)
+
+    def _append(self, facts: Sequence[Fact]) -> None:
+        if facts:
+            self.log.append(facts)
+
+    def _live(self, client: Client) -> None:
+        if self.state.sessions.get(client.id) is not client:
+            raise SessionGone()
 
     # -- sessions -----------------------------------------------------------
 
@@ -127,251 +200,283 @@ class Hub(ModerationMixin):
         source: str = "",
     ) -> Client:
         """Register a new session of ``login`` (already authenticated)."""
-        account = self.accounts.get(login)
-        if account is None:
-            raise HubError(f"no account named {login!r}")
-        banned = self.ban_message(login)
-        if banned is not None:
-            raise HubError(banned)
-        client = Client(
-            id=next(self._ids),
-            account=account,
-            sink=sink,
-            current=self.default_channel,
-            key_fingerprint=key_fingerprint,
-            source=source,
+        refusal = self.ban_refusal(login)
+        if refusal is not None:
+            raise refusal
+        session, facts = self.sessions.open(
+            login, sink, key_fingerprint=key_fingerprint, source=source
         )
-        first = not account.clients
-        account.clients.append(client)
-        if first:
-            account.connected_since = client.connected_at
-            account.away = None
-            self._add_member(self.default_channel, account, announce=False)
-            self._announce(
-                account.channels.values(),
-                Presence(PresenceKind.CONNECT, account.login, account.nick),
-                skip=account,
-            )
-        self._show_history(client, self.default_channel)
-        if account.pending:
-            sink.deliver(History(None, tuple(account.pending)))
-            account.pending.clear()
-            self._record(AccountChanged(account))
+        self._append(facts)
+        client = self.state.sessions.get(session)
+        if client is None:  # pragma: no cover - a replicated log applies later
+            raise SessionGone()
         return client
 
     def disconnect(self, client: Client) -> None:
         """Forget a session. The account goes offline with its last session."""
-        account = client.account
-        if client not in account.clients:
-            return
-        account.clients.remove(client)
-        account.last_seen = time.time()
-        if account.clients:
-            return
-        channels = list(account.channels.values())
-        for channel in channels:
-            channel.members.pop(account.login, None)
-        account.channels.clear()
-        account.connected_since = None
-        account.away = None
-        self._announce(channels, Presence(PresenceKind.DISCONNECT, account.login, account.nick))
-        self._record(AccountChanged(account))
+        self._append(self.sessions.close(client))
+
+    def set_away(self, client: Client, reason: str) -> None:
+        self._live(client)
+        self._append(self.sessions.away(client, reason))
+
+    def set_back(self, client: Client) -> None:
+        self._live(client)
+        self._append(self.sessions.back(client))
 
     # -- talking -----------------------------------------------------------
 
     def admit_line(self, client: Client) -> bool:
-        """Apply the account's message rate limit to one typed line.
+        """Apply the account's message rate limit to one typed line (local, not a fact).
 
         The first refused line of a streak tells the user why; the first line
         let through afterwards says how many were not sent.
         """
         account = client.account
+        settings = self.state.settings
+        if account.bucket is None and settings.message_rate is not None:
+            account.bucket = TokenBucket(settings.message_rate, settings.message_burst)
         if account.bucket is None or account.bucket.take():
             if account.lines_refused:
                 refused, account.lines_refused = account.lines_refused, 0
-                self.notify(
-                    client,
-                    f"{refused} line{' was' if refused == 1 else 's were'} not sent "
-                    "because you were typing too fast",
-                    error=True,
-                )
+                client.sink.deliver(LinesNotSent(refused, self.clock()))
             return True
         account.lines_refused += 1
-        self.stats.lines_rate_limited += 1
+        self.state.stats.lines_rate_limited += 1
         if account.lines_refused == 1:
-            self.notify(
-                client,
-                "you are sending too fast, so lines are not being sent: the limit is "
-                f"{self.message_burst} lines at once, then {self.message_rate:g} per second. "
-                "Wait a moment and try again.",
-                error=True,
-            )
+            rate = settings.message_rate or 0.0
+            client.sink.deliver(SendingTooFast(settings.message_burst, rate, self.clock()))
         return False
 
     def say(self, client: Client, text: str, *, action: bool = False) -> None:
         """Send ``text`` to the client's current channel."""
-        self._check_not_muted(client.account)
-        text = self._clean_text(text)
-        channel = client.current
-        if client.account.login not in channel.members:  # pragma: no cover - defensive
-            raise HubError(f"you are not in #{channel.name}; /join it first")
-        event = ChatMessage(channel.name, client.account.login, client.account.nick, text, action)
-        self.stats.messages += 1
-        channel.history.append(event)
-        self._send_to_accounts(channel.members.values(), event)
-        self._record(event)
+        self._live(client)
+        expired = self.moderation.mute_check(client.account)
+        fact = self.messaging.say(client, text, action)
+        self._append([*expired, fact] if expired else (fact,))
 
     def private_message(self, client: Client, target: str, text: str) -> Account:
         """Send a private message to the user called ``target`` (nick or login).
 
         An offline recipient gets it at their next login.
         """
-        self._check_not_muted(client.account)
-        text = self._clean_text(text)
-        recipient = self.find_account(target)
-        if recipient is None:
-            raise HubError(f"no user called {sanitize(target)!r}; /users lists everyone")
-        sender = client.account
-        event = PrivateMessage(sender.login, sender.nick, recipient.login, recipient.nick, text)
-        self.stats.messages += 1
-        recipient.last_pm_from = sender.login
-        if recipient.online:
-            accounts = [sender] if recipient is sender else [sender, recipient]
-            self._send_to_accounts(accounts, event)
-        else:
-            recipient.pending.append(event)
-            self._send_to_accounts([sender], event)
-            self.notify(client, f"{recipient.nick} is offline and will see it at their next login")
-        self._record(event)
-        return recipient
+        self._live(client)
+        expired = self.moderation.mute_check(client.account)
+        fact = self.messaging.private_message(client, target, text)
+        self._append([*expired, fact])
+        return self.state.accounts[fact.recipient]
 
     def reply(self, client: Client, text: str) -> Account:
         """Answer the last private message this account received."""
-        last = client.account.last_pm_from
-        if last is None or last not in self.accounts:
-            raise HubError("nobody has sent you a private message yet; use /msg NICK TEXT")
-        return self.private_message(client, self.accounts[last].nick, text)
+        recipient = self.messaging.reply_target(client)
+        return self.private_message(client, recipient.nick, text)
 
     def broadcast(self, client: Client, text: str) -> None:
         """An admin's message to every online user."""
-        if not client.account.admin:
-            raise HubError("/broadcast is for admins only")
-        text = self._clean_text(text)
-        event = Broadcast(client.account.login, client.account.nick, text)
-        self.stats.messages += 1
-        self._send_to_accounts((a for a in self.accounts.values() if a.online), event)
-        self._record(event)
+        self._live(client)
+        self._append([self.messaging.broadcast(client, text)])
 
     def history(self, client: Client, count: int) -> None:
         """Show the last ``count`` lines of the client's current channel."""
         channel = client.current
         count = max(1, min(count, HISTORY_KEEP))
         lines = tuple(itertools.islice(reversed(channel.history), count))[::-1]
-        client.sink.deliver(History(channel.name, lines))
-
-    def _show_history(self, client: Client, channel: Channel) -> None:
-        if self.history_lines and channel.history:
-            n = min(self.history_lines, len(channel.history))
-            lines = tuple(itertools.islice(reversed(channel.history), n))[::-1]
-            client.sink.deliver(History(channel.name, lines))
+        client.sink.deliver(History(channel.name, lines, self.clock()))
 
     # -- channels ------------------------------------------------------------
 
     def create_channel(self, client: Client, name: str, *, private: bool = False) -> Channel:
         """Create a channel owned by the client's account and enter it."""
-        name = self._check_channel_name(name)
-        existing = self._find_channel(name)
-        if existing is not None:
-            if not existing.visible_to(client.account):
-                # /join would say it does not exist: do not send the user there.
-                raise HubError(f"the name #{name} is not available; choose another one")
-            raise HubError(f"#{name} already exists; /join {name} to enter it")
-        channel = self._new_channel(name, owner=client.account.login, private=private)
-        self._enter(client, channel)
-        self._record(ChannelChanged(channel))
-        return channel
+        self._live(client)
+        facts = self.channels_part.create(client, name, private=private)
+        self._append(facts)
+        return client.current
 
     def join(self, client: Client, name: str) -> Channel:
         """Enter an existing channel, or switch to it if already a member."""
-        name = strip_channel_prefix(sanitize(name))
-        channel = self._find_channel(name)
-        account = client.account
-        if channel is None or not channel.visible_to(account):
-            hint = f"/create {name} to make it" if valid_name(name) else NAME_RULE
-            raise HubError(f"there is no channel #{name}; {hint}")
-        self._enter(client, channel)
-        return channel
+        self._live(client)
+        self._append(self.channels_part.join(client, name))
+        return client.current
 
     def leave(self, client: Client) -> Channel:
         """Leave the current channel and return to the default one."""
+        self._live(client)
         channel = client.current
-        if channel is self.default_channel:
-            raise HubError(f"#{channel.name} is the home channel and cannot be left")
-        account = client.account
-        self._remove_member(channel, account)
-        for other in account.clients:
-            if other.current is channel:
-                other.current = self.default_channel
+        self._append(self.channels_part.leave(client))
         return channel
 
     def invite(self, client: Client, target: str) -> Account:
-        """Let ``target`` into the client's current (private) channel."""
-        channel = client.current
-        account = client.account
-        if channel.private and not (account.login == channel.owner or account.admin):
-            raise HubError(f"only the owner of #{channel.name} can invite people to it")
-        invitee = self.find_account(target)
-        if invitee is None:
-            raise HubError(f"no user called {sanitize(target)!r}; /users lists everyone")
-        if invitee.login in channel.members:
-            raise HubError(f"{invitee.nick} is already in #{channel.name}")
-        channel.invited.add(invitee.login)
-        self._record(ChannelChanged(channel))
-        self._send_to_accounts(
-            [invitee],
-            Notice(f"{account.nick} invites you to #{channel.name}: type /join {channel.name}"),
-        )
-        return invitee
+        """Let ``target`` into the client's current channel."""
+        self._live(client)
+        facts = self.channels_part.invite(client, target)
+        self._append(facts)
+        return self.state.accounts[facts[0].login]  # type: ignore[attr-defined]
 
-    # -- identity and status --------------------------------------------------
+    def set_default_channel(self, name: str) -> Channel:
+        """Make ``#name`` the home channel (created if needed): new sessions land in it.
+
+        Everyone online joins it and is told. The old home channel stays, as an
+        ordinary channel. Raises a refusal for an invalid name or a private channel.
+        """
+        self._append(self.channels_part.set_home(name))
+        return self.state.default_channel
+
+    # -- identity, preferences and ignores --------------------------------------
 
     def set_nick(self, client: Client, new: str) -> str:
         """Change the account's display nick; returns the old one."""
-        new = sanitize(new)
-        account = client.account
-        if not valid_name(new):
-            raise HubError(f"{new!r} is not a valid nick: {NAME_RULE}")
-        other = self._nick_clash(account, new)
-        if other is not None:
-            raise HubError(f"{new!r} is taken by or looks too much like {other.nick!r}")
-        old = account.nick
-        if old == new:
-            return old
-        account.nick = new
-        event = Presence(PresenceKind.NICK, account.login, old, detail=new)
-        self._send_to_channels(account.channels.values(), event, also=[account])
-        self._record(AccountChanged(account))
+        self._live(client)
+        old = client.account.nick
+        self._append(self.identity.set_nick(client, new))
         return old
 
-    def _nick_clash(self, account: Account, nick: str) -> Account | None:
-        """Another account whose login or nick ``nick`` is, or looks too much like."""
-        key = confusable_key(nick)
-        for other in self.accounts.values():
-            if other is not account and key in (
-                confusable_key(other.login),
-                confusable_key(other.nick),
-            ):
-                return other
-        return None
+    def set_preference(self, client: Client, key: str, value: bool | str) -> None:
+        """Change one of the account's :class:`Prefs` (``quiet``, ``bell``, ...)."""
+        self._live(client)
+        self._append(self.identity.set_preference(client, key, value))
 
-    def set_away(self, client: Client, reason: str) -> None:
-        reason = sanitize(reason)[:MAX_REASON] or "away"
-        client.account.away = reason
+    def ignore(self, client: Client, target: str) -> Account:
+        """Hide ``target``'s messages from this account."""
+        self._live(client)
+        facts = self.identity.ignore(client, target)
+        self._append(facts)
+        return self.state.accounts[facts[0].other]  # type: ignore[attr-defined]
 
-    def set_back(self, client: Client) -> None:
-        if client.account.away is None:
-            raise HubError("you are not marked away")
-        client.account.away = None
+    def unignore(self, client: Client, target: str) -> Account:
+        self._live(client)
+        facts = self.identity.unignore(client, target)
+        self._append(facts)
+        return self.state.accounts[facts[0].other]  # type: ignore[attr-defined]
+
+    def find_account(self, name: str) -> Account | None:
+        """The account whose nick or login name is ``name`` (case-insensitive)."""
+        return self.state.find_account(name)
+
+    def sync_accounts(self, accounts: Iterable[tuple[str, bool]], reason: str) -> AccountSync:
+        """Make the accounts match ``accounts``: ``(login, admin)`` pairs from the config.
+
+        This is the one place accounts are added and removed (the constructor
+        calls it too; a config reload calls it again). A changed admin flag
+        applies at once and the user's sessions are told. An account no longer
+        listed is removed: its sessions end with ``reason`` and everything kept
+        about it is forgotten. No I/O.
+        """
+        facts, sync = self.identity.sync(accounts, reason)
+        self._append(facts)
+        self._ensure_buckets()
+        return sync
+
+    # -- moderation ------------------------------------------------------------
+
+    def set_topic(self, client: Client, topic: str) -> Channel:
+        """Set (or with "" clear) the current channel's topic; owner, ops, admins."""
+        self._live(client)
+        channel = client.current
+        self._append(self.moderation.set_topic(client, topic))
+        return channel
+
+    def set_op(self, client: Client, target: str, *, op: bool) -> Account:
+        """Make ``target`` an operator of the current channel, or stop it; owner or admin."""
+        self._live(client)
+        who, facts = self.moderation.set_op(client, target, op=op)
+        self._append(facts)
+        return who
+
+    def kick(self, client: Client, target: str, reason: str = "") -> Account:
+        """Remove ``target`` from the current channel; owner, ops and admins."""
+        self._live(client)
+        who, facts = self.moderation.kick(client, target, reason)
+        self._append(facts)
+        return who
+
+    def ban(self, client: Client, target: str, seconds: float | None, reason: str) -> Account:
+        """Admins: end ``target``'s sessions and refuse their logins until it expires."""
+        self._live(client)
+        who, facts = self.moderation.ban(client, target, seconds, reason)
+        self._append(facts)
+        return who
+
+    def unban(self, client: Client, target: str) -> Account:
+        self._live(client)
+        who, facts = self.moderation.unban(client, target)
+        self._append(facts)
+        return who
+
+    def mute(self, client: Client, target: str, seconds: float | None) -> Account:
+        """Admins: ``target`` may read but not send messages until it expires."""
+        self._live(client)
+        who, facts = self.moderation.mute(client, target, seconds)
+        self._append(facts)
+        return who
+
+    def unmute(self, client: Client, target: str) -> Account:
+        self._live(client)
+        who, facts = self.moderation.unmute(client, target)
+        self._append(facts)
+        return who
+
+    def ban_refusal(self, login: str) -> BannedFromServer | None:
+        """Why ``login`` may not log in now, or None. A ban that ran out is lifted (a fact)."""
+        account = self.state.accounts.get(login)
+        if account is None:
+            return None
+        facts, refusal = self.moderation.ban_state(account)
+        self._append(facts)
+        return refusal
+
+    # -- queries and local output ------------------------------------------------
+
+    def visible_channels(self, account: Account) -> list[Channel]:
+        return sorted(
+            (c for c in self.state.channels.values() if c.visible_to(account)),
+            key=lambda c: c.name,
+        )
+
+    def notify(self, client: Client, text: str, *, error: bool = False) -> None:
+        """Tell one session something (command output, errors)."""
+        kind = NoticeKind.ERROR if error else NoticeKind.INFO
+        client.sink.deliver(Notice(text, kind, self.clock()))
+
+    def online_clients(self) -> Iterator[Client]:
+        for account in self.state.accounts.values():
+            yield from account.clients
+
+    def flush_presence(self) -> None:
+        """Send the presence summaries of big channels (the server calls this each second)."""
+        self.delivery.flush_presence(self.clock())
+
+    # -- configuration (local to this process, not facts) ------------------------
+
+    def set_limits(
+        self,
+        *,
+        max_text: int,
+        message_rate: float | None,
+        message_burst: int,
+        presence_summary_over: int,
+    ) -> None:
+        """Change the longest line, the message rate limit and the presence summary size."""
+        settings = self.state.settings
+        settings.max_text = max_text
+        settings.presence_summary_over = presence_summary_over
+        settings.message_rate = message_rate
+        settings.message_burst = message_burst
+        for account in self.state.accounts.values():
+            if message_rate is None:
+                account.bucket = None
+            elif account.bucket is not None:
+                account.bucket.rate = message_rate
+                account.bucket.burst = message_burst
+                account.bucket.tokens = min(account.bucket.tokens, message_burst)
+        self._ensure_buckets()
+
+    def _ensure_buckets(self) -> None:
+        rate = self.state.settings.message_rate
+        if rate is None:  # None: no rate limit (unit tests, trusted front ends)
+            return
+        for account in self.state.accounts.values():
+            if account.bucket is None:
+                account.bucket = TokenBucket(rate, self.state.settings.message_burst)
 
     # -- restoring saved state (start-up, before anyone connects) --------------
 
@@ -388,25 +493,28 @@ class Hub(ModerationMixin):
     ) -> Channel | None:
         """Recreate a saved channel, or give the home channel its saved settings.
 
-        Records nothing. Owner, ops and invitations of accounts no longer
-        configured are dropped; the home channel is never private. Returns
-        None (and does nothing) for a name that is no longer valid.
+        Not a fact: the store keeps state, not the log. Owner, ops and
+        invitations of accounts no longer configured are dropped; the home
+        channel is never private. None (and nothing done) for an invalid name.
         """
         if not valid_name(name):
             return None
-        channel = self._find_channel(name) or self._new_channel(name, owner=None)
-        channel.owner = owner if owner in self.accounts else None
-        channel.private = private and channel is not self.default_channel
+        state = self.state
+        channel = state.find_channel(name) or state.new_channel(
+            name, owner=None, created=self.clock() if created is None else created
+        )
+        channel.owner = owner if owner in state.accounts else None
+        channel.private = private and channel is not state.default_channel
         channel.topic = sanitize(topic)[:MAX_TOPIC]
         if created is not None:
             channel.created = created
-        channel.ops = {login for login in ops if login in self.accounts}
-        channel.invited = {login for login in invited if login in self.accounts}
+        channel.ops = {login for login in ops if login in state.accounts}
+        channel.invited = {login for login in invited if login in state.accounts}
         return channel
 
     def restore_history(self, name: str, lines: Iterable[ChatMessage]) -> Channel | None:
-        """Put saved lines (oldest first) back in a channel's history; records nothing."""
-        channel = self._find_channel(name)
+        """Put saved lines (oldest first) back in a channel's history."""
+        channel = self.state.find_channel(name)
         if channel is not None:
             channel.history.extend(lines)
         return channel
@@ -424,300 +532,31 @@ class Hub(ModerationMixin):
         muted_until: float | None = None,
         pending: Iterable[PrivateMessage] = (),
     ) -> Account | None:
-        """Give a configured account its saved state; records nothing.
+        """Give a configured account its saved state.
 
         Returns None for a login no longer configured. A saved nick that is no
         longer valid or now clashes with another account (say, one added to
         the config since) is dropped, as are ignores of removed accounts.
         """
-        account = self.accounts.get(login)
+        account = self.state.accounts.get(login)
         if account is None:
             return None
-        if nick and valid_name(nick) and self._nick_clash(account, nick) is None:
+        if nick and valid_name(nick) and self.identity.nick_clash(account, nick) is None:
             account.nick = nick
         account.last_seen = last_seen
         if prefs is not None:
             account.prefs = prefs
-        account.ignored = {other for other in ignored if other in self.accounts and other != login}
+        account.ignored = {
+            other for other in ignored if other in self.state.accounts and other != login
+        }
         account.banned_until = banned_until
         account.ban_reason = ban_reason[:MAX_REASON]
         account.muted_until = muted_until
         account.pending.extend(pending)
         return account
 
-    # -- queries -------------------------------------------------------------
+    # -- the digest -----------------------------------------------------------------
 
-    def find_account(self, name: str) -> Account | None:
-        """The account whose nick or login name is ``name`` (case-insensitive)."""
-        folded = sanitize(name).casefold()
-        if not folded:
-            return None
-        for account in self.accounts.values():
-            if account.nick.casefold() == folded:
-                return account
-        for account in self.accounts.values():
-            if account.login.casefold() == folded:
-                return account
-        return None
-
-    def visible_channels(self, account: Account) -> list[Channel]:
-        return sorted(
-            (c for c in self.channels.values() if c.visible_to(account)), key=lambda c: c.name
-        )
-
-    def notify(self, client: Client, text: str, *, error: bool = False) -> None:
-        """Tell one session something (command output, errors)."""
-        kind = NoticeKind.ERROR if error else NoticeKind.INFO
-        client.sink.deliver(Notice(text, kind))
-
-    def online_clients(self) -> Iterator[Client]:
-        for account in self.accounts.values():
-            yield from account.clients
-
-    # -- configuration -----------------------------------------------------------
-
-    def sync_accounts(self, accounts: Iterable[tuple[str, bool]], reason: str) -> AccountSync:
-        """Make the accounts match ``accounts``: ``(login, admin)`` pairs from the config.
-
-        This is the one place accounts are added and removed (the constructor
-        calls it too; a config reload calls it again). New logins get an
-        account. A changed admin flag applies at once and the user's sessions
-        are told. An account no longer listed is removed: each of its sessions
-        is closed with ``reason``, then everything the hub keeps about it is
-        forgotten (memberships, channel ownership, ops and invitations, other
-        users' ignores), so that an account added later under the same name
-        starts afresh. Observers get an :class:`AccountRemoved`. No I/O.
-        """
-        wanted: dict[str, bool] = {}
-        for login, admin in accounts:
-            wanted[login] = bool(admin)
-        removed = [login for login in self.accounts if login not in wanted]
-        for login in removed:
-            self._remove_account(self.accounts[login], reason)
-        added: list[str] = []
-        changed: list[str] = []
-        for login, admin in wanted.items():
-            account = self.accounts.get(login)
-            if account is None:
-                self._add_account(login, admin)
-                added.append(login)
-            elif account.admin != admin:
-                account.admin = admin
-                changed.append(login)
-                what = "now an administrator" if admin else "no longer an administrator"
-                self._send_to_accounts([account], Notice(f"You are {what} of this server."))
-        return AccountSync(tuple(added), tuple(removed), tuple(changed))
-
-    def set_limits(
-        self,
-        *,
-        max_text: int,
-        message_rate: float | None,
-        message_burst: int,
-        presence_summary_over: int,
-    ) -> None:
-        """Change the longest line, the message rate limit and the presence summary size."""
-        self.max_text = max_text
-        self.presence_summary_over = presence_summary_over
-        self.message_rate = message_rate
-        self.message_burst = message_burst
-        for account in self.accounts.values():
-            if message_rate is None:
-                account.bucket = None
-            elif account.bucket is None:
-                account.bucket = TokenBucket(message_rate, message_burst)
-            else:
-                account.bucket.rate = message_rate
-                account.bucket.burst = message_burst
-                account.bucket.tokens = min(account.bucket.tokens, message_burst)
-
-    def set_default_channel(self, name: str) -> Channel:
-        """Make ``#name`` the home channel (created if needed): new sessions land in it.
-
-        Everyone online joins it and is told. The old home channel stays, as an
-        ordinary channel. Raises :class:`HubError` for an invalid name or a
-        private channel.
-        """
-        name = self._check_channel_name(name)
-        channel = self._find_channel(name)
-        if channel is self.default_channel:
-            return channel
-        if channel is None:
-            channel = self._new_channel(name, owner=None)
-            self._record(ChannelChanged(channel))
-        elif channel.private:
-            raise HubError(
-                f"#{channel.name} is a private channel, so it cannot be the home channel"
-            )
-        self.default_channel = channel
-        for account in self.accounts.values():
-            if account.online:
-                if account.login not in channel.members:
-                    self._add_member(channel, account, announce=False)
-                self._send_to_accounts(
-                    [account], Notice(f"#{channel.name} is now the home channel; you are in it.")
-                )
-        return channel
-
-    def _add_account(self, login: str, admin: bool) -> Account:
-        account = Account(login=login, nick=login, admin=admin)
-        if self.message_rate is not None:  # None: no rate limit (unit tests, trusted front ends)
-            account.bucket = TokenBucket(self.message_rate, self.message_burst)
-        # A nick that looks like the new login would make messages go astray.
-        key = confusable_key(login)
-        for other in self.accounts.values():
-            if other.nick != other.login and confusable_key(other.nick) == key:
-                old, other.nick = other.nick, other.login
-                event = Presence(PresenceKind.NICK, other.login, old, detail=other.nick)
-                self._send_to_channels(other.channels.values(), event, also=[other])
-                self._send_to_accounts(
-                    [other],
-                    Notice(
-                        f"{old} is now the name of a new account, so you are {other.nick} again."
-                    ),
-                )
-        self.accounts[login] = account
-        return account
-
-    def _remove_account(self, account: Account, reason: str) -> None:
-        login = account.login
-        for client in list(account.clients):
-            client.sink.close(reason)
-        for client in list(account.clients):  # a sink that did not leave at once
-            self.disconnect(client)
-        del self.accounts[login]
-        for channel in self.channels.values():
-            touched = login in channel.invited or login in channel.ops or channel.owner == login
-            channel.invited.discard(login)
-            channel.ops.discard(login)
-            channel.members.pop(login, None)
-            if channel.owner == login:
-                channel.owner = None
-            if touched:
-                self._record(ChannelChanged(channel))
-        for other in self.accounts.values():
-            if other.last_pm_from == login:
-                other.last_pm_from = None
-            if login in other.ignored:
-                other.ignored.discard(login)
-                self._record(AccountChanged(other))
-        self._record(AccountRemoved(login))
-
-    # -- internals -------------------------------------------------------------
-
-    def _clean_text(self, text: str) -> str:
-        text = sanitize(text)
-        if not text:
-            raise HubError("nothing to send")
-        if len(text) > self.max_text:
-            raise HubError(
-                f"message too long ({len(text)} characters, the limit is {self.max_text}); not sent"
-            )
-        return text
-
-    def _check_channel_name(self, name: str) -> str:
-        name = strip_channel_prefix(sanitize(name))
-        if not valid_name(name):
-            raise HubError(f"{name!r} is not a valid channel name: {NAME_RULE}")
-        return name
-
-    def _find_channel(self, name: str) -> Channel | None:
-        return self.channels.get(name.casefold())
-
-    def _new_channel(self, name: str, *, owner: str | None, private: bool = False) -> Channel:
-        channel = Channel(name=name, owner=owner, private=private)
-        self.channels[name.casefold()] = channel
-        return channel
-
-    def _enter(self, client: Client, channel: Channel) -> None:
-        account = client.account
-        client.current = channel
-        if account.login not in channel.members:
-            self._add_member(channel, account)
-            self._show_history(client, channel)
-
-    def _add_member(self, channel: Channel, account: Account, *, announce: bool = True) -> None:
-        channel.members[account.login] = account
-        account.channels[channel.name] = channel
-        if announce:
-            self._announce(
-                [channel],
-                Presence(PresenceKind.JOIN, account.login, account.nick, channel=channel.name),
-            )
-
-    def _remove_member(self, channel: Channel, account: Account) -> None:
-        event = Presence(PresenceKind.LEAVE, account.login, account.nick, channel=channel.name)
-        self._announce([channel], event)
-        channel.members.pop(account.login, None)
-        account.channels.pop(channel.name, None)
-
-    def _announce(
-        self, channels: Iterable[Channel], event: Presence, *, skip: Account | None = None
-    ) -> None:
-        """Presence noise: a line each in small channels, summarised in big ones.
-
-        In a channel of more than ``presence_summary_over`` members a line per
-        arrival would make a mass reconnect cost N² lines; there the names are
-        collected and :meth:`flush_presence` sends one summary per kind.
-        """
-        small = []
-        for channel in channels:
-            if self.presence_summary_over and len(channel.members) > self.presence_summary_over:
-                channel.presence_pending.append((event.kind, event.nick))
-                self._presence_due = True
-            else:
-                small.append(channel)
-        if small:
-            self._send_to_channels(small, event, skip=skip)
-
-    def flush_presence(self) -> None:
-        """Send the summaries collected by :meth:`_announce` (the server calls this each second)."""
-        if not self._presence_due:
-            return
-        self._presence_due = False
-        for channel in self.channels.values():
-            if not channel.presence_pending:
-                continue
-            pending, channel.presence_pending = channel.presence_pending, []
-            by_kind: dict[PresenceKind, list[str]] = {}
-            for kind, nick in pending:
-                by_kind.setdefault(kind, []).append(nick)
-            for kind, nicks in by_kind.items():
-                summary = PresenceSummary(
-                    channel.name, kind, tuple(nicks[:SUMMARY_NAMES]), len(nicks)
-                )
-                self._send_to_accounts(channel.members.values(), summary)
-
-    def _send_to_accounts(self, accounts: Iterable[Account], event: Event) -> None:
-        sender = getattr(event, "sender", None)
-        if isinstance(event, Broadcast):
-            sender = None  # an admin's broadcast cannot be ignored
-        noise = (isinstance(event, Presence) and event.kind in _NOISE) or isinstance(
-            event, PresenceSummary
-        )
-        delivered = 0
-        for account in accounts:
-            if (account.ignored and sender in account.ignored) or (noise and account.prefs.quiet):
-                continue
-            for client in account.clients:
-                client.sink.deliver(event)
-                delivered += 1
-        self.stats.deliveries += delivered
-
-    def _send_to_channels(
-        self,
-        channels: Iterable[Channel],
-        event: Event,
-        *,
-        skip: Account | None = None,
-        also: Iterable[Account] = (),
-    ) -> None:
-        """Deliver ``event`` once to every member of any of ``channels``."""
-        seen: set[str] = set()
-        recipients: list[Account] = []
-        for account in itertools.chain(also, *(c.members.values() for c in channels)):
-            if account is skip or account.login in seen:
-                continue
-            seen.add(account.login)
-            recipients.append(account)
-        self._send_to_accounts(recipients, event)
+    def digest(self) -> str:
+        """A stable hash of the durable state: equal for hubs that applied the same facts."""
+        return state_digest(self.state)

@@ -1,4 +1,4 @@
-"""The hub's data: accounts, channels, sessions, and the records observers receive.
+"""The hub's data: accounts, channels and sessions.
 
 Plain mutable dataclasses owned by :class:`~sshchat.core.hub.Hub`; front ends and
 the store read them, only the hub changes them.
@@ -12,28 +12,20 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from sshchat.core.events import (
-    Broadcast,
-    ChatMessage,
-    Event,
-    PresenceKind,
-    PrivateMessage,
-)
+from sshchat.core.events import ChatMessage, Event, PresenceKind, PrivateMessage
 from sshchat.core.prefs import Prefs
 from sshchat.core.ratelimit import TokenBucket
 
 __all__ = [
     "FOREVER",
+    "NULL_SINK",
     "Account",
-    "AccountChanged",
-    "AccountRemoved",
     "AccountSync",
     "Channel",
-    "ChannelChanged",
     "Client",
     "HubError",
     "ModerationAction",
-    "Record",
+    "NullSink",
     "Sink",
 ]
 
@@ -55,13 +47,27 @@ class HubError(Exception):
 
 
 class Sink(Protocol):
-    """What a front end gives the hub to receive events for one session."""
+    """What a front end gives the hub to receive events for one session.
+
+    The hub never asks a sink to close: a session it ends (ban, account
+    removed) gets a :class:`~sshchat.core.events.SessionEnded` event and the
+    front end closes itself, outside the hub.
+    """
 
     def deliver(self, event: Event) -> None:
-        """Queue ``event`` for the session. Must never block or raise."""
+        """Queue ``event`` for the session. Must never block, raise or call the hub."""
 
-    def close(self, reason: str) -> None:
-        """End the session (the hub asks, e.g. when an account is removed)."""
+
+class NullSink:
+    """The sink of a session this process does not serve (nothing to deliver to)."""
+
+    __slots__ = ()
+
+    def deliver(self, event: Event) -> None:
+        pass
+
+
+NULL_SINK = NullSink()
 
 
 @dataclass(eq=False)
@@ -83,6 +89,8 @@ class Account:
     ban_reason: str = ""
     muted_until: float | None = None
     pending: deque[PrivateMessage] = field(default_factory=lambda: deque(maxlen=MAX_PENDING))
+    # Local to this process, never touched by applying facts (the rate limit
+    # guards this server's front door):
     bucket: TokenBucket | None = None  # message rate limit
     lines_refused: int = 0  # lines refused since the rate limit last let one through
 
@@ -130,9 +138,9 @@ class Channel:
 
 @dataclass(eq=False)
 class Client:
-    """One connected session of an account."""
+    """One connected session of an account; ``id`` is the session id of its facts."""
 
-    id: int
+    id: str
     account: Account
     sink: Sink
     current: Channel
@@ -155,41 +163,9 @@ class ModerationAction:
 
 
 @dataclass(frozen=True)
-class ChannelChanged:
-    """A channel was created or its owner, topic, ops or invitations changed."""
-
-    channel: Channel
-
-
-@dataclass(frozen=True)
-class AccountChanged:
-    """An account's lasting state changed: last seen, prefs, bans, mutes, ignores."""
-
-    account: Account
-
-
-@dataclass(frozen=True)
-class AccountRemoved:
-    """An account was removed from the configuration: forget what is kept about it."""
-
-    login: str
-
-
-@dataclass(frozen=True)
 class AccountSync:
     """What :meth:`Hub.sync_accounts` changed (login names)."""
 
     added: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
     admin_changed: tuple[str, ...] = ()
-
-
-Record = (
-    ChatMessage
-    | PrivateMessage
-    | Broadcast
-    | ModerationAction
-    | ChannelChanged
-    | AccountChanged
-    | AccountRemoved
-)

@@ -1,235 +1,255 @@
-"""Moderation and per-user filters: topics, ops, kicks, bans, mutes, ignores.
+"""Moderation: topics, ops, kicks (channel owners and ops), bans and mutes (admins).
 
-A mixin of :class:`~sshchat.core.hub.Hub`: the methods use the hub's delivery and
-recording helpers, and stay pure like the rest of the hub (no I/O).
+Bans and mutes with a duration run out: whoever next looks (a login, a line
+said, an unban) decides, with the clock, that it has, and the hub applies a
+:class:`~sshchat.core.facts.BanExpired` / :class:`~sshchat.core.facts.MuteExpired`
+fact. Applying never compares deadlines with the clock.
 """
 
 from __future__ import annotations
 
-import math
-import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import Any
 
-from sshchat.core.events import Notice, Presence, PresenceKind
-from sshchat.core.model import (
-    FOREVER,
-    MAX_REASON,
-    MAX_TOPIC,
-    Account,
-    AccountChanged,
-    Channel,
-    ChannelChanged,
-    Client,
-    HubError,
-    ModerationAction,
+from sshchat.core.events import MutedBy, OpChanged, Presence, PresenceKind, SessionEnded, UnmutedBy
+from sshchat.core.facts import (
+    BanExpired,
+    Banned,
+    Fact,
+    Kicked,
+    Muted,
+    MuteExpired,
+    OpSet,
+    TopicSet,
+    Unbanned,
+    Unmuted,
 )
+from sshchat.core.identity import Identity
+from sshchat.core.model import FOREVER, MAX_REASON, MAX_TOPIC, Account, Client
+from sshchat.core.part import Part
+from sshchat.core.refusals import (
+    AdminsOnly,
+    BannedFromServer,
+    HomeChannelNoKick,
+    NotAMember,
+    NotAnOperator,
+    NotAnOpOf,
+    NotBanned,
+    NotChannelOwner,
+    NotMuted,
+    NotYourself,
+    OwnerCannotBeKicked,
+    TopicTooLong,
+)
+from sshchat.core.refusals import Muted as MutedRefusal
+from sshchat.core.sessions import Sessions
 from sshchat.core.text import sanitize
 
-if TYPE_CHECKING:
-    pass
-
-__all__ = ["ModerationMixin", "until_text"]
+__all__ = ["Moderation"]
 
 
-class ModerationMixin:
-    """Channel moderation (owner, ops), server administration (admins), ignores."""
+class Moderation(Part):
+    """Channel moderation (owner, ops), server administration (admins)."""
 
-    def set_topic(self, client: Client, topic: str) -> Channel:
-        """Set (or with "" clear) the current channel's topic; owner, ops, admins."""
+    def __init__(self, *args: Any, sessions: Sessions, identity: Identity) -> None:
+        super().__init__(*args)
+        self.sessions = sessions
+        self.identity = identity
+
+    # -- deciding: channels ----------------------------------------------------
+
+    def set_topic(self, client: Client, topic: str) -> list[Fact]:
         channel = client.current
         account = client.account
         if not channel.is_op(account):
-            raise HubError(f"only the owner, ops and admins can set the topic of #{channel.name}")
+            raise NotAnOperator(channel.name, "topic")
         topic = sanitize(topic)
         if len(topic) > MAX_TOPIC:
-            raise HubError(f"topic too long ({len(topic)} characters, the limit is {MAX_TOPIC})")
-        channel.topic = topic
-        event = Presence(
-            PresenceKind.TOPIC, account.login, account.nick, channel=channel.name, detail=topic
-        )
-        self._send_to_accounts(channel.members.values(), event)
-        self._record(ChannelChanged(channel))
-        self._record(ModerationAction(account.login, "topic", channel.name, channel.name, topic))
-        return channel
+            raise TopicTooLong(len(topic), MAX_TOPIC)
+        return [TopicSet(self.ids(), self.clock(), account.login, channel.name, topic)]
 
-    def set_op(self, client: Client, target: str, *, op: bool) -> Account:
-        """Make ``target`` an operator of the current channel, or stop it; owner or admin."""
+    def set_op(self, client: Client, target: str, *, op: bool) -> tuple[Account, list[Fact]]:
         channel = client.current
         account = client.account
         if not (account.admin or account.login == channel.owner):
-            raise HubError(f"only the owner of #{channel.name} (or an admin) can change its ops")
-        who = self._require_account(target)
-        if op:
-            channel.ops.add(who.login)
-        elif who.login in channel.ops:
-            channel.ops.discard(who.login)
-        else:
-            raise HubError(f"{who.nick} is not an op of #{channel.name}")
-        verb = "is now an op of" if op else "is no longer an op of"
-        self._send_to_accounts(
-            channel.members.values(), Notice(f"{who.nick} {verb} #{channel.name} ({account.nick})")
-        )
-        self._record(ChannelChanged(channel))
-        self._record(
-            ModerationAction(account.login, "op" if op else "deop", who.login, channel.name)
-        )
-        return who
+            raise NotChannelOwner(channel.name)
+        who = self.identity.require_account(target)
+        if not op and who.login not in channel.ops:
+            raise NotAnOpOf(who.nick, channel.name)
+        fact = OpSet(self.ids(), self.clock(), account.login, channel.name, who.login, op)
+        return who, [fact]
 
-    def kick(self, client: Client, target: str, reason: str = "") -> Account:
-        """Remove ``target`` from the current channel; owner, ops and admins."""
+    def kick(self, client: Client, target: str, reason: str) -> tuple[Account, list[Fact]]:
         channel = client.current
         actor = client.account
         if not channel.is_op(actor):
-            raise HubError(f"only the owner, ops and admins can kick from #{channel.name}")
-        if channel is self.default_channel:
-            raise HubError(
-                f"#{channel.name} is the home channel: nobody can be kicked from it "
-                "(admins can /mute or /ban)"
-            )
-        who = self._require_account(target)
+            raise NotAnOperator(channel.name, "kick")
+        if channel is self.state.default_channel:
+            raise HomeChannelNoKick(channel.name)
+        who = self.identity.require_account(target)
         if who.login not in channel.members:
-            raise HubError(f"{who.nick} is not in #{channel.name}")
+            raise NotAMember(who.nick, channel.name)
         if who.login == channel.owner and not actor.admin:
-            raise HubError(f"{who.nick} owns #{channel.name} and cannot be kicked")
+            raise OwnerCannotBeKicked(who.nick, channel.name)
         reason = sanitize(reason)[:MAX_REASON]
-        detail = f"by {actor.nick}" + (f": {reason}" if reason else "")
+        fact = Kicked(self.ids(), self.clock(), actor.login, channel.name, who.login, reason)
+        return who, [fact]
+
+    # -- deciding: the server ----------------------------------------------------
+
+    def ban(
+        self, client: Client, target: str, seconds: float | None, reason: str
+    ) -> tuple[Account, list[Fact]]:
+        actor = self.require_admin(client, "ban")
+        who = self.identity.require_account(target)
+        if who is actor:
+            raise NotYourself("ban")
+        reason = sanitize(reason)[:MAX_REASON]
+        now = self.clock()
+        until = FOREVER if seconds is None else now + seconds
+        return who, [Banned(self.ids(), now, actor.login, who.login, until, reason)]
+
+    def unban(self, client: Client, target: str) -> tuple[Account, list[Fact]]:
+        actor = self.require_admin(client, "unban")
+        who = self.identity.require_account(target)
+        facts, refusal = self.ban_state(who)
+        if refusal is None:
+            raise NotBanned(who.nick)
+        facts.append(Unbanned(self.ids(), self.clock(), actor.login, who.login))
+        return who, facts
+
+    def ban_state(self, account: Account) -> tuple[list[Fact], BannedFromServer | None]:
+        """Whether ``account`` is banned now, and the fact lifting a ban that ran out."""
+        until = account.banned_until
+        if until is None:
+            return [], None
+        now = self.clock()
+        if until <= now:
+            return [BanExpired(self.ids(), now, account.login)], None
+        return [], BannedFromServer(until, account.ban_reason)
+
+    def mute(
+        self, client: Client, target: str, seconds: float | None
+    ) -> tuple[Account, list[Fact]]:
+        actor = self.require_admin(client, "mute")
+        who = self.identity.require_account(target)
+        if who is actor:
+            raise NotYourself("mute")
+        now = self.clock()
+        until = FOREVER if seconds is None else now + seconds
+        return who, [Muted(self.ids(), now, actor.login, who.login, until)]
+
+    def unmute(self, client: Client, target: str) -> tuple[Account, list[Fact]]:
+        actor = self.require_admin(client, "unmute")
+        who = self.identity.require_account(target)
+        if who.muted_until is None or who.muted_until <= self.clock():
+            raise NotMuted(who.nick)
+        return who, [Unmuted(self.ids(), self.clock(), actor.login, who.login)]
+
+    def mute_check(self, account: Account) -> list[Fact]:
+        """Raise :class:`~sshchat.core.refusals.Muted` while muted; a fact if it ran out."""
+        until = account.muted_until
+        if until is None:
+            return []
+        now = self.clock()
+        if until <= now:
+            return [MuteExpired(self.ids(), now, account.login)]
+        raise MutedRefusal(until)
+
+    def require_admin(self, client: Client, what: str) -> Account:
+        if not client.account.admin:
+            raise AdminsOnly(what)
+        return client.account
+
+    # -- applying --------------------------------------------------------------
+
+    def appliers(self) -> dict[type[Fact], Callable[[Any], None]]:
+        return {
+            TopicSet: self._topic,
+            OpSet: self._op,
+            Kicked: self._kicked,
+            Banned: self._banned,
+            Unbanned: self._unbanned,
+            BanExpired: self._unbanned,
+            Muted: self._muted,
+            Unmuted: self._unmuted,
+            MuteExpired: self._unmuted,
+        }
+
+    def _nick(self, login: str) -> str:
+        account = self.state.accounts.get(login)
+        return account.nick if account is not None else login
+
+    def _topic(self, fact: TopicSet) -> None:
+        channel = self.state.find_channel(fact.channel)
+        if channel is None:
+            return
+        channel.topic = fact.topic
         event = Presence(
-            PresenceKind.KICK, who.login, who.nick, channel=channel.name, detail=detail
+            PresenceKind.TOPIC,
+            fact.actor,
+            self._nick(fact.actor),
+            channel.name,
+            fact.topic,
+            fact.time,
         )
-        self._send_to_accounts(channel.members.values(), event)
+        self.delivery.to_accounts(channel.members.values(), event)
+
+    def _op(self, fact: OpSet) -> None:
+        channel = self.state.find_channel(fact.channel)
+        if channel is None or fact.login not in self.state.accounts:
+            return
+        if fact.op:
+            channel.ops.add(fact.login)
+        else:
+            channel.ops.discard(fact.login)
+        event = OpChanged(
+            self._nick(fact.login), channel.name, fact.op, self._nick(fact.actor), fact.time
+        )
+        self.delivery.to_accounts(channel.members.values(), event)
+
+    def _kicked(self, fact: Kicked) -> None:
+        channel = self.state.find_channel(fact.channel)
+        who = self.state.accounts.get(fact.login)
+        if channel is None or who is None:
+            return
+        detail = f"by {self._nick(fact.actor)}" + (f": {fact.reason}" if fact.reason else "")
+        event = Presence(PresenceKind.KICK, who.login, who.nick, channel.name, detail, fact.time)
+        self.delivery.to_accounts(channel.members.values(), event)
         channel.members.pop(who.login, None)
         who.channels.pop(channel.name, None)
         channel.invited.discard(who.login)
         for other in who.clients:
             if other.current is channel:
-                other.current = self.default_channel
-        self._record(ChannelChanged(channel))
-        self._record(ModerationAction(actor.login, "kick", who.login, channel.name, reason))
-        return who
+                other.current = self.state.default_channel
 
-    def ban(self, client: Client, target: str, seconds: float | None, reason: str) -> Account:
-        """Admins: end ``target``'s sessions and refuse their logins until it expires."""
-        actor = self._require_admin(client, "ban")
-        who = self._require_account(target)
-        if who is actor:
-            raise HubError("you cannot ban yourself")
-        reason = sanitize(reason)[:MAX_REASON]
-        who.banned_until = FOREVER if seconds is None else time.time() + seconds
-        who.ban_reason = reason
-        message = self.ban_message(who.login) or "you are banned"
-        for other in list(who.clients):
-            other.sink.close(message)
-        self._record(AccountChanged(who))
-        self._record(
-            ModerationAction(actor.login, "ban", who.login, None, reason, who.banned_until)
-        )
-        return who
-
-    def unban(self, client: Client, target: str) -> Account:
-        actor = self._require_admin(client, "unban")
-        who = self._require_account(target)
-        if self.ban_message(who.login) is None:
-            raise HubError(f"{who.nick} is not banned")
-        who.banned_until = None
-        who.ban_reason = ""
-        self._record(AccountChanged(who))
-        self._record(ModerationAction(actor.login, "unban", who.login))
-        return who
-
-    def ban_message(self, login: str) -> str | None:
-        """Why ``login`` may not log in now, or None. Expired bans are lifted here."""
-        account = self.accounts.get(login)
-        if account is None or account.banned_until is None:
-            return None
-        if account.banned_until <= time.time():
-            account.banned_until = None
-            account.ban_reason = ""
-            self._record(AccountChanged(account))
-            return None
-        why = f": {account.ban_reason}" if account.ban_reason else ""
-        return f"you are banned from this server {until_text(account.banned_until)}{why}"
-
-    def mute(self, client: Client, target: str, seconds: float | None) -> Account:
-        """Admins: ``target`` may read but not send messages until it expires."""
-        actor = self._require_admin(client, "mute")
-        who = self._require_account(target)
-        if who is actor:
-            raise HubError("you cannot mute yourself")
-        who.muted_until = FOREVER if seconds is None else time.time() + seconds
-        self._send_to_accounts(
-            [who], Notice(f"You were muted by {actor.nick} {until_text(who.muted_until)}.")
-        )
-        self._record(AccountChanged(who))
-        self._record(ModerationAction(actor.login, "mute", who.login, None, "", who.muted_until))
-        return who
-
-    def unmute(self, client: Client, target: str) -> Account:
-        actor = self._require_admin(client, "unmute")
-        who = self._require_account(target)
-        if who.muted_until is None or who.muted_until <= time.time():
-            raise HubError(f"{who.nick} is not muted")
-        who.muted_until = None
-        self._send_to_accounts([who], Notice(f"You were unmuted by {actor.nick}."))
-        self._record(AccountChanged(who))
-        self._record(ModerationAction(actor.login, "unmute", who.login))
-        return who
-
-    def ignore(self, client: Client, target: str) -> Account:
-        """Hide ``target``'s messages from this account."""
-        who = self._require_account(target)
-        if who is client.account:
-            raise HubError("you cannot ignore yourself")
-        if who.login in client.account.ignored:
-            raise HubError(f"you already ignore {who.nick}")
-        client.account.ignored.add(who.login)
-        self._record(AccountChanged(client.account))
-        return who
-
-    def unignore(self, client: Client, target: str) -> Account:
-        who = self._require_account(target)
-        if who.login not in client.account.ignored:
-            raise HubError(f"you do not ignore {who.nick}")
-        client.account.ignored.discard(who.login)
-        self._record(AccountChanged(client.account))
-        return who
-
-    def preferences_changed(self, client: Client) -> None:
-        """The account's :class:`~sshchat.core.prefs.Prefs` were changed: keep them."""
-        self._record(AccountChanged(client.account))
-
-    def set_preference(self, client: Client, key: str, value: object) -> None:
-        """Set one of the account's :class:`~sshchat.core.prefs.Prefs` and keep it."""
-        setattr(client.account.prefs, key, value)
-        self._record(AccountChanged(client.account))
-
-    def _check_not_muted(self, account: Account) -> None:
-        if account.muted_until is None:
-            return
-        if account.muted_until <= time.time():
-            account.muted_until = None
-            self._record(AccountChanged(account))
-            return
-        raise HubError(f"you are muted {until_text(account.muted_until)}; nothing was sent")
-
-    def _require_admin(self, client: Client, what: str) -> Account:
-        if not client.account.admin:
-            raise HubError(f"/{what} is for admins only")
-        return client.account
-
-    def _require_account(self, target: str) -> Account:
-        who = self.find_account(target)
+    def _banned(self, fact: Banned) -> None:
+        who = self.state.accounts.get(fact.login)
         if who is None:
-            raise HubError(f"no user called {sanitize(target)!r}; /users lists everyone")
-        return who
+            return
+        who.banned_until = fact.until
+        who.ban_reason = fact.reason
+        ended = SessionEnded(fact.reason, fact.until, fact.time)
+        for client in list(who.clients):
+            self.sessions.end(client, fact.time, ended)
 
+    def _unbanned(self, fact: Unbanned | BanExpired) -> None:
+        who = self.state.accounts.get(fact.login)
+        if who is not None:
+            who.banned_until = None
+            who.ban_reason = ""
 
-def until_text(deadline: float) -> str:
-    """``for good``, ``for another 30s`` / ``9m`` or ``until 2026-11-25 10:00 UTC``."""
-    if deadline == FOREVER:
-        return "for good"
-    left = max(1, math.ceil(deadline - time.time()))
-    if left < 60:
-        return f"for another {left}s"
-    if left < 3600:
-        return f"for another {math.ceil(left / 60)}m"
-    return "until " + time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(deadline))
+    def _muted(self, fact: Muted) -> None:
+        who = self.state.accounts.get(fact.login)
+        if who is None:
+            return
+        who.muted_until = fact.until
+        self.delivery.to_accounts([who], MutedBy(self._nick(fact.actor), fact.until, fact.time))
+
+    def _unmuted(self, fact: Unmuted | MuteExpired) -> None:
+        who = self.state.accounts.get(fact.login)
+        if who is None:
+            return
+        who.muted_until = None
+        if isinstance(fact, Unmuted):
+            self.delivery.to_accounts([who], UnmutedBy(self._nick(fact.actor), fact.time))

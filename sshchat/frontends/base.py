@@ -23,7 +23,7 @@ from sshchat.commands.registry import (
     default_registry,
     handle_line,
 )
-from sshchat.core.events import Event, Notice, NoticeKind
+from sshchat.core.events import Event, Notice, NoticeKind, SessionEnded
 from sshchat.core.hub import Client, Hub
 from sshchat.frontends.render import Renderer
 
@@ -301,6 +301,8 @@ class FrontEnd:
             current = self._current_channel()
             for event in events:
                 lines.extend(self.renderer.render(event, current))
+                if type(event) is SessionEnded:  # the hub ended the session: say why, close
+                    self.request_close()
             if lines and self.renderer.take_bell():
                 lines[-1] += "\a"
             if lines:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import functools
 import re
 import time
+import typing
 import zlib
 from collections.abc import Callable
 
+from sshchat.commands.refusals import notice_text
 from sshchat.core.events import (
     Broadcast,
     ChatMessage,
@@ -25,8 +27,11 @@ from sshchat.core.events import (
     PresenceKind,
     PresenceSummary,
     PrivateMessage,
+    TypedNotice,
 )
 from sshchat.core.prefs import Prefs
+
+TYPED_NOTICES = typing.get_args(TypedNotice)  # notices worded here, at the edge
 
 __all__ = ["Renderer", "nick_color"]
 
@@ -109,6 +114,9 @@ class Renderer:
             return self._history(event, current_channel)
         if isinstance(event, PresenceSummary):
             return [self._summary(event)]
+        if isinstance(event, TYPED_NOTICES):
+            text, kind = notice_text(event)
+            return self._notice(Notice(text, kind, event.time))
         return []  # pragma: no cover - every event type is handled above
 
     # -- pieces ---------------------------------------------------------------

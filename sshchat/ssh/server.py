@@ -22,8 +22,11 @@ from typing import Any
 
 import asyncssh
 
+from sshchat.commands.refusals import refusal_text
 from sshchat.config.schema import Config
-from sshchat.core.hub import FOREVER, Hub, ModerationAction
+from sshchat.core.events import SessionEnded
+from sshchat.core.facts import moderation_action
+from sshchat.core.hub import FOREVER, Hub
 from sshchat.ops.gcpolicy import GcPolicy
 from sshchat.ops.logs import log_event
 from sshchat.ops.metrics import Gauges, MetricsEndpoint, start_metrics
@@ -78,9 +81,10 @@ def load_host_key(path: Path) -> asyncssh.SSHKey:
         ) from None
 
 
-def _audit(record: object) -> None:
-    """Log every moderation action with who did it."""
-    if isinstance(record, ModerationAction):
+def _audit(fact: object) -> None:
+    """Log every moderation fact with who did it."""
+    record = moderation_action(fact)  # type: ignore[arg-type]
+    if record is not None:
         until = ""
         if record.until is not None:
             until = (
@@ -199,9 +203,10 @@ class ChatServer(asyncssh.SSHServer):
 
     def _banned(self, username: str) -> bool:
         """Refuse a banned account, telling the client why in the auth banner."""
-        message = self._state.hub.ban_message(username)
-        if message is None:
+        refusal = self._state.hub.ban_refusal(username)
+        if refusal is None:
             return False
+        message = refusal_text(refusal)
         if self._conn is not None:
             self._conn.send_auth_banner(f"sshchat: {message}\r\n")
         self._auth_failed(username, "banned", message)
@@ -354,7 +359,7 @@ class RunningServer:
             self.ticker.cancel()
         if notice:
             for client in list(self.hub.online_clients()):
-                client.sink.close(notice)
+                client.sink.deliver(SessionEnded(notice))
             loop = asyncio.get_running_loop()
             deadline = loop.time() + grace
             while self.state.sessions and loop.time() < deadline:

@@ -15,6 +15,7 @@ from typing import Any
 
 import asyncssh
 
+from sshchat.commands.refusals import refusal_text
 from sshchat.core.hub import Hub, HubError
 from sshchat.frontends.base import FrontEnd, LineFrontEnd
 from sshchat.frontends.terminal import TerminalFrontEnd
@@ -179,7 +180,7 @@ class ChatSession(asyncssh.SSHServerSession[str]):
         try:
             front.start()
         except HubError as err:
-            chan.write_stderr(f"sshchat: {err}\r\n")
+            chan.write_stderr(f"sshchat: {refusal_text(err)}\r\n")
             chan.exit(1)
             return
         self._live.add(self)

@@ -1,7 +1,7 @@
 """Persistent state in SQLite: channel history, channels, account state, offline PMs.
 
-The hub stays pure: it tells its ``observers`` about every lasting change (a
-:data:`~sshchat.core.hub.Record`) and this module keeps them on disk.
+The hub stays pure: it tells its ``observers`` about every fact it applies
+(:mod:`sshchat.core.facts`) and this module writes what lasts of them to disk.
 
 * :meth:`Store.open` opens (or creates) the database in WAL mode and brings
   its schema up to date (:data:`MIGRATIONS`, tracked by ``PRAGMA user_version``).
@@ -9,9 +9,8 @@ The hub stays pure: it tells its ``observers`` about every lasting change (a
   values (:class:`Snapshot`); :func:`restore` applies them through small pure
   ``Hub.restore_*`` methods.
 * :meth:`Store.attach` subscribes to the hub and starts the writer thread.
-  The observer runs on the event loop: it copies each record into plain,
-  immutable values (channels and accounts are live mutable objects) and puts
-  them on a queue; it never blocks and never does I/O.
+  The observer runs on the event loop: it puts each fact (immutable, plain
+  values) on a queue; it never blocks, never reads hub objects, never does I/O.
 * One writer thread owns the connection. It commits a batch as soon as the
   first record arrives if the last commit is at least ``commit_interval``
   seconds old, otherwise when that interval has passed: at most one commit
@@ -42,18 +41,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sshchat.core.events import Broadcast, ChatMessage, PrivateMessage
+from sshchat.core import facts as f
+from sshchat.core.events import ChatMessage, PrivateMessage
 from sshchat.core.hub import Hub
-from sshchat.core.model import (
-    FOREVER,
-    HISTORY_KEEP,
-    MAX_PENDING,
-    AccountChanged,
-    AccountRemoved,
-    ChannelChanged,
-    ModerationAction,
-    Record,
-)
+from sshchat.core.model import FOREVER, HISTORY_KEEP, MAX_PENDING, ModerationAction
 from sshchat.core.prefs import BELL_MODES, Prefs
 from sshchat.ops.logs import log_event
 
@@ -450,61 +441,17 @@ class Store:
         self._thread = threading.Thread(target=self._run, name="sshchat-store", daemon=True)
         self._thread.start()
 
-    def observe(self, record: Record) -> None:
-        """The hub observer: snapshot ``record`` and queue it. Never blocks.
+    def observe(self, fact: f.Fact) -> None:
+        """The hub observer: queue what lasts of ``fact``. Never blocks.
 
-        Runs on the event loop. Channels and accounts are live objects, so
-        what is kept of them is copied now, not when the writer gets to it.
+        Runs on the event loop. Facts are immutable plain values, so they are
+        queued as they are; the writer thread turns them into rows.
         """
         if self._closed:
             return
-        item: tuple[Any, ...]
-        if isinstance(record, ChatMessage):
-            item = (_write_chat, record)  # events are immutable
-        elif isinstance(record, PrivateMessage):
-            item = (_write_private, record, self._waiting(record))
-        elif isinstance(record, Broadcast):
-            item = (_write_broadcast, record)
-        elif isinstance(record, ModerationAction):
-            item = (_write_moderation, record)
-        elif isinstance(record, ChannelChanged):
-            c = record.channel
-            item = (
-                _write_channel,
-                c.name,
-                c.owner,
-                c.private,
-                c.topic,
-                c.created,
-                tuple(sorted(c.ops)),
-                tuple(sorted(c.invited)),
-            )
-        elif isinstance(record, AccountChanged):
-            a = record.account
-            item = (
-                _write_account,
-                a.login,
-                a.nick,
-                a.last_seen,
-                dataclasses.asdict(a.prefs),
-                tuple(sorted(a.ignored)),
-                a.banned_until,
-                a.ban_reason,
-                a.muted_until,
-                len(a.pending),
-            )
-        elif isinstance(record, AccountRemoved):
-            item = (_write_removed, record.login)
-        else:  # pragma: no cover - a record kind this store does not know yet
-            return
-        self._queue.put(item)
-
-    def _waiting(self, message: PrivateMessage) -> bool:
-        """Whether the hub queued ``message`` for its offline recipient."""
-        recipient = self._hub.accounts.get(message.recipient) if self._hub else None
-        return (
-            recipient is not None and bool(recipient.pending) and (recipient.pending[-1] is message)
-        )
+        writer = _WRITERS.get(type(fact))
+        if writer is not None:
+            self._queue.put((writer, fact))
 
     def flush(self, timeout: float | None = None) -> bool:
         """Block until everything observed so far is committed; False on timeout."""
@@ -622,11 +569,11 @@ def _insert_message(
     return int(cursor.lastrowid or 0)
 
 
-def _write_chat(conn: sqlite3.Connection, m: ChatMessage) -> None:
+def _write_chat(conn: sqlite3.Connection, m: f.MessageSaid) -> None:
     _insert_message(conn, m.time, "chat", m.channel, m.sender, m.nick, m.text, m.action)
 
 
-def _write_private(conn: sqlite3.Connection, m: PrivateMessage, waiting: bool) -> None:
+def _write_private(conn: sqlite3.Connection, m: f.PrivateMessageSent) -> None:
     rowid = _insert_message(
         conn,
         m.time,
@@ -635,11 +582,11 @@ def _write_private(conn: sqlite3.Connection, m: PrivateMessage, waiting: bool) -
         m.sender,
         m.sender_nick,
         m.text,
-        m.action,
+        False,
         m.recipient,
         m.recipient_nick,
     )
-    if waiting:  # the recipient was offline: keep it for their next login
+    if m.queued:  # the recipient was offline: keep it for their next login
         conn.execute("INSERT INTO pending (recipient, message) VALUES (?, ?)", (m.recipient, rowid))
         _trim_pending(conn, m.recipient, MAX_PENDING)
 
@@ -652,7 +599,7 @@ def _trim_pending(conn: sqlite3.Connection, login: str, keep: int) -> None:
     )
 
 
-def _write_broadcast(conn: sqlite3.Connection, m: Broadcast) -> None:
+def _write_broadcast(conn: sqlite3.Connection, m: f.Broadcasted) -> None:
     _insert_message(conn, m.time, "broadcast", None, m.sender, m.nick, m.text, False)
 
 
@@ -674,69 +621,225 @@ def _write_moderation(conn: sqlite3.Connection, m: ModerationAction) -> None:
     )
 
 
-def _write_channel(
-    conn: sqlite3.Connection,
-    name: str,
-    owner: str | None,
-    private: bool,
-    topic: str,
-    created: float,
-    ops: tuple[str, ...],
-    invited: tuple[str, ...],
-) -> None:
+# Accounts and channels: a fact changes a column or two of a row, which is
+# created (with defaults) the first time anything lasting happens to it.
+
+_ACCOUNT_COLUMNS = frozenset(
+    {
+        "nick",
+        "last_seen",
+        "prefs",
+        "ignored",
+        "banned_until",
+        "banned_forever",
+        "ban_reason",
+        "muted_until",
+        "muted_forever",
+    }
+)
+_CHANNEL_COLUMNS = frozenset({"owner", "private", "topic", "created", "ops", "invited"})
+
+
+def _set_account(conn: sqlite3.Connection, login: str, **values: Any) -> None:
+    assert set(values) <= _ACCOUNT_COLUMNS
+    names = ", ".join(values)
+    marks = ", ".join("?" for _ in values)
+    updates = ", ".join(f"{name} = excluded.{name}" for name in values)
+    nick = () if "nick" in values else (login,)
+    conn.execute(
+        f"INSERT INTO accounts (login, {'' if 'nick' in values else 'nick, '}{names})"
+        f" VALUES (?, {'' if 'nick' in values else '?, '}{marks})"
+        f" ON CONFLICT (login) DO UPDATE SET {updates}",
+        (login, *nick, *values.values()),
+    )
+
+
+def _account_value(conn: sqlite3.Connection, login: str, column: str) -> Any:
+    assert column in _ACCOUNT_COLUMNS
+    row = conn.execute(f"SELECT {column} FROM accounts WHERE login = ?", (login,)).fetchone()
+    return None if row is None else row[0]
+
+
+def _set_channel(conn: sqlite3.Connection, name: str, when: float, **values: Any) -> None:
+    """Change columns of channel ``name``; a row made now is ``created`` at ``when``."""
+    assert set(values) <= _CHANNEL_COLUMNS
+    names = ", ".join(values)
+    marks = ", ".join("?" for _ in values)
+    updates = ", ".join(f"{name} = excluded.{name}" for name in values)
+    conn.execute(
+        f"INSERT INTO channels (name, created, {names}) VALUES (?, ?, {marks})"
+        f" ON CONFLICT (name) DO UPDATE SET {updates}",
+        (name, when, *values.values()),
+    )
+
+
+def _channel_names(conn: sqlite3.Connection, name: str, column: str) -> set[str]:
+    assert column in ("ops", "invited")
+    row = conn.execute(f"SELECT {column} FROM channels WHERE name = ?", (name,)).fetchone()
+    return set(_json_names(row[0] if row else None))
+
+
+def _names(values: set[str]) -> str:
+    return json.dumps(sorted(values))
+
+
+def _write_channel_created(conn: sqlite3.Connection, c: f.ChannelCreated) -> None:
     conn.execute(
         "INSERT INTO channels (name, owner, private, topic, created, ops, invited)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET"
+        " VALUES (?, ?, ?, '', ?, '[]', '[]') ON CONFLICT (name) DO UPDATE SET"
         " owner = excluded.owner, private = excluded.private, topic = excluded.topic,"
         " created = excluded.created, ops = excluded.ops, invited = excluded.invited",
-        (name, owner, int(private), topic, created, json.dumps(ops), json.dumps(invited)),
+        (c.name, c.owner, int(c.private), c.time),
     )
 
 
-def _write_account(
-    conn: sqlite3.Connection,
-    login: str,
-    nick: str,
-    seen: float | None,
-    prefs: dict[str, Any],
-    ignored: tuple[str, ...],
-    banned: float | None,
-    reason: str,
-    muted: float | None,
-    pending: int,
-) -> None:
-    conn.execute(
-        "INSERT INTO accounts (login, nick, last_seen, prefs, ignored, banned_until,"
-        " banned_forever, ban_reason, muted_until, muted_forever)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (login) DO UPDATE SET"
-        " nick = excluded.nick, last_seen = excluded.last_seen, prefs = excluded.prefs,"
-        " ignored = excluded.ignored, banned_until = excluded.banned_until,"
-        " banned_forever = excluded.banned_forever, ban_reason = excluded.ban_reason,"
-        " muted_until = excluded.muted_until, muted_forever = excluded.muted_forever",
-        (
-            login,
-            nick,
-            seen,
-            json.dumps(prefs),
-            json.dumps(ignored),
-            None if banned == FOREVER else banned,
-            int(banned == FOREVER),
-            reason,
-            None if muted == FOREVER else muted,
-            int(muted == FOREVER),
-        ),
+def _write_topic(conn: sqlite3.Connection, t: f.TopicSet) -> None:
+    _set_channel(conn, t.channel, t.time, topic=t.topic)
+    _write_moderation_of(conn, t)
+
+
+def _write_op(conn: sqlite3.Connection, o: f.OpSet) -> None:
+    ops = _channel_names(conn, o.channel, "ops")
+    if o.op:
+        ops.add(o.login)
+    else:
+        ops.discard(o.login)
+    _set_channel(conn, o.channel, o.time, ops=_names(ops))
+    _write_moderation_of(conn, o)
+
+
+def _write_invited(conn: sqlite3.Connection, i: f.Invited) -> None:
+    invited = _channel_names(conn, i.channel, "invited")
+    invited.add(i.login)
+    _set_channel(conn, i.channel, i.time, invited=_names(invited))
+
+
+def _write_kicked(conn: sqlite3.Connection, k: f.Kicked) -> None:
+    invited = _channel_names(conn, k.channel, "invited")
+    if k.login in invited:
+        invited.discard(k.login)
+        _set_channel(conn, k.channel, k.time, invited=_names(invited))
+    _write_moderation_of(conn, k)
+
+
+def _write_moderation_of(conn: sqlite3.Connection, fact: f.Fact) -> None:
+    action = f.moderation_action(fact)
+    if action is not None:
+        _write_moderation(conn, action)
+
+
+def _write_session_opened(conn: sqlite3.Connection, s: f.SessionOpened) -> None:
+    conn.execute("DELETE FROM pending WHERE recipient = ?", (s.login,))  # shown at login
+
+
+def _write_session_closed(conn: sqlite3.Connection, s: f.SessionClosed) -> None:
+    _set_account(conn, s.login, last_seen=s.time)
+
+
+def _write_nick(conn: sqlite3.Connection, n: f.NickChanged) -> None:
+    _set_account(conn, n.login, nick=n.new)
+
+
+def _write_preference(conn: sqlite3.Connection, p: f.PreferenceSet) -> None:
+    try:
+        prefs = json.loads(_account_value(conn, p.login, "prefs") or "{}")
+    except ValueError:
+        prefs = {}
+    if not isinstance(prefs, dict):
+        prefs = {}
+    prefs[p.key] = p.value
+    _set_account(conn, p.login, prefs=json.dumps(prefs))
+
+
+def _write_ignore(conn: sqlite3.Connection, i: f.Ignored | f.Unignored) -> None:
+    ignored = set(_json_names(_account_value(conn, i.login, "ignored")))
+    if isinstance(i, f.Ignored):
+        ignored.add(i.other)
+    else:
+        ignored.discard(i.other)
+    _set_account(conn, i.login, ignored=_names(ignored))
+
+
+def _write_banned(conn: sqlite3.Connection, b: f.Banned) -> None:
+    forever = b.until == FOREVER
+    _set_account(
+        conn,
+        b.login,
+        banned_until=None if forever else b.until,
+        banned_forever=int(forever),
+        ban_reason=b.reason,
     )
-    _trim_pending(conn, login, pending)  # delivered ones are gone
+    _write_moderation_of(conn, b)
 
 
-def _write_removed(conn: sqlite3.Connection, login: str) -> None:
+def _write_unbanned(conn: sqlite3.Connection, u: f.Unbanned | f.BanExpired) -> None:
+    _set_account(conn, u.login, banned_until=None, banned_forever=0, ban_reason="")
+    _write_moderation_of(conn, u)
+
+
+def _write_muted(conn: sqlite3.Connection, m: f.Muted) -> None:
+    forever = m.until == FOREVER
+    _set_account(
+        conn, m.login, muted_until=None if forever else m.until, muted_forever=int(forever)
+    )
+    _write_moderation_of(conn, m)
+
+
+def _write_unmuted(conn: sqlite3.Connection, u: f.Unmuted | f.MuteExpired) -> None:
+    _set_account(conn, u.login, muted_until=None, muted_forever=0)
+    _write_moderation_of(conn, u)
+
+
+def _write_removed(conn: sqlite3.Connection, r: f.AccountRemoved) -> None:
     """An account left the config: an account added later under its name starts afresh.
 
-    Its messages stay in the channels' history; channels and other accounts
-    it touched arrive as their own records.
+    Its messages stay in the channels' history; its ownership, ops and
+    invitations, and other accounts' ignores of it, go.
     """
+    login = r.login
     conn.execute("DELETE FROM accounts WHERE login = ?", (login,))
     conn.execute("DELETE FROM pending WHERE recipient = ?", (login,))
+    conn.execute("UPDATE channels SET owner = NULL WHERE owner = ?", (login,))
+    for name, ops, invited in conn.execute("SELECT name, ops, invited FROM channels").fetchall():
+        new_ops = set(_json_names(ops)) - {login}
+        new_invited = set(_json_names(invited)) - {login}
+        if new_ops != set(_json_names(ops)) or new_invited != set(_json_names(invited)):
+            conn.execute(
+                "UPDATE channels SET ops = ?, invited = ? WHERE name = ?",
+                (_names(new_ops), _names(new_invited), name),
+            )
+    for other, ignored in conn.execute("SELECT login, ignored FROM accounts").fetchall():
+        names = set(_json_names(ignored))
+        if login in names:
+            _set_account(conn, other, ignored=_names(names - {login}))
+
+
+_WRITERS: dict[type[f.Fact], Any] = {
+    f.MessageSaid: _write_chat,
+    f.PrivateMessageSent: _write_private,
+    f.Broadcasted: _write_broadcast,
+    f.ChannelCreated: _write_channel_created,
+    f.TopicSet: _write_topic,
+    f.OpSet: _write_op,
+    f.Invited: _write_invited,
+    f.Kicked: _write_kicked,
+    f.SessionOpened: _write_session_opened,
+    f.SessionClosed: _write_session_closed,
+    f.NickChanged: _write_nick,
+    f.PreferenceSet: _write_preference,
+    f.Ignored: _write_ignore,
+    f.Unignored: _write_ignore,
+    f.Banned: _write_banned,
+    f.Unbanned: _write_unbanned,
+    f.BanExpired: _write_unbanned,
+    f.Muted: _write_muted,
+    f.Unmuted: _write_unmuted,
+    f.MuteExpired: _write_unmuted,
+    f.AccountRemoved: _write_removed,
+}
+"""What each lasting fact does to the database. Not kept: membership, away,
+sessions' channels, admin flags (the config has them), the home channel (the
+config names it)."""
 
 
 # ---------------------------------------------------------------------------
@@ -783,12 +886,12 @@ def _prefs(text: str | None) -> Prefs:
     prefs = Prefs()
     if not isinstance(value, dict):
         return prefs
-    for f in dataclasses.fields(Prefs):
-        got = value.get(f.name)
-        default = getattr(prefs, f.name)
+    for spec in dataclasses.fields(Prefs):
+        got = value.get(spec.name)
+        default = getattr(prefs, spec.name)
         if type(got) is not type(default):
             continue
-        if f.name == "bell" and got not in BELL_MODES:
+        if spec.name == "bell" and got not in BELL_MODES:
             continue
-        setattr(prefs, f.name, got)
+        setattr(prefs, spec.name, got)
     return prefs

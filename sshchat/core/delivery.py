@@ -1,0 +1,116 @@
+"""Fan-out: handing events to the sessions of this process.
+
+Used while applying facts, so nothing here reads a clock: every event made
+here carries the time of the fact being applied. Ignores and ``/quiet`` are
+honoured here, once per recipient account, not per session.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+
+from sshchat.core.events import (
+    Broadcast,
+    Event,
+    History,
+    Presence,
+    PresenceKind,
+    PresenceSummary,
+)
+from sshchat.core.model import SUMMARY_NAMES, Account, Channel, Client
+from sshchat.core.state import HubState
+
+__all__ = ["Delivery"]
+
+# Presence notices that /quiet hides.
+_NOISE = frozenset(
+    {PresenceKind.JOIN, PresenceKind.LEAVE, PresenceKind.CONNECT, PresenceKind.DISCONNECT}
+)
+
+
+class Delivery:
+    """Sends events to accounts, channels and single sessions."""
+
+    def __init__(self, state: HubState) -> None:
+        self.state = state
+
+    def to_accounts(self, accounts: Iterable[Account], event: Event) -> None:
+        sender = getattr(event, "sender", None)
+        if isinstance(event, Broadcast):
+            sender = None  # an admin's broadcast cannot be ignored
+        noise = (isinstance(event, Presence) and event.kind in _NOISE) or isinstance(
+            event, PresenceSummary
+        )
+        delivered = 0
+        for account in accounts:
+            if (account.ignored and sender in account.ignored) or (noise and account.prefs.quiet):
+                continue
+            for client in account.clients:
+                client.sink.deliver(event)
+                delivered += 1
+        self.state.stats.deliveries += delivered
+
+    def to_channels(
+        self,
+        channels: Iterable[Channel],
+        event: Event,
+        *,
+        skip: Account | None = None,
+        also: Iterable[Account] = (),
+    ) -> None:
+        """Deliver ``event`` once to every member of any of ``channels``."""
+        seen: set[str] = set()
+        recipients: list[Account] = []
+        for account in itertools.chain(also, *(c.members.values() for c in channels)):
+            if account is skip or account.login in seen:
+                continue
+            seen.add(account.login)
+            recipients.append(account)
+        self.to_accounts(recipients, event)
+
+    def announce(
+        self, channels: Iterable[Channel], event: Presence, *, skip: Account | None = None
+    ) -> None:
+        """Presence noise: a line each in small channels, summarised in big ones.
+
+        In a channel of more than ``presence_summary_over`` members a line per
+        arrival would make a mass reconnect cost N² lines; there the names are
+        collected and :meth:`flush_presence` sends one summary per kind.
+        """
+        over = self.state.settings.presence_summary_over
+        small = []
+        for channel in channels:
+            if over and len(channel.members) > over:
+                channel.presence_pending.append((event.kind, event.nick))
+                self.state.presence_due = True
+            else:
+                small.append(channel)
+        if small:
+            self.to_channels(small, event, skip=skip)
+
+    def flush_presence(self, now: float) -> None:
+        """Send the summaries collected by :meth:`announce` (the server calls this each second)."""
+        state = self.state
+        if not state.presence_due:
+            return
+        state.presence_due = False
+        for channel in state.channels.values():
+            if not channel.presence_pending:
+                continue
+            pending, channel.presence_pending = channel.presence_pending, []
+            by_kind: dict[PresenceKind, list[str]] = {}
+            for kind, nick in pending:
+                by_kind.setdefault(kind, []).append(nick)
+            for kind, nicks in by_kind.items():
+                summary = PresenceSummary(
+                    channel.name, kind, tuple(nicks[:SUMMARY_NAMES]), len(nicks), now
+                )
+                self.to_accounts(channel.members.values(), summary)
+
+    def history(self, client: Client, channel: Channel, count: int, now: float) -> None:
+        """Show ``client`` the last ``count`` lines of ``channel`` (if it has any)."""
+        if count and channel.history:
+            n = min(count, len(channel.history))
+            lines = tuple(itertools.islice(reversed(channel.history), n))[::-1]
+            client.sink.deliver(History(channel.name, lines, now))

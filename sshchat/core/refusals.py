@@ -1,0 +1,287 @@
+"""Typed refusals: why the hub said no, as data.
+
+Deciding raises one of these instead of returning facts. They carry the values
+a message needs (names, limits, deadlines) and no English: the sentence a user
+sees is made at the edge (:func:`sshchat.commands.refusals.refusal_text`), so
+another front end, a bot API or a translation can word it differently.
+"""
+
+from __future__ import annotations
+
+from sshchat.core.model import HubError
+
+__all__ = [
+    "AdminsOnly",
+    "AlreadyIgnored",
+    "AlreadyInChannel",
+    "BannedFromServer",
+    "CannotLeaveHome",
+    "ChannelExists",
+    "ChannelNameUnavailable",
+    "HomeChannelNoKick",
+    "InvalidChannelName",
+    "InvalidNick",
+    "InvalidPreference",
+    "MessageTooLong",
+    "Muted",
+    "NickTaken",
+    "NoOneToReply",
+    "NoSuchAccount",
+    "NoSuchChannel",
+    "NoSuchUser",
+    "NotAMember",
+    "NotAnOpOf",
+    "NotAnOperator",
+    "NotAway",
+    "NotBanned",
+    "NotChannelOwner",
+    "NotIgnored",
+    "NotInChannel",
+    "NotMuted",
+    "NotYourself",
+    "NothingToSend",
+    "OnlyOwnerInvites",
+    "OwnerCannotBeKicked",
+    "PrivateHomeChannel",
+    "Refusal",
+    "SessionGone",
+    "TopicTooLong",
+]
+
+
+class Refusal(HubError):
+    """Base of the typed refusals; its fields are set by each subclass."""
+
+    def __str__(self) -> str:
+        # Debugging only: users see commands.refusals.refusal_text(...).
+        return f"{type(self).__name__}{self.args!r}"
+
+
+class NoSuchAccount(Refusal):
+    """No configured account has this login (a session was opened for it anyway)."""
+
+    def __init__(self, login: str) -> None:
+        super().__init__(login)
+        self.login = login
+
+
+class BannedFromServer(Refusal):
+    """The account is banned until ``until`` (``math.inf``: for good)."""
+
+    def __init__(self, until: float, reason: str) -> None:
+        super().__init__(until, reason)
+        self.until = until
+        self.reason = reason
+
+
+class SessionGone(Refusal):
+    """The session was ended by the hub (ban, account removed) and acts no more."""
+
+
+class NotInChannel(Refusal):
+    def __init__(self, channel: str) -> None:
+        super().__init__(channel)
+        self.channel = channel
+
+
+class NoSuchUser(Refusal):
+    """No account has this nick or login (``name`` is sanitised)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+class NoOneToReply(Refusal):
+    """``/reply`` with no private message received yet."""
+
+
+class AdminsOnly(Refusal):
+    """``/command`` is for server administrators."""
+
+    def __init__(self, command: str) -> None:
+        super().__init__(command)
+        self.command = command
+
+
+class ChannelNameUnavailable(Refusal):
+    """A private channel the user may not see already has this name."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+class ChannelExists(Refusal):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+class NoSuchChannel(Refusal):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+class InvalidChannelName(Refusal):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+class CannotLeaveHome(Refusal):
+    def __init__(self, channel: str) -> None:
+        super().__init__(channel)
+        self.channel = channel
+
+
+class OnlyOwnerInvites(Refusal):
+    def __init__(self, channel: str) -> None:
+        super().__init__(channel)
+        self.channel = channel
+
+
+class AlreadyInChannel(Refusal):
+    def __init__(self, nick: str, channel: str) -> None:
+        super().__init__(nick, channel)
+        self.nick = nick
+        self.channel = channel
+
+
+class InvalidNick(Refusal):
+    def __init__(self, nick: str) -> None:
+        super().__init__(nick)
+        self.nick = nick
+
+
+class NickTaken(Refusal):
+    """``nick`` is, or looks too much like, the name of ``holder`` (a nick)."""
+
+    def __init__(self, nick: str, holder: str) -> None:
+        super().__init__(nick, holder)
+        self.nick = nick
+        self.holder = holder
+
+
+class NotAway(Refusal):
+    pass
+
+
+class PrivateHomeChannel(Refusal):
+    def __init__(self, channel: str) -> None:
+        super().__init__(channel)
+        self.channel = channel
+
+
+class NothingToSend(Refusal):
+    pass
+
+
+class MessageTooLong(Refusal):
+    def __init__(self, length: int, limit: int) -> None:
+        super().__init__(length, limit)
+        self.length = length
+        self.limit = limit
+
+
+class NotAnOperator(Refusal):
+    """Only the owner, ops and admins may ``action`` (``"topic"`` or ``"kick"``) here."""
+
+    def __init__(self, channel: str, action: str) -> None:
+        super().__init__(channel, action)
+        self.channel = channel
+        self.action = action
+
+
+class TopicTooLong(Refusal):
+    def __init__(self, length: int, limit: int) -> None:
+        super().__init__(length, limit)
+        self.length = length
+        self.limit = limit
+
+
+class NotChannelOwner(Refusal):
+    """Only the owner of ``channel`` (or an admin) may change its ops."""
+
+    def __init__(self, channel: str) -> None:
+        super().__init__(channel)
+        self.channel = channel
+
+
+class NotAnOpOf(Refusal):
+    def __init__(self, nick: str, channel: str) -> None:
+        super().__init__(nick, channel)
+        self.nick = nick
+        self.channel = channel
+
+
+class HomeChannelNoKick(Refusal):
+    def __init__(self, channel: str) -> None:
+        super().__init__(channel)
+        self.channel = channel
+
+
+class NotAMember(Refusal):
+    """``nick`` is not in ``channel`` (so cannot be kicked from it)."""
+
+    def __init__(self, nick: str, channel: str) -> None:
+        super().__init__(nick, channel)
+        self.nick = nick
+        self.channel = channel
+
+
+class OwnerCannotBeKicked(Refusal):
+    def __init__(self, nick: str, channel: str) -> None:
+        super().__init__(nick, channel)
+        self.nick = nick
+        self.channel = channel
+
+
+class NotYourself(Refusal):
+    """``action`` (``ban``, ``mute``, ``ignore``) cannot target oneself."""
+
+    def __init__(self, action: str) -> None:
+        super().__init__(action)
+        self.action = action
+
+
+class NotBanned(Refusal):
+    def __init__(self, nick: str) -> None:
+        super().__init__(nick)
+        self.nick = nick
+
+
+class NotMuted(Refusal):
+    def __init__(self, nick: str) -> None:
+        super().__init__(nick)
+        self.nick = nick
+
+
+class Muted(Refusal):
+    """The sender is muted until ``until`` (``math.inf``: for good)."""
+
+    def __init__(self, until: float) -> None:
+        super().__init__(until)
+        self.until = until
+
+
+class AlreadyIgnored(Refusal):
+    def __init__(self, nick: str) -> None:
+        super().__init__(nick)
+        self.nick = nick
+
+
+class NotIgnored(Refusal):
+    def __init__(self, nick: str) -> None:
+        super().__init__(nick)
+        self.nick = nick
+
+
+class InvalidPreference(Refusal):
+    """``key`` is not a preference, or ``value`` is not one of its values."""
+
+    def __init__(self, key: str, value: object) -> None:
+        super().__init__(key, value)
+        self.key = key
+        self.value = value

@@ -1,0 +1,67 @@
+"""The hub's state, shared by its parts: accounts, channels, sessions, settings.
+
+Only applying facts changes what is here (besides start-up restoring and the
+local settings); every part of the hub reads it through one :class:`HubState`
+it is given, instead of reaching into a mixin's undeclared attributes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sshchat.core.model import DEFAULT_MAX_TEXT, Account, Channel, Client, Sink
+from sshchat.core.stats import Stats
+from sshchat.core.text import sanitize
+
+__all__ = ["HubState", "Settings"]
+
+
+@dataclass
+class Settings:
+    """Limits from the configuration; local to this process (not facts)."""
+
+    max_text: int = DEFAULT_MAX_TEXT
+    message_rate: float | None = None
+    message_burst: int = 15
+    history_lines: int = 50
+    presence_summary_over: int = 50
+
+
+@dataclass(eq=False)
+class HubState:
+    """Everything the hub knows. ``sinks`` maps this process's session ids to their sinks."""
+
+    default_channel: Channel
+    settings: Settings = field(default_factory=Settings)
+    stats: Stats = field(default_factory=Stats)
+    accounts: dict[str, Account] = field(default_factory=dict)
+    channels: dict[str, Channel] = field(default_factory=dict)  # by case-folded name
+    sessions: dict[str, Client] = field(default_factory=dict)
+    sinks: dict[str, Sink] = field(default_factory=dict)
+    presence_due: bool = False
+
+    def __post_init__(self) -> None:
+        self.channels[self.default_channel.name.casefold()] = self.default_channel
+
+    def find_channel(self, name: str) -> Channel | None:
+        return self.channels.get(name.casefold())
+
+    def new_channel(
+        self, name: str, *, owner: str | None, created: float, private: bool = False
+    ) -> Channel:
+        channel = Channel(name=name, owner=owner, private=private, created=created)
+        self.channels[name.casefold()] = channel
+        return channel
+
+    def find_account(self, name: str) -> Account | None:
+        """The account whose nick or login name is ``name`` (case-insensitive)."""
+        folded = sanitize(name).casefold()
+        if not folded:
+            return None
+        for account in self.accounts.values():
+            if account.nick.casefold() == folded:
+                return account
+        for account in self.accounts.values():
+            if account.login.casefold() == folded:
+                return account
+        return None
