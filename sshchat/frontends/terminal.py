@@ -54,6 +54,7 @@ from prompt_toolkit.styles import BaseStyle, Style, default_ui_style, merge_styl
 from sshchat.commands.completion import candidates, common_prefix, format_candidates
 from sshchat.core.events import Notice
 from sshchat.frontends.base import FrontEnd
+from sshchat.frontends.render import palette_for
 
 __all__ = ["ChannelInput", "TerminalFrontEnd"]
 
@@ -410,12 +411,18 @@ class TerminalFrontEnd(FrontEnd):
     line_breaks = "\r\n\x03"  # Ctrl-C clears the line being typed
     input_waits_for_output = True
 
-    def __init__(self, *args: Any, term_type: str = "xterm", **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, term_type: str = "xterm", colorterm: str = "", **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._resize_timer: asyncio.TimerHandle | None = None
         self._resize_waiting = False
         self.term_type = term_type or "xterm"
         self.size = Size(rows=24, columns=80)
+        # Nick colours from 256 when the client's TERM (or COLORTERM, sent only
+        # if the client is set up to) says it has them; lines wrap at the width.
+        self.renderer.palette = palette_for(self.term_type, colorterm)
+        self.renderer.width = self.size.columns
         self.input = ChannelInput()
         self.output = _ChannelOutput(
             cast(TextIO, _ChannelStdout(self._write_raw)),
@@ -468,6 +475,7 @@ class TerminalFrontEnd(FrontEnd):
             # its old bytes would draw it for the old width.
             self._replay = None
         self.size = size
+        self.renderer.width = size.columns
         if self._resize_timer is None and self.app is not None and self.app.is_running:
             loop = asyncio.get_running_loop()
             self._resize_timer = loop.call_later(RESIZE_SECONDS, self._relayout)
