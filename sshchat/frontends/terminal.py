@@ -18,6 +18,17 @@ Design notes (see ``shared/stack-notes.md`` for the measurements behind them):
   the layout only while searching) and Tab completion of commands, nicks and
   channels (one shared completer; ambiguous candidates are printed above the
   prompt, no completion menu is ever laid out).
+* Widths: prompt_toolkit measures the line being typed one code point at a
+  time (wcwidth) and puts zero-width ones (ZWJ, VS16) in the cell before.
+  A ZWJ sequence counts as the sum of its parts (a family 6 columns, the
+  rainbow flag 3, a heart with VS16 1), and where the input line wraps it may
+  be split between two of its parts (the joiner stays with the first one, so
+  nothing is lost or garbled: a family at the edge shows as a couple and a
+  child on the next row). That is what xterm and tmux draw; terminals that
+  draw such a sequence as one glyph (2 columns) show the cursor after it too
+  far right, or one column short for VS16. Chat lines do not depend on it:
+  the renderer wraps them with its own, never-too-small count, and never
+  inside a sequence (:func:`~sshchat.frontends.render.cell_width`).
 """
 
 from __future__ import annotations
