@@ -639,14 +639,14 @@ async def test_mentions_highlighted_and_own_nick_bold_on_a_pty(
     await alice.expect(r"<bob> hey alice, look")
     # The text of a line that names her is bold yellow; bob's nick is not bold.
     assert "\x1b[1m\x1b[33mhey alice, look\x1b[0m" in alice.output
-    assert re.search(r"<\x1b\[\d+mbob\x1b\[0m> ", alice.output)
+    assert re.search(r"<\x1b\[[\d;]+mbob\x1b\[0m> ", alice.output)
     bob.send("nothing special")
     await alice.expect(r"<bob> nothing special")
-    assert re.search(r"<\x1b\[\d+mbob\x1b\[0m> nothing special", alice.output)
+    assert re.search(r"<\x1b\[[\d;]+mbob\x1b\[0m> nothing special", alice.output)
     # Her own lines: her nick in bold.
     alice.send("my own line")
     await alice.expect(r"<alice> my own line")
-    assert re.search(r"<\x1b\[\d+m\x1b\[1malice\x1b\[0m> my own line", alice.output)
+    assert re.search(r"<\x1b\[[\d;]+m\x1b\[1malice\x1b\[0m> my own line", alice.output)
 
 
 async def test_plain_line_mode_never_sends_escapes_or_bells(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from sinks import RecordingSink as Sink
 
@@ -42,6 +43,19 @@ NASTY_PIECES = st.sampled_from(
         "\u2066",
         "\u200b",
         "\u200d",
+        "\u200c",
+        "\u200d\u200d",
+        "\ufe0f",
+        "\ufe0e",
+        "\U000e0100",
+        "\u034f",
+        "\U000e0067",
+        "\U000e007f",
+        "\U0001f3f4",
+        "\U0001f468",
+        "\U0001f3fd",
+        "\u0915\u094d",
+        "\u06cc",
         "\ufeff",
         "\u2028",
         "\t",
@@ -67,8 +81,30 @@ TEXT = st.one_of(
 )
 
 
+JOINERS = "\u200c\u200d"
+# A subdivision flag: WAVING BLACK FLAG, 2-7 tag letters or digits, CANCEL TAG.
+FLAG_TAGS = re.compile("\U0001f3f4[\U000e0030-\U000e0039\U000e0061-\U000e007a]{2,7}\U000e007f")
+INVISIBLE = re.compile(
+    "[\u200c\u200d\u034f\u180b-\u180f\ufe00-\ufe0f\U000e0000-\U000e007f\U000e0100-\U000e01ef]"
+)
+
+
+def draws(ch: str) -> bool:
+    return unicodedata.category(ch)[0] in "LMNPS"
+
+
 def bad_chars(text: str) -> list[str]:
-    return [ch for ch in text if unicodedata.category(ch) in FORBIDDEN]
+    """Controls, format characters and the like, except where Unicode needs them:
+    a joiner between two visible characters, the tags of a subdivision flag."""
+    in_flags = {k for m in FLAG_TAGS.finditer(text) for k in range(m.start() + 1, m.end())}
+    bad = []
+    for k, ch in enumerate(text):
+        if ch in JOINERS:
+            if not (0 < k < len(text) - 1 and draws(text[k - 1]) and draws(text[k + 1])):
+                bad.append(ch)
+        elif unicodedata.category(ch) in FORBIDDEN and k not in in_flags:
+            bad.append(ch)
+    return bad
 
 
 # -- sanitize ---------------------------------------------------------------------
@@ -81,6 +117,31 @@ def test_sanitize_output_is_clean(text: str) -> None:
     assert "\x1b" not in out
     assert bad_chars(out) == []
     assert out == out.strip()
+
+
+@settings(max_examples=300)
+@given(TEXT)
+def test_sanitize_leaves_no_invisible_run(text: str) -> None:
+    # Joiners and selectors can never carry hidden text: each follows a visible
+    # character (a joiner also precedes one), so they never come in runs, first,
+    # or after a space; flag tags only inside a flag.
+    out = FLAG_TAGS.sub("\U0001f3f4", sanitize(text))
+    assert not INVISIBLE.match(out)
+    assert not out.endswith(tuple(JOINERS))
+    for k in range(1, len(out)):
+        if INVISIBLE.match(out[k]):
+            assert not INVISIBLE.match(out[k - 1]) and not out[k - 1].isspace(), repr(out)
+        if out[k - 1] in JOINERS:
+            assert not out[k].isspace(), repr(out)
+
+
+@settings(max_examples=300)
+@given(TEXT)
+def test_sanitize_keeps_the_visible_text(text: str) -> None:
+    # Whatever invisible characters are kept or dropped, what can be seen is the
+    # same. (Escape sequences are left out: an invisible character can end one early.)
+    assume(not re.search("[\x1b\x90-\x9f]", text))
+    assert INVISIBLE.sub("", sanitize(text)) == sanitize(INVISIBLE.sub("", text))
 
 
 @settings(max_examples=300)
@@ -111,10 +172,19 @@ def test_sanitize_keeps_printable_ascii(text: str) -> None:
         ("a\u2028b", "a b"),
         ("line\nbreak", "linebreak"),
         ("right\u202eto-left", "rightto-left"),
-        ("zero\u200b\u200c\u200d\u2060width", "zerowidth"),
+        ("zero\u200b\u200c\u200d\u2060width", "zerowidth"),  # a run of joiners
+        ("\u200dedge\u200c", "edge"),
+        ("a \u200db", "a b"),
+        ("a\u200c b", "a b"),
+        ("\ufe0fx\ufe0f\ufe0f\ufe0fy", "x\ufe0fy"),  # one selector, after a visible one
+        ("x\U000e0101\U000e0102", "x\U000e0101"),
+        ("\u034f\u034fcgj", "cgj"),
         ("\ufeffbom", "bom"),
         ("sur\ud800rogate", "surrogate"),
         ("un\U000e0001tag", "untag"),
+        ("hidden\U000e0068\U000e0069", "hidden"),  # tag letters outside a flag
+        ("\U0001f3f4\U000e0067\U000e0062\U000e007a", "\U0001f3f4"),  # no CANCEL TAG
+        ("\U0001f3f4" + "\U000e0061" * 8 + "\U000e007f", "\U0001f3f4"),  # too long
         ("  padded  ", "padded"),
         ("caf\u00e9 \u65e5\u672c \U0001f600", "caf\u00e9 \u65e5\u672c \U0001f600"),
         ("", ""),
@@ -122,6 +192,42 @@ def test_sanitize_keeps_printable_ascii(text: str) -> None:
 )
 def test_sanitize_examples(raw: str, clean: str) -> None:
     assert sanitize(raw) == clean
+
+
+# Real text that needs its joiners (checked against what Unicode and the languages use).
+NEEDS_JOINERS = [
+    "\U0001f468\u200d\U0001f469\u200d\U0001f467",  # family: man, woman, girl
+    "\U0001f3f3\ufe0f\u200d\U0001f308",  # rainbow flag
+    "\U0001f469\U0001f3fd\u200d\U0001f4bb",  # woman technologist, medium skin tone
+    "\U0001f9d1\U0001f3ff\u200d\U0001f91d\u200d\U0001f9d1\U0001f3fb",  # people holding hands
+    "\u2764\ufe0f\u200d\U0001f525",  # heart on fire
+    "\U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f",  # Scotland
+    "1\ufe0f\u20e3",  # keycap one
+    "\u2764\ufe0f",  # red heart, emoji form
+    "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",  # Persian "I want" (ZWNJ)
+    "\u0646\u0627\u0645\u0647\u200c\u0647\u0627",  # Persian "letters" (ZWNJ)
+    "\u0915\u094d\u200d\u0937",  # Devanagari KA + VIRAMA + ZWJ + SSA (half form)
+    "\u0915\u094d\u200c\u0937",  # Devanagari, explicit virama (ZWNJ)
+    "\u0930\u094d\u200d\u092f",  # Devanagari eyelash RA
+    "\u8fbb\U000e0100",  # an ideographic variation sequence
+]
+
+
+@pytest.mark.parametrize("text", NEEDS_JOINERS)
+def test_sanitize_keeps_sequences_unicode_needs(text: str) -> None:
+    assert sanitize(text) == text
+    line = f"look: {text} and {text}{text}!"
+    assert sanitize(line) == line
+    assert bad_chars(sanitize(line)) == []
+
+
+def test_names_still_refuse_joiners() -> None:
+    hub = Hub([("alice", False), ("bob", False)], default_channel="lobby")
+    alice = hub.connect("alice", Sink())
+    for line in ("/nick al\u200dice", "/create d\u200dev", "/nick \u0645\u06cc\u200c\u062e"):
+        handle_line(hub, alice, line)
+    assert hub.accounts["alice"].nick == "alice"
+    assert set(hub.channels) == {"lobby"}
 
 
 # -- confusable_key ---------------------------------------------------------------

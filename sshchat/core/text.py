@@ -2,9 +2,17 @@
 
 Everything a user types (messages, nicks, channel names, reasons, topics) passes
 through :func:`sanitize` on its way into the hub. The result never contains a
-terminal escape sequence, a C0/C1 control character, a bidirectional override
-or an invisible (zero-width / format) character, so it is safe to print on any
-terminal and safe to compare.
+terminal escape sequence, a C0/C1 control character or a bidirectional override,
+so it is safe to print on any terminal.
+
+Invisible characters are removed too, except where Unicode needs them to draw
+what the person typed: a zero-width joiner or non-joiner between two visible
+characters (emoji sequences such as the family or the rainbow flag, Persian,
+Hindi), one variation selector right after a visible character (the emoji form
+of a heart) and the tag letters of a subdivision flag. Anywhere else (a run of
+them, at either end, next to a space) they are dropped, so that they cannot
+carry hidden text. Names need no more: nicks and channel names must be ASCII
+(:mod:`sshchat.core.names`), so a joiner in one is refused with the name rule.
 """
 
 from __future__ import annotations
@@ -35,8 +43,49 @@ _ESCAPES = re.compile(
 _SPACES = str.maketrans({"\t": " ", "\u2028": " ", "\u2029": " ", "\x85": " "})
 
 # Unicode categories removed outright: controls, format characters (zero-width
-# spaces and joiners, bidi marks and overrides, BOM), surrogates, unassigned.
+# spaces, bidi marks and overrides, BOM; the joiners are the exception below),
+# surrogates, unassigned code points.
 _REMOVED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Cn"})
+
+ZWNJ = "\u200c"
+ZWJ = "\u200d"
+_JOINERS = frozenset((ZWNJ, ZWJ))
+
+# Invisible marks that only modify the character before them: the variation
+# selectors (U+FE0E/U+FE0F pick text or emoji form), their supplement (CJK
+# ideographic variants), the combining grapheme joiner and the Mongolian free
+# variation selectors. One is kept right after a visible character.
+_SELECTOR_RANGES = ((0xFE00, 0xFE0F), (0xE0100, 0xE01EF), (0x34F, 0x34F), (0x180B, 0x180F))
+
+# A subdivision flag (England, Scotland, Wales): WAVING BLACK FLAG, tag letters
+# and digits, CANCEL TAG. The RGI ones have 5 tags; 7 leaves room for others.
+_BLACK_FLAG = "\U0001f3f4"
+_CANCEL_TAG = "\U000e007f"
+_MAX_TAGS = 7
+
+
+def _is_selector(ch: str) -> bool:
+    cp = ord(ch)
+    return any(low <= cp <= high for low, high in _SELECTOR_RANGES)
+
+
+def _is_tag_letter(ch: str) -> bool:
+    return "\U000e0030" <= ch <= "\U000e0039" or "\U000e0061" <= ch <= "\U000e007a"
+
+
+def _is_visible(ch: str) -> bool:
+    """A character that draws something: letters, marks, numbers, punctuation, symbols."""
+    return unicodedata.category(ch)[0] in "LMNPS" and not _is_selector(ch)
+
+
+def _ends_glyph(ch: str) -> bool:
+    """Whether ``ch`` (already kept) can be the last character of a visible glyph."""
+    return unicodedata.category(ch)[0] in "LMNPS"
+
+
+def _is_base(ch: str) -> bool:
+    """A character that starts a new glyph (what a joiner may join to)."""
+    return unicodedata.category(ch)[0] in "LNPS"
 
 
 def _is_safe_char(ch: str) -> bool:
@@ -45,18 +94,59 @@ def _is_safe_char(ch: str) -> bool:
     return unicodedata.category(ch) not in _REMOVED_CATEGORIES
 
 
+def _clean_chars(text: str) -> str:
+    """Drop unsafe characters, keeping joiners, selectors and flag tags only where they belong."""
+    out: list[str] = []
+    joiners = False
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        i += 1
+        if " " <= ch <= "~":
+            out.append(ch)
+        elif ch in _JOINERS:
+            out.append(ch)  # judged below, once its neighbours are known
+            joiners = True
+        elif _is_selector(ch):
+            if out and _is_visible(out[-1]):
+                out.append(ch)
+        elif ch == _BLACK_FLAG:
+            out.append(ch)
+            end = i
+            while end < n and end - i < _MAX_TAGS and _is_tag_letter(text[end]):
+                end += 1
+            if end - i >= 2 and end < n and text[end] == _CANCEL_TAG:
+                out.extend(text[i : end + 1])
+                i = end + 1
+        elif _is_safe_char(ch):
+            out.append(ch)
+    if joiners:
+        # A joiner stays only between the end of a visible glyph (which may be
+        # a kept selector: the rainbow flag is WHITE FLAG, VS16, ZWJ, RAINBOW)
+        # and the start of the next; a run of joiners fails this for all of them.
+        last = len(out) - 1
+        out = [
+            ch
+            for k, ch in enumerate(out)
+            if ch not in _JOINERS
+            or (0 < k < last and _ends_glyph(out[k - 1]) and _is_base(out[k + 1]))
+        ]
+    return "".join(out)
+
+
 def sanitize(text: str) -> str:
-    """Return ``text`` without escape sequences, control or invisible characters.
+    """Return ``text`` without escape sequences, control or stray invisible characters.
 
     Tabs and Unicode line/paragraph separators become spaces; newlines are
     removed (a chat line is one line). Leading and trailing white space is
-    stripped.
+    stripped. Joiners, variation selectors and flag tags survive only inside
+    the sequences that need them (see the module docstring).
     """
     if not text:
         return ""
     text = _ESCAPES.sub("", text).translate(_SPACES)
     if not text.isascii() or not text.isprintable():
-        text = "".join(ch for ch in text if _is_safe_char(ch))
+        text = _clean_chars(text)
     return text.strip()
 
 

@@ -3,17 +3,29 @@
 This is the only place where ANSI colour is produced. Every user-supplied
 string in an event has already been sanitised by the hub, so the only escape
 sequences in the output are the ones made here. Plain (no-pty) sessions get the
-same lines without any escape sequence.
+same lines without any escape sequence, and without wrapping.
+
+It runs once per recipient of every line (500 members x 20 lines/s is 10,000
+renders a second), so what can be computed once is cached: the time stamp per
+minute, a nick's colour per session, day separators per day, and a line that
+fits the terminal (nearly all of them) is never measured character by
+character.
 """
 
 from __future__ import annotations
 
+import colorsys
+import datetime
 import functools
+import math
 import re
 import time
 import typing
+import unicodedata
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+
+from prompt_toolkit.utils import get_cwidth
 
 from sshchat.commands.refusals import notice_text
 from sshchat.core.events import (
@@ -23,6 +35,7 @@ from sshchat.core.events import (
     History,
     Notice,
     NoticeKind,
+    OpChanged,
     Presence,
     PresenceKind,
     PresenceSummary,
@@ -33,7 +46,15 @@ from sshchat.core.prefs import Prefs
 
 TYPED_NOTICES = typing.get_args(TypedNotice)  # notices worded here, at the edge
 
-__all__ = ["Renderer", "nick_color"]
+__all__ = [
+    "PALETTE_16",
+    "PALETTE_256",
+    "Renderer",
+    "cell_width",
+    "day_separator",
+    "nick_color",
+    "palette_for",
+]
 
 RESET = "\x1b[0m"
 BOLD = "\x1b[1m"
@@ -43,20 +64,215 @@ YELLOW = "\x1b[33m"
 MAGENTA = "\x1b[35m"
 CYAN = "\x1b[36m"
 
-# Foreground colours readable on dark and light backgrounds alike.
-_NICK_COLORS = (31, 32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96)
+# -- nick colours ----------------------------------------------------------------
+
+# The 16-colour palette without black, white and the greys (invisible on one
+# background or the other). What these look like is up to the terminal's theme.
+PALETTE_16 = tuple(f"\x1b[{code}m" for code in (31, 32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96))
 
 
-def nick_color(login: str) -> str:
-    """The SGR sequence for ``login``'s nick: the same in every session and restart."""
-    code = _NICK_COLORS[zlib.crc32(login.encode()) % len(_NICK_COLORS)]
-    return f"\x1b[{code}m"
+def _xterm_256_palette() -> tuple[str, ...]:
+    """The entries of the xterm 6x6x6 colour cube readable on black and on white.
+
+    Kept: a contrast ratio of at least 3:1 (WCAG) against both, which means a
+    relative luminance between 0.10 and 0.30, and clearly coloured (no greys).
+    They are ordered so that neighbours differ in hue: when a nick's colour is
+    taken, the next entry it moves on to looks different.
+    """
+    levels = (0, 95, 135, 175, 215, 255)
+
+    def linear(c: int) -> float:
+        v = c / 255
+        return v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4
+
+    found: list[tuple[float, int]] = []
+    for r in range(6):
+        for g in range(6):
+            for b in range(6):
+                rgb = (levels[r], levels[g], levels[b])
+                lum = 0.2126 * linear(rgb[0]) + 0.7152 * linear(rgb[1]) + 0.0722 * linear(rgb[2])
+                if 0.10 <= lum <= 0.30 and max(r, g, b) - min(r, g, b) >= 2:
+                    hue = colorsys.rgb_to_hsv(*(c / 255 for c in rgb))[0]
+                    found.append((hue, 16 + 36 * r + 6 * g + b))
+    found.sort()
+    n = len(found)
+    stride = next(s for s in range(round(n * 0.382), n) if math.gcd(s, n) == 1)
+    return tuple(f"\x1b[38;5;{found[(k * stride) % n][1]}m" for k in range(n))
+
+
+PALETTE_256 = _xterm_256_palette()
+
+
+def palette_for(term_type: str, colorterm: str = "") -> tuple[str, ...]:
+    """The nick palette for a terminal: 256 colours when it says it has them."""
+    if "256color" in term_type or colorterm:
+        return PALETTE_256
+    return PALETTE_16
+
+
+def nick_color(login: str, palette: tuple[str, ...] = PALETTE_16) -> str:
+    """The first-choice SGR sequence for ``login``: the same in every session and restart.
+
+    A session shows it unless another nick in the same channel already has it
+    (see :meth:`Renderer.nick_sgr`).
+    """
+    return palette[zlib.crc32(login.encode()) % len(palette)]
+
+
+# -- widths and wrapping ------------------------------------------------------------
+
+_VS16 = "\ufe0f"
+
+
+def cell_width(text: str) -> int:
+    """Terminal columns ``text`` takes, erring on the wide side.
+
+    Per character, as prompt_toolkit and most terminals count (East-Asian wide
+    characters and emoji 2, marks and joiners 0). Terminals disagree about
+    sequences: some draw a ZWJ family in 2 columns, others as its 3 people in 6;
+    some draw a text-style character with VS16 (``❤️``) in 2. Counting the
+    larger keeps a wrapped line from being wrapped again by the terminal.
+    """
+    if text.isascii():
+        return len(text)
+    total = 0
+    previous = 0
+    for ch in text:
+        if ch == _VS16 and previous == 1:
+            total += 1
+            previous = 2
+            continue
+        previous = max(get_cwidth(ch), 0)
+        total += previous
+    return total
+
+
+def _joins_previous(ch: str) -> bool:
+    """Whether ``ch`` belongs to the glyph before it (never a place to break)."""
+    return (
+        unicodedata.category(ch)[0] == "M"
+        or ch in "\u200c\u200d"
+        or "\U0001f3fb" <= ch <= "\U0001f3ff"  # skin tones
+        or "\U000e0020" <= ch <= "\U000e007f"  # flag tags
+    )
+
+
+def _glyphs(word: str) -> list[str]:
+    """``word`` cut where a line may break inside it: never inside a joined sequence."""
+    if word.isascii():
+        return list(word)
+    out: list[str] = []
+    glue = False
+    for ch in word:
+        if out and (glue or _joins_previous(ch)):
+            out[-1] += ch
+        else:
+            out.append(ch)
+        glue = ch == "\u200d"
+    return out
+
+
+# Narrower than this, wrapping does more harm than good: the terminal wraps.
+MIN_WRAP_WIDTH = 8
+
+# A line is built from pieces: (text, sgr), sgr "" for uncoloured text.
+Piece = tuple[str, str]
+_WORDS = re.compile(r"\S+|\s+")
+
+
+def _tokens(pieces: Iterable[Piece]) -> list[tuple[bool, list[Piece]]]:
+    """Split pieces into (is_space, pieces) tokens; a word may span pieces."""
+    tokens: list[tuple[bool, list[Piece]]] = []
+    for text, sgr in pieces:
+        for part in _WORDS.findall(text):
+            space = part[0].isspace()
+            if tokens and not space and not tokens[-1][0]:
+                tokens[-1][1].append((part, sgr))  # a word that goes on in the next piece
+            else:
+                tokens.append((space, [(part, sgr)]))
+    return tokens
+
+
+def wrap_pieces(pieces: list[Piece], first: int, rest: int) -> list[list[Piece]]:
+    """Fill lines of ``first`` then ``rest`` columns with ``pieces``, breaking at spaces.
+
+    A word wider than a line is broken between glyphs. White space where a
+    line breaks is dropped.
+    """
+    lines: list[list[Piece]] = [[]]
+    room = first
+    used = 0
+    pending: list[Piece] = []  # white space waiting for the next word
+    pending_w = 0
+    for space, parts in _tokens(pieces):
+        width = sum(cell_width(text) for text, _ in parts)
+        if space:
+            if used:
+                pending, pending_w = parts, width
+            continue
+        if used and used + pending_w + width <= room:
+            lines[-1].extend(pending)
+            used += pending_w
+        elif used and width <= rest:
+            lines.append([])
+            room, used = rest, 0
+        elif used and used + pending_w < room:
+            lines[-1].extend(pending)  # a long word starts on this line
+            used += pending_w
+        pending, pending_w = [], 0
+        if used + width <= room:
+            lines[-1].extend(parts)
+            used += width
+            continue
+        for text, sgr in parts:  # too long for any line: break it between glyphs
+            for glyph in _glyphs(text):
+                w = cell_width(glyph)
+                if used and used + w > room:
+                    lines.append([])
+                    room, used = rest, 0
+                lines[-1].append((glyph, sgr))
+                used += w
+    for line in lines:  # a long word that went on to the next line left a space behind
+        while line and line[-1][0].isspace():
+            line.pop()
+    return lines
+
+
+# -- time --------------------------------------------------------------------------
 
 
 @functools.lru_cache(maxsize=64)
 def _clock(minute: int) -> str:
     """``HH:MM`` (local time) of a minute since the epoch; one strftime per minute."""
     return time.strftime("%H:%M", time.localtime(minute * 60))
+
+
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+
+
+def _day(when: float) -> datetime.date:
+    tm = time.localtime(when)
+    return datetime.date(tm.tm_year, tm.tm_mon, tm.tm_mday)
+
+
+@functools.lru_cache(maxsize=64)
+def day_separator(day: datetime.date) -> str:
+    """``-- Monday 30 November 2026 --``: English names, whatever the server's locale."""
+    return f"-- {_WEEKDAYS[day.weekday()]} {day.day} {_MONTHS[day.month - 1]} {day.year} --"
 
 
 class Renderer:
@@ -67,6 +283,11 @@ class Renderer:
     stamps off and chooses when to ring the bell. ``own_nick`` returns the
     user's current nick, for highlighting lines that mention it. Plain
     sessions never get an escape sequence or a bell.
+
+    ``palette`` holds the nick colours (see :func:`palette_for`); ``width``,
+    when set (a pty's columns), makes long lines wrap at word boundaries with
+    the continuation indented under the text. ``clock`` says what "today" is,
+    for the day separators of history.
     """
 
     def __init__(
@@ -76,6 +297,9 @@ class Renderer:
         own_login: str,
         prefs: Prefs | None = None,
         own_nick: Callable[[], str] | None = None,
+        palette: tuple[str, ...] = PALETTE_16,
+        width: int | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.tty = color
         self.own_login = own_login
@@ -83,9 +307,27 @@ class Renderer:
         self._own_nick: Callable[[], str] = own_nick or (lambda: own_login)
         self._bell = False
         self._mention_cache: tuple[str, re.Pattern[str]] | None = None
+        self.width = width
+        self.clock = clock
+        # login -> its palette index in this session; channel -> {index: login}
+        self._colors: dict[str, int] = {}
+        self._taken: dict[str, dict[int, str]] = {}
+        self.palette = palette
+        self._stamp_cache: tuple[int, str] = (-1, "")
 
     def set_own_nick(self, own_nick: Callable[[], str]) -> None:
         self._own_nick = own_nick
+
+    @property
+    def palette(self) -> tuple[str, ...]:
+        return self._palette
+
+    @palette.setter
+    def palette(self, palette: tuple[str, ...]) -> None:
+        """Another palette: the colours are chosen afresh."""
+        self._palette = palette
+        self._colors.clear()
+        self._taken.clear()
 
     @property
     def color(self) -> bool:
@@ -99,46 +341,115 @@ class Renderer:
     def render(self, event: Event, current_channel: str) -> list[str]:
         """The lines (without line endings) that show ``event``."""
         if isinstance(event, ChatMessage):
-            return [self._chat(event, current_channel)]
+            return self._chat(event, current_channel)
         if isinstance(event, PrivateMessage):
-            return [self._private(event)]
+            return self._private(event, current_channel)
         if isinstance(event, Presence):
-            return [self._presence(event, current_channel)]
+            return self._presence(event, current_channel)
         if isinstance(event, Broadcast):
-            text = f"[broadcast from {self._nick(event.sender, event.nick)}] {event.text}"
+            loud = BOLD + YELLOW
+            body = [
+                ("[broadcast from ", loud),
+                *self._nick(event.sender, event.nick, current_channel),
+            ]
+            body += [("] ", loud), (event.text, loud)]
             self._ring(mention=True)
-            return [self._stamp(event.time) + self._paint(text, BOLD + YELLOW)]
+            return self._line(self._stamp(event.time), body, head_len=len(body) - 1)
         if isinstance(event, Notice):
             return self._notice(event)
         if isinstance(event, History):
             return self._history(event, current_channel)
         if isinstance(event, PresenceSummary):
-            return [self._summary(event)]
+            return self._summary(event)
+        if isinstance(event, OpChanged):  # a channel notice, like joins and topics
+            text, _ = notice_text(event)
+            return self._line(self._stamp(event.time), [("--", DIM), (" " + text, "")], head_len=1)
         if isinstance(event, TYPED_NOTICES):
             text, kind = notice_text(event)
             return self._notice(Notice(text, kind, event.time))
         return []  # pragma: no cover - every event type is handled above
 
+    # -- colours ----------------------------------------------------------------
+
+    def nick_sgr(self, login: str, channel: str) -> str:
+        """The colour of ``login`` in this session.
+
+        Chosen when the nick is first seen: its first choice
+        (:func:`nick_color`), or the next palette entry that no other nick seen
+        in ``channel`` has. Then it stays the same for the whole session.
+        """
+        taken = self._taken.get(channel)
+        if taken is None:
+            taken = self._taken[channel] = {}
+        size = len(self.palette)
+        index = self._colors.get(login)
+        if index is not None:
+            # Seen before: claim its colour here too, unless someone has it.
+            if len(taken) < size:
+                taken.setdefault(index, login)
+            return self.palette[index]
+        index = zlib.crc32(login.encode()) % size
+        if len(taken) < size:
+            while index in taken:
+                index = (index + 1) % size
+            taken[index] = login
+        self._colors[login] = index
+        return self.palette[index]
+
     # -- pieces ---------------------------------------------------------------
 
-    def _paint(self, text: str, sgr: str) -> str:
-        return f"{sgr}{text}{RESET}" if self.color else text
-
-    def _stamp(self, when: float) -> str:
+    def _stamp(self, when: float) -> list[Piece]:
         if not self.prefs.timestamps:
-            return ""
-        return self._paint(_clock(int(when) // 60), DIM) + " "
+            return []
+        minute = int(when) // 60
+        cached = self._stamp_cache
+        if cached[0] != minute:
+            cached = self._stamp_cache = (minute, _clock(minute))
+        return [(cached[1], DIM), (" ", "")]
 
-    def _nick(self, login: str, nick: str) -> str:
+    def _nick(self, login: str, nick: str, channel: str) -> list[Piece]:
         if not self.color:
-            return nick
-        sgr = nick_color(login) + (BOLD if login == self.own_login else "")
-        return f"{sgr}{nick}{RESET}"
+            return [(nick, "")]
+        sgr = self.nick_sgr(login, channel) + (BOLD if login == self.own_login else "")
+        return [(nick, sgr)]
 
-    def _tag(self, channel: str | None, current_channel: str) -> str:
+    def _tag(self, channel: str | None, current_channel: str) -> list[Piece]:
         if channel is None or channel == current_channel:
-            return ""
-        return self._paint(f"#{channel}", CYAN) + " "
+            return []
+        return [(f"#{channel}", CYAN), (" ", "")]
+
+    def _join(self, pieces: Iterable[Piece]) -> str:
+        if not self.color:
+            return "".join(text for text, _ in pieces)
+        return "".join(f"{sgr}{text}{RESET}" if sgr else text for text, sgr in pieces)
+
+    def _line(self, head: list[Piece], body: list[Piece], *, head_len: int = 0) -> list[str]:
+        """One rendered line, or several when it is wider than the terminal.
+
+        ``head`` (stamp, channel tag) and the first ``head_len`` pieces of
+        ``body`` (``<nick>``, a label) are the prefix; continuation lines are
+        indented to where the text after it starts, or less if that would leave
+        too little room.
+        """
+        pieces = head + body
+        width = self.width
+        if width is None or width < MIN_WRAP_WIDTH:
+            return [self._join(pieces)]
+        if cell_width("".join([text for text, _ in pieces])) <= width:
+            return [self._join(pieces)]
+        prefix = head + body[:head_len]
+        indent = sum(cell_width(text) for text, _ in prefix)
+        rest = body[head_len:]
+        if indent > width // 2:  # a long nick or a narrow terminal
+            indent = min(indent, max(2, width // 4))
+            lines = wrap_pieces(prefix + rest, width, width - indent)
+            out = [self._join(lines[0])]
+        else:
+            lines = wrap_pieces(rest, width - indent, width - indent)
+            out = [self._join(prefix + lines[0])]
+        pad = " " * indent
+        out.extend(pad + self._join(line) for line in lines[1:])
+        return out
 
     def _ring(self, *, mention: bool) -> None:
         bell = self.prefs.bell
@@ -154,57 +465,68 @@ class Renderer:
             cached = self._mention_cache = (nick, pattern)
         return cached[1].search(text) is not None
 
-    def _chat(self, event: ChatMessage, current_channel: str, *, replay: bool = False) -> str:
+    def _chat(self, event: ChatMessage, current_channel: str, *, replay: bool = False) -> list[str]:
         head = self._stamp(event.time) + self._tag(event.channel, current_channel)
-        nick = self._nick(event.sender, event.nick)
-        text = event.text
-        if event.sender != self.own_login and self._mentions_me(text):
-            text = self._paint(text, BOLD + YELLOW)
+        nick = self._nick(event.sender, event.nick, event.channel)
+        sgr = ""
+        if event.sender != self.own_login and self._mentions_me(event.text):
+            sgr = BOLD + YELLOW
             if not replay:
                 self._ring(mention=True)
         elif event.sender != self.own_login and not replay:
             self._ring(mention=False)
         if event.action:
-            return f"{head}* {nick} {text}"
-        return f"{head}<{nick}> {text}"
-
-    def _private(self, event: PrivateMessage, *, replay: bool = False) -> str:
-        if event.sender == self.own_login and event.recipient != self.own_login:
-            label = f"[PM to {self._nick(event.recipient, event.recipient_nick)}]"
+            body = [("* ", ""), *nick, (" ", ""), (event.text, sgr)]
         else:
-            label = f"[PM from {self._nick(event.sender, event.sender_nick)}]"
+            body = [("<", ""), *nick, ("> ", ""), (event.text, sgr)]
+        return self._line(head, body, head_len=len(body) - 1)
+
+    def _private(
+        self, event: PrivateMessage, current_channel: str, *, replay: bool = False
+    ) -> list[str]:
+        # The whole line is magenta (only the nick keeps its own colour), so a
+        # private message stands out from channel talk, wrapped lines included.
+        if event.sender == self.own_login and event.recipient != self.own_login:
+            label = "[PM to "
+            nick = self._nick(event.recipient, event.recipient_nick, current_channel)
+        else:
+            label = "[PM from "
+            nick = self._nick(event.sender, event.sender_nick, current_channel)
             if not replay:
                 self._ring(mention=True)
-        return self._stamp(event.time) + self._paint(label, MAGENTA) + f" {event.text}"
+        body = [(label, MAGENTA), *nick, ("] ", MAGENTA), (event.text, MAGENTA)]
+        return self._line(self._stamp(event.time), body, head_len=len(body) - 1)
 
-    def _presence(self, event: Presence, current_channel: str) -> str:
-        nick = self._nick(event.login, event.nick)
+    def _presence(self, event: Presence, current_channel: str) -> list[str]:
+        channel = event.channel or current_channel
+        nick = self._nick(event.login, event.nick, channel)
         kind = event.kind
         where = f"#{event.channel}" if event.channel else ""
         mine = event.login == self.own_login
+        text: list[Piece]
         if kind is PresenceKind.JOIN:
-            text = f"{nick} joined {where}"
+            text = [*nick, (f" joined {where}", "")]
         elif kind is PresenceKind.LEAVE:
-            text = f"{nick} left {where}"
+            text = [*nick, (f" left {where}", "")]
         elif kind is PresenceKind.CONNECT:
-            text = f"{nick} connected"
+            text = [*nick, (" connected", "")]
         elif kind is PresenceKind.DISCONNECT:
-            text = f"{nick} disconnected"
+            text = [*nick, (" disconnected", "")]
         elif kind is PresenceKind.TOPIC:
             if event.detail:
-                text = f"{nick} set the topic of {where}: {event.detail}"
+                text = [*nick, (f" set the topic of {where}: {event.detail}", "")]
             else:
-                text = f"{nick} cleared the topic of {where}"
+                text = [*nick, (f" cleared the topic of {where}", "")]
         elif kind is PresenceKind.KICK:
-            who = "you were" if mine else f"{nick} was"
-            text = f"{who} kicked from {where} {event.detail}"
-        elif mine:
-            text = f"you are now known as {self._nick(event.login, event.detail)}"
+            who = [("you were", "")] if mine else [*nick, (" was", "")]
+            text = [*who, (f" kicked from {where} {event.detail}", "")]
         else:
-            text = f"{nick} is now known as {self._nick(event.login, event.detail)}"
-        return self._stamp(event.time) + self._paint("--", DIM) + " " + text
+            new = self._nick(event.login, event.detail, channel)
+            who = [("you are", "")] if mine else [*nick, (" is", "")]
+            text = [*who, (" now known as ", ""), *new]
+        return self._line(self._stamp(event.time), [("--", DIM), (" ", ""), *text], head_len=2)
 
-    def _summary(self, event: PresenceSummary) -> str:
+    def _summary(self, event: PresenceSummary) -> list[str]:
         verb = {
             PresenceKind.JOIN: f"joined #{event.channel}",
             PresenceKind.LEAVE: f"left #{event.channel}",
@@ -215,28 +537,45 @@ class Renderer:
         more = event.count - len(event.nicks)
         if more > 0:
             names += f" and {more} more"
-        return self._stamp(event.time) + self._paint("--", DIM) + f" {event.count} {verb}: {names}"
+        body = [("--", DIM), (f" {event.count} {verb}: {names}", "")]
+        return self._line(self._stamp(event.time), body, head_len=1)
 
     def _history(self, event: History, current_channel: str) -> list[str]:
         if not event.messages:
             where = f"#{event.channel}" if event.channel else "your private messages"
-            return [self._paint(f"--- no earlier lines in {where} ---", DIM)]
+            return [self._join([(f"--- no earlier lines in {where} ---", DIM)])]
         if event.channel is None:
             head = f"--- {len(event.messages)} private messages while you were away ---"
         else:
             head = f"--- history: the last {len(event.messages)} lines of #{event.channel} ---"
-        lines = [self._paint(head, DIM)]
+        lines = [self._join([(head, DIM)])]
+        # Lines from an earlier day are preceded by the day they were said;
+        # today's lines by "today" only if an earlier day came before them.
+        today = _day(self.clock())
+        shown: datetime.date | None = None
         for message in event.messages:
+            day = _day(message.time)
+            if day != shown and (day != today or shown is not None):
+                label = "-- today --" if day == today else day_separator(day)
+                lines.append(self._join([(label, DIM)]))
+            shown = day
             if isinstance(message, ChatMessage):
-                lines.append(self._chat(message, current_channel, replay=True))
+                lines.extend(self._chat(message, current_channel, replay=True))
             else:
-                lines.append(self._private(message, replay=event.channel is not None))
-        lines.append(self._paint("--- end of history ---", DIM))
+                lines.extend(
+                    self._private(message, current_channel, replay=event.channel is not None)
+                )
+        lines.append(self._join([("--- end of history ---", DIM)]))
         return lines
 
     def _notice(self, event: Notice) -> list[str]:
-        lines = event.text.split("\n")
         if event.kind is NoticeKind.ERROR:
-            lines[0] = "error: " + lines[0]
-            return [self._paint(line, RED) for line in lines]
-        return lines
+            texts = event.text.split("\n")
+            texts[0] = "error: " + texts[0]
+            return [out for text in texts for out in self._notice_line(text, RED)]
+        return [out for text in event.text.split("\n") for out in self._notice_line(text, "")]
+
+    def _notice_line(self, text: str, sgr: str) -> list[str]:
+        # Continuations go under the line's own indentation (help tables).
+        indent = len(text) - len(text.lstrip(" "))
+        return self._line([(text[:indent], "")] if indent else [], [(text[indent:], sgr)])

@@ -18,6 +18,17 @@ Design notes (see ``shared/stack-notes.md`` for the measurements behind them):
   the layout only while searching) and Tab completion of commands, nicks and
   channels (one shared completer; ambiguous candidates are printed above the
   prompt, no completion menu is ever laid out).
+* Widths: prompt_toolkit measures the line being typed one code point at a
+  time (wcwidth) and puts zero-width ones (ZWJ, VS16) in the cell before.
+  A ZWJ sequence counts as the sum of its parts (a family 6 columns, the
+  rainbow flag 3, a heart with VS16 1), and where the input line wraps it may
+  be split between two of its parts (the joiner stays with the first one, so
+  nothing is lost or garbled: a family at the edge shows as a couple and a
+  child on the next row). That is what xterm and tmux draw; terminals that
+  draw such a sequence as one glyph (2 columns) show the cursor after it too
+  far right, or one column short for VS16. Chat lines do not depend on it:
+  the renderer wraps them with its own, never-too-small count, and never
+  inside a sequence (:func:`~sshchat.frontends.render.cell_width`).
 """
 
 from __future__ import annotations
@@ -55,6 +66,7 @@ from sshchat.commands.completion import candidates, common_prefix, format_candid
 from sshchat.commands.registry import Session
 from sshchat.core.events import Notice
 from sshchat.frontends.base import FrontEnd
+from sshchat.frontends.render import palette_for
 
 __all__ = ["ChannelInput", "TerminalFrontEnd"]
 
@@ -413,12 +425,18 @@ class TerminalFrontEnd(FrontEnd):
     line_breaks = "\r\n\x03"  # Ctrl-C clears the line being typed
     input_waits_for_output = True
 
-    def __init__(self, *args: Any, term_type: str = "xterm", **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, term_type: str = "xterm", colorterm: str = "", **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._resize_timer: asyncio.TimerHandle | None = None
         self._resize_waiting = False
         self.term_type = term_type or "xterm"
         self.size = Size(rows=24, columns=80)
+        # Nick colours from 256 when the client's TERM (or COLORTERM, sent only
+        # if the client is set up to) says it has them; lines wrap at the width.
+        self.renderer.palette = palette_for(self.term_type, colorterm)
+        self.renderer.width = self.size.columns
         self.input = ChannelInput()
         self.output = _ChannelOutput(
             cast(TextIO, _ChannelStdout(self._write_raw)),
@@ -471,6 +489,7 @@ class TerminalFrontEnd(FrontEnd):
             # its old bytes would draw it for the old width.
             self._replay = None
         self.size = size
+        self.renderer.width = size.columns
         if self._resize_timer is None and self.app is not None and self.app.is_running:
             loop = asyncio.get_running_loop()
             self._resize_timer = loop.call_later(RESIZE_SECONDS, self._relayout)

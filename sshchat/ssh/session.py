@@ -170,7 +170,12 @@ class ChatSession(asyncssh.SSHServerSession[str]):
         if self._pty is not None:
             term_type, width, height = self._pty
             terminal = TerminalFrontEnd(
-                self._hub, transport, self._login, term_type=term_type, **options
+                self._hub,
+                transport,
+                self._login,
+                term_type=term_type,
+                colorterm=chan.get_environment().get("COLORTERM", ""),
+                **options,
             )
             terminal.set_size(width, height)
             front = terminal
