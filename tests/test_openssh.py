@@ -203,6 +203,7 @@ def test_exec_request_refused_with_message(sshchat_server: ServerProcess, key_fi
     )
     assert result.returncode == 1
     assert "only offers interactive chat" in result.stderr
+    assert f"e.g.: ssh -p {sshchat_server.port} carol@127.0.0.1" in result.stderr
 
 
 def test_sigterm_tells_users_and_exits_cleanly(sshchat_server: ServerProcess) -> None:
