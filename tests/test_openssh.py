@@ -61,7 +61,7 @@ def sshchat_server(
     assert proc.stdout is not None
     for line in proc.stdout:
         log.append(line)
-        match = re.search(r"listening on [\d.]+:(\d+)", line)
+        match = re.search(r"server\.listening address=\S+ port=(\d+)", line)
         if match:
             port = int(match.group(1))
             break

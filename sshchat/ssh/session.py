@@ -154,7 +154,8 @@ class ChatSession(asyncssh.SSHServerSession[str]):
             "session.refused",
             user=self._login,
             source=self._source,
-            request=f"subsystem {subsystem}",
+            request="subsystem",
+            subsystem=subsystem,
         )
         return False
 
