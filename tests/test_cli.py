@@ -288,7 +288,10 @@ def test_serve_missing_default_config(tmp_path, monkeypatch, capsys) -> None:
     assert cli.main(["serve"]) == 2
     err = capsys.readouterr().err
     assert fake.calls == []
-    assert err.startswith("sshchat: config.toml: config file not found.")
+    assert err.startswith(
+        f"sshchat: config.toml: config file not found in the current directory ({tmp_path})."
+    )
+    assert "`sshchat init`" in err
     assert "--config config.example.toml" in err
     assert "copy config.example.toml" in err
     assert "Traceback" not in err
