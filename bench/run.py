@@ -50,7 +50,10 @@ SCENARIOS = ("handshakes", "sessions", "fanout", "spread", "floor", "storm", "br
 PASSWORD_USER = "benchpw"
 PASSWORD = "correct horse battery staple"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-LISTENING = re.compile(r"listening on (\S+):(\d+)")
+# sshchat logs `server.listening address=HOST port=PORT`; the floor server `listening on HOST:PORT`.
+LISTENING = re.compile(
+    r"server\.listening address=\S+ port=(?P<port>\d+)|listening on \S+:(?P<floor_port>\d+)"
+)
 
 # Limits that must not get in the way of a load test (one source address,
 # thousands of sessions, senders far above a human typing rate).
@@ -268,7 +271,7 @@ def write_config(
 
 
 class ServerProcess:
-    """A server subprocess whose log says ``listening on HOST:PORT``."""
+    """A server subprocess whose log says where it listens (see :data:`LISTENING`)."""
 
     def __init__(self, name: str, argv: list[str], log_path: Path, env: dict[str, str]) -> None:
         self.name = name
@@ -298,7 +301,7 @@ class ServerProcess:
         while time.monotonic() < deadline:
             match = LISTENING.search(self.log_path.read_text(errors="replace"))
             if match:
-                self.port = int(match.group(2))
+                self.port = int(match.group("port") or match.group("floor_port"))
                 return
             if self.proc.poll() is not None:
                 break

@@ -487,3 +487,146 @@ def test_usage_errors_exit_1(capsys, argv: list[str]) -> None:
     code, _, err = run(capsys, *argv)
     assert code == 1
     assert "usage: sshchat user" in err
+
+
+# ---------------------------------------------------------------------------
+# user key list / key del, keys shared between users
+# ---------------------------------------------------------------------------
+
+
+def test_key_list_numbers_the_keys(cfg: Path, tmp_path: Path, capsys) -> None:
+    for name, comment in (("k1", "alice@laptop"), ("k2", "")):
+        pub, _ = make_pub(tmp_path, name, comment)
+        assert run(capsys, "user", "key", "add", "alice", str(pub), "--config", str(cfg))[0] == 0
+    keys = load_config(cfg).users["alice"].public_keys
+    code, out, err = run(capsys, "user", "key", "list", "alice", "--config", str(cfg))
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].split() == ["#", "TYPE", "FINGERPRINT", "COMMENT"]
+    assert lines[1].split() == ["1", "ssh-ed25519", keys[0].fingerprint, "alice@laptop"]
+    assert lines[2].split() == ["2", "ssh-ed25519", keys[1].fingerprint]
+    assert len(lines) == 3
+
+
+def test_key_list_without_keys_or_user(cfg: Path, capsys) -> None:
+    code, out, _ = run(capsys, "user", "key", "list", "bob", "--config", str(cfg))
+    assert code == 0
+    assert "bob has no public keys" in out and "sshchat user key add bob FILE" in out
+    code, _, err = run(capsys, "user", "key", "list", "zed", "--config", str(cfg))
+    assert code == 1 and "there is no user 'zed'" in err
+
+
+def _two_keys(cfg: Path, tmp_path: Path, capsys, user: str = "alice") -> list[str]:
+    lines = []
+    for name, comment in (("k1", f"{user}@laptop"), ("k2", f"{user}@phone")):
+        pub, line = make_pub(tmp_path, f"{user}-{name}", comment)
+        assert run(capsys, "user", "key", "add", user, str(pub), "--config", str(cfg))[0] == 0
+        lines.append(line)
+    return lines
+
+
+@pytest.mark.parametrize("how", ["number", "fingerprint", "bare-fingerprint"])
+def test_key_del_by_number_or_fingerprint(cfg: Path, tmp_path: Path, capsys, how: str) -> None:
+    laptop, phone = _two_keys(cfg, tmp_path, capsys)
+    fingerprint = load_config(cfg).users["alice"].public_keys[0].fingerprint
+    which = {
+        "number": "1",
+        "fingerprint": fingerprint,
+        "bare-fingerprint": fingerprint.removeprefix("SHA256:"),
+    }[how]
+    code, out, err = run(capsys, "user", "key", "del", "alice", which, "--config", str(cfg))
+    assert code == 0, err
+    assert f"removed key {fingerprint} (alice@laptop) from alice" in out
+    assert "running sshchat server" in out
+    text = cfg.read_text()
+    assert laptop not in text and phone in text
+    assert [k.comment for k in load_config(cfg).users["alice"].public_keys] == ["alice@phone"]
+    assert_layout_kept(text)
+
+
+def test_key_del_of_the_last_key_removes_the_line(cfg: Path, tmp_path: Path, capsys) -> None:
+    pub, _ = make_pub(tmp_path, "k", "bob@laptop")
+    assert run(capsys, "user", "key", "add", "bob", str(pub), "--config", str(cfg))[0] == 0
+    assert cfg.read_text() != ORIGINAL
+    assert run(capsys, "user", "key", "del", "bob", "1", "--config", str(cfg))[0] == 0
+    assert cfg.read_text() == ORIGINAL  # back to the byte
+
+
+def test_key_del_keeps_the_comments_inside_the_list(tmp_path: Path, capsys) -> None:
+    lines = [make_pub(tmp_path, f"k{i}", f"me@host{i}")[1] for i in range(3)]
+    path = tmp_path / "keys.toml"
+    path.write_text(
+        "[users.bot]\n"
+        "public_keys = [\n"
+        f'    "{lines[0]}",  # the laptop\n'
+        "    # the old phone, going away:\n"
+        f'    "{lines[1]}",\n'
+        f'    "{lines[2]}",  # the server\n'
+        "]\n"
+    )
+    assert run(capsys, "user", "key", "del", "bot", "2", "--config", str(path))[0] == 0
+    text = path.read_text()
+    assert lines[1] not in text
+    assert f'"{lines[0]}",  # the laptop\n' in text
+    assert f'"{lines[2]}",  # the server\n' in text
+    assert [k.comment for k in load_config(path).users["bot"].public_keys] == [
+        "me@host0",
+        "me@host2",
+    ]
+
+
+def test_key_del_refusals_name_what_is_there(cfg: Path, tmp_path: Path, capsys) -> None:
+    _two_keys(cfg, tmp_path, capsys)
+    before = cfg.read_text()
+    keys = load_config(cfg).users["alice"].public_keys
+    code, _, err = run(capsys, "user", "key", "del", "alice", "SHA256:nope", "--config", str(cfg))
+    assert code == 1
+    assert "user 'alice' has no key 'SHA256:nope'" in err
+    assert f"1 {keys[0].fingerprint} (alice@laptop); 2 {keys[1].fingerprint} (alice@phone)" in err
+    code, _, err = run(capsys, "user", "key", "del", "alice", "3", "--config", str(cfg))
+    assert code == 1 and "has 2 keys, so there is no key number 3" in err
+    code, _, err = run(capsys, "user", "key", "del", "bob", "1", "--config", str(cfg))
+    assert code == 1 and "user 'bob' has no public keys" in err
+    code, _, err = run(capsys, "user", "key", "del", "zed", "1", "--config", str(cfg))
+    assert code == 1 and "there is no user 'zed'" in err
+    assert cfg.read_text() == before
+
+
+def test_key_del_refuses_to_lock_out_a_key_only_user(cfg: Path, tmp_path: Path, capsys) -> None:
+    pub, _ = make_pub(tmp_path, "bot")
+    args = ("--no-password", "--key", str(pub), "--config", str(cfg))
+    assert run(capsys, "user", "add", "bot", *args)[0] == 0
+    before = cfg.read_text()
+    code, _, err = run(capsys, "user", "key", "del", "bot", "1", "--config", str(cfg))
+    assert code == 1
+    assert "only way user 'bot' can log in" in err and "sshchat user passwd bot" in err
+    assert cfg.read_text() == before
+
+
+def test_a_key_of_another_user_is_refused_unless_forced(
+    cfg: Path, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    pub, _ = make_pub(tmp_path, "shared", "alice@laptop")
+    assert run(capsys, "user", "key", "add", "alice", str(pub), "--config", str(cfg))[0] == 0
+    fingerprint = load_config(cfg).users["alice"].public_keys[0].fingerprint
+    before = cfg.read_text()
+    code, _, err = run(capsys, "user", "key", "add", "bob", str(pub), "--config", str(cfg))
+    assert code == 1
+    assert f"the key {fingerprint} already belongs to user 'alice'" in err
+    assert "--force" in err
+    assert cfg.read_text() == before
+    # user add --key is refused the same way, before the password is asked for.
+    stdin = FakeStdin("pw\n")
+    monkeypatch.setattr(sys, "stdin", stdin)
+    code, _, err = run(capsys, "user", "add", "dave", "--key", str(pub), "--config", str(cfg))
+    assert code == 1 and "already belongs to user 'alice'" in err
+    assert stdin.tell() == 0
+    assert cfg.read_text() == before
+    # --force: one person, two accounts, one key.
+    code, _, err = run(
+        capsys, "user", "key", "add", "bob", str(pub), "--force", "--config", str(cfg)
+    )
+    assert code == 0, err
+    users = load_config(cfg).users
+    assert users["bob"].public_keys[0].fingerprint == fingerprint
+    assert users["alice"].public_keys[0].fingerprint == fingerprint

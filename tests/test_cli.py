@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import io
+import json
+import os
 import socket
+import stat
 import subprocess
 import sys
 import types
 from pathlib import Path
 
 import argon2
+import asyncssh
 import pytest
 
 from sshchat import __version__
 from sshchat.cli import main as cli
-from sshchat.config.schema import Config
+from sshchat.config.schema import Config, Limits, load_config, parse_config
+from sshchat.config.template import documented_settings
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "config.example.toml"
@@ -288,7 +294,10 @@ def test_serve_missing_default_config(tmp_path, monkeypatch, capsys) -> None:
     assert cli.main(["serve"]) == 2
     err = capsys.readouterr().err
     assert fake.calls == []
-    assert err.startswith("sshchat: config.toml: config file not found.")
+    assert err.startswith(
+        f"sshchat: config.toml: config file not found in the current directory ({tmp_path})."
+    )
+    assert "`sshchat init`" in err
     assert "--config config.example.toml" in err
     assert "copy config.example.toml" in err
     assert "Traceback" not in err
@@ -358,3 +367,217 @@ def test_serve_bad_log_level(tmp_path, monkeypatch, capsys) -> None:
     FakeServer(monkeypatch)
     assert cli.main(["serve", "--config", str(write_config(tmp_path)), "--log-level", "x"]) == 2
     assert "log-level" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------
+# --config before the command, the default config, --help of every command
+# ---------------------------------------------------------------------------
+
+
+def _all_parsers(parser, path=("sshchat",)):
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                yield from _all_parsers(child, (*path, name))
+
+
+def test_every_command_has_a_description() -> None:
+    seen = []
+    for path, parser in _all_parsers(cli._build_parser()):
+        seen.append(" ".join(path))
+        assert parser.description and len(parser.description) > 20, path
+    for command in ("sshchat init", "sshchat serve", "sshchat check-config", "sshchat user"):
+        assert command in seen
+    assert "sshchat user key list" in seen and "sshchat user key del" in seen
+
+
+@pytest.mark.parametrize(
+    "argv", [["serve", "--help"], ["user", "key", "del", "--help"], ["init", "--help"]]
+)
+def test_help_of_a_command_shows_its_description(capsys, argv: list[str]) -> None:
+    assert cli.main(argv) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    parser = dict(_all_parsers(cli._build_parser()))[("sshchat", *argv[:-1])]
+    assert " ".join(parser.description.split()) in out
+
+
+def test_config_before_the_command(tmp_path, capsys) -> None:
+    path = write_config(tmp_path, "port = 0")
+    assert cli.main(["--config", str(path), "check-config"]) == 0
+    assert f"{path}: OK (1 user" in capsys.readouterr().out
+    assert cli.main(["--config", str(path), "user", "list"]) == 0
+    assert "alice" in capsys.readouterr().out
+    assert cli.main(["--config", str(path), "user", "key", "list", "alice"]) == 0
+    assert "alice has no public keys" in capsys.readouterr().out
+    # Given twice: the same file is fine, two different files are a usage error.
+    assert cli.main(["--config", str(path), "check-config", "--config", str(path)]) == 0
+    capsys.readouterr()
+    assert cli.main(["--config", str(path), "check-config", "--config", "other.toml"]) == 2
+    err = capsys.readouterr().err
+    assert "--config was given twice" in err and "other.toml" in err
+
+
+def test_without_config_the_current_directory_is_used(tmp_path, capsys, monkeypatch) -> None:
+    write_config(tmp_path, "port = 0")
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["user", "list"]) == 0
+    assert "alice" in capsys.readouterr().out
+
+
+def test_missing_default_config_says_how_to_make_one(tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["user", "list"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sshchat: config.toml: config file not found in the current directory")
+    assert "`sshchat init`" in err and "config.example.toml" in err and "--config PATH" in err
+    missing = tmp_path / "elsewhere.toml"
+    assert cli.main(["user", "list", "--config", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert f"`sshchat init --config {missing}`" in err and "config.example.toml" in err
+
+
+# ---------------------------------------------------------------------------
+# init
+# ---------------------------------------------------------------------------
+
+
+def test_init_writes_a_documented_config_with_one_admin(tmp_path, capsys, monkeypatch) -> None:
+    path = tmp_path / "new" / "config.toml"  # the directory is created
+    monkeypatch.setattr(sys, "stdin", FakeStdin("root-secret\n"))
+    assert cli.main(["init", "--config", str(path), "--admin", "root"]) == 0
+    out = capsys.readouterr().out
+    assert f"{path}: written, with administrator root" in out
+    assert f"sshchat serve --config {path}" in out
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    config = load_config(path)
+    assert list(config.users) == ["root"]  # no demo users
+    root = config.users["root"]
+    assert root.admin is True
+    assert argon2.PasswordHasher().verify(root.password_hash, "root-secret")
+    # Every setting at this version's defaults, documented as in the example.
+    defaults = parse_config('[users.x]\npassword_hash = "' + CHEAP_HASH + '"\n', path)
+    assert config.limits == defaults.limits == Limits()
+    assert (config.listen_host, config.listen_port) == (defaults.listen_host, defaults.listen_port)
+    assert config.host_keys == defaults.host_keys
+    assert config.storage == defaults.storage and config.metrics == defaults.metrics
+    assert config.motd == defaults.motd
+    text = path.read_text()
+    assert "demo" not in text.lower()
+    assert documented_settings() in text
+    assert sorted(p.name for p in path.parent.iterdir()) == ["config.toml"]  # no temp file
+    assert cli.main(["check-config", "--config", str(path)]) == 0
+    assert f"{path}: OK (1 user, listening on 127.0.0.1:2222)" in capsys.readouterr().out
+
+
+def test_the_example_config_documents_the_same_settings() -> None:
+    # The documentation init writes is the example's, and the example shows the defaults.
+    example = EXAMPLE.read_text()
+    demo_motd = example.split('motd = """\n', 1)[1].split('\n"""', 1)[0]
+    assert documented_settings(motd=demo_motd) in example
+
+
+def test_init_refuses_an_existing_file(tmp_path, capsys, monkeypatch) -> None:
+    path = write_config(tmp_path)
+    before = path.read_bytes()
+    stdin = FakeStdin("pw\n")
+    monkeypatch.setattr(sys, "stdin", stdin)
+    assert cli.main(["init", "--config", str(path), "--admin", "root"]) == 1
+    err = capsys.readouterr().err
+    assert f"{path}: already exists; nothing was written" in err
+    assert "sshchat user add NAME --admin" in err
+    assert stdin.tell() == 0  # not even asked for the password
+    assert path.read_bytes() == before
+    dangling = tmp_path / "link.toml"
+    dangling.symlink_to(tmp_path / "nowhere.toml")
+    assert cli.main(["init", "--config", str(dangling), "--admin", "root"]) == 1
+    assert not (tmp_path / "nowhere.toml").exists()
+
+
+def test_init_default_path_and_bad_input(tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "stdin", FakeStdin("pw\n"))
+    assert cli.main(["init"]) == 1  # no terminal to ask the name on
+    assert "--admin NAME is needed" in capsys.readouterr().err
+    assert cli.main(["init", "--admin", "9root"]) == 1
+    assert "not a valid login name" in capsys.readouterr().err
+    monkeypatch.setattr(sys, "stdin", FakeStdin("\n"))
+    assert cli.main(["init", "--admin", "root"]) == 1
+    assert "empty password" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setattr(sys, "stdin", FakeStdin("pw\n"))
+    assert cli.main(["init", "--admin", "root"]) == 0
+    assert list(load_config(tmp_path / "config.toml").users) == ["root"]
+
+
+def test_init_on_a_terminal_asks_name_and_password_twice(tmp_path, capsys, monkeypatch) -> None:
+    prompts = _fake_getpass(monkeypatch, ["tty-pw", "tty-pw"])
+    monkeypatch.setattr(sys, "stdin", FakeStdin("not valid\nroot\n", tty=True))
+    path = tmp_path / "config.toml"
+    assert cli.main(["init", "--config", str(path)]) == 0
+    err = capsys.readouterr().err
+    assert err.count("Login name of the first administrator: ") == 2
+    assert "'not valid' is not a valid login name" in err
+    assert prompts == ["New password for root: ", "Again: "]
+    root = load_config(path).users["root"]
+    assert root.admin and argon2.PasswordHasher().verify(root.password_hash, "tty-pw")
+
+
+def test_init_then_serve_then_log_in_as_the_admin(tmp_path) -> None:
+    path = tmp_path / "config.toml"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    init = subprocess.run(
+        [sys.executable, "-m", "sshchat", "init", "--config", str(path), "--admin", "root"],
+        input="root-secret\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert init.returncode == 0, init.stderr
+    # The operator's one edit for a test: any free port instead of 2222.
+    path.write_text(path.read_text().replace("\nport = 2222\n", "\nport = 0\n", 1))
+    server = subprocess.Popen(
+        [sys.executable, "-m", "sshchat", "--config", str(path), "serve", "--log-format", "json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+    )
+    try:
+        assert server.stdout is not None
+        listening = None
+        for line in server.stdout:
+            event = json.loads(line)
+            if event.get("event") == "server.listening":
+                listening = event
+                break
+        assert listening is not None, "the server did not start"
+        assert listening["address"] == "127.0.0.1" and listening["port"] > 0
+        assert listening["host_key"].startswith("SHA256:")
+
+        async def log_in() -> str:
+            async with asyncssh.connect(
+                "127.0.0.1",
+                listening["port"],
+                username="root",
+                password="root-secret",
+                known_hosts=None,
+                client_keys=None,
+                preferred_auth="password",
+            ) as conn:
+                result = await conn.run(input="/broadcast hello from root\n/whois root\n")
+                return str(result.stdout)
+
+        out = asyncio.run(asyncio.wait_for(log_in(), 60))
+        assert "Welcome to sshchat!" in out
+        assert "[broadcast from root] hello from root" in out  # only administrators may
+        assert "login: root (admin)" in out
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()

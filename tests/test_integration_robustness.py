@@ -11,6 +11,7 @@ import pytest
 from conftest import PASSWORDS, ChatClient, connect
 
 from sshchat.ssh.server import RunningServer
+from sshchat.ssh.session import connect_command
 
 CLOSE_TIMEOUT = 5.0
 
@@ -46,6 +47,20 @@ async def who_lines(client: ChatClient) -> str:
 # -- channel types other than an interactive shell ----------------------------
 
 
+@pytest.mark.parametrize(
+    ("sockname", "command"),
+    [
+        (("192.0.2.7", 2222), "ssh -p 2222 carol@192.0.2.7"),
+        (("192.0.2.7", 22), "ssh carol@192.0.2.7"),
+        (("::ffff:192.0.2.7", 2022, 0, 0), "ssh -p 2022 carol@192.0.2.7"),
+        (("2001:db8::1", 2222, 0, 0), "ssh -p 2222 carol@2001:db8::1"),
+        (None, "ssh -p PORT carol@HOST"),  # no socket address: placeholders, not a crash
+    ],
+)
+def test_exec_refusal_names_the_address_the_client_used(sockname, command: str) -> None:
+    assert connect_command("carol", sockname) == command
+
+
 async def test_exec_subsystem_and_forwarding_refused(
     server: RunningServer, clients: list[ChatClient]
 ) -> None:
@@ -54,6 +69,8 @@ async def test_exec_subsystem_and_forwarding_refused(
         result = await asyncio.wait_for(conn.run("ls"), CLOSE_TIMEOUT)
         assert result.exit_status == 1
         assert "interactive chat" in str(result.stderr)
+        # The example command is one the user can paste: the real port and address.
+        assert f"e.g.: ssh -p {server.port} bob@127.0.0.1\r\n" in str(result.stderr)
         assert result.stdout == ""
         # Running a command never makes anyone appear online.
         assert not server.hub.accounts["bob"].online

@@ -240,6 +240,9 @@ async def test_emacs_editing_keys(server: RunningServer, clients: list[ChatClien
     await bob.expect(r"<alice> clean\n")
     await keys(alice, "cut", CTRL_U, "paste ", CTRL_Y, "\r")  # Ctrl-Y pastes what was cut
     await bob.expect(r"<alice> paste cut\n")
+    # Ctrl-U cuts from the cursor to the start of the line, as in bash; the rest stays.
+    await keys(alice, "drop this keep", ALT_B, CTRL_U, "\r")
+    await bob.expect(r"<alice> keep\n")
     await keys(alice, "one two three", CTRL_W, CTRL_W, "2\r")
     await bob.expect(r"<alice> one 2\n")
     await keys(alice, "alpha gamma", CTRL_A, ALT_F, " beta", "\r")

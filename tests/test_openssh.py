@@ -61,7 +61,7 @@ def sshchat_server(
     assert proc.stdout is not None
     for line in proc.stdout:
         log.append(line)
-        match = re.search(r"listening on [\d.]+:(\d+)", line)
+        match = re.search(r"server\.listening address=\S+ port=(\d+)", line)
         if match:
             port = int(match.group(1))
             break
@@ -203,6 +203,7 @@ def test_exec_request_refused_with_message(sshchat_server: ServerProcess, key_fi
     )
     assert result.returncode == 1
     assert "only offers interactive chat" in result.stderr
+    assert f"e.g.: ssh -p {sshchat_server.port} carol@127.0.0.1" in result.stderr
 
 
 def test_sigterm_tells_users_and_exits_cleanly(sshchat_server: ServerProcess) -> None:

@@ -26,3 +26,11 @@ def test_ci_runs_the_readme_test_command() -> None:
 
 def test_quick_start_serves_the_example_config() -> None:
     assert "sshchat serve --config config.example.toml" in README
+
+
+def test_readme_describes_ctrl_u_as_the_editor_does() -> None:
+    # The editor cuts from the cursor to the start of the line (bash's
+    # unix-line-discard; test_line_editor checks it), not the whole line.
+    text = " ".join(README.split())
+    assert "Ctrl-U to the start of the line" in text
+    assert "Ctrl-U the whole line" not in text

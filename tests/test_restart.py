@@ -211,7 +211,8 @@ def serve(config: Path, log: Path) -> tuple[subprocess.Popen[bytes], Address]:
         )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        match = re.search(r"listening on [\d.]+:(\d+)", log.read_text(errors="replace"))
+        text = log.read_text(errors="replace")
+        match = re.search(r"server\.listening address=\S+ port=(\d+)", text)
         if match:
             return proc, Address(int(match.group(1)))
         if proc.poll() is not None:

@@ -1,4 +1,8 @@
-"""The ``sshchat`` command line: serve, hash-password, check-config, user.
+"""The ``sshchat`` command line: init, serve, check-config, hash-password, user.
+
+``--config PATH`` may come before the command (``sshchat --config c.toml user
+list``) or after it; without it, commands use ``config.toml`` in the current
+directory and, when there is none, say how to make one.
 
 Errors the user can fix (bad config, port in use...) are printed as one
 ``sshchat: ...`` line on stderr, never as a traceback.  Exit codes: 0 ok,
@@ -15,6 +19,7 @@ import asyncio
 import errno
 import getpass
 import os
+import shlex
 import socket
 import sys
 from collections.abc import Callable
@@ -22,11 +27,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from sshchat import __version__
-from sshchat.config.schema import Config, ConfigError, load_config
+from sshchat.config.schema import Config, ConfigError, load_config, parse_config
 from sshchat.ops.logs import configure_logging
 
 if TYPE_CHECKING:
     from sshchat.config.edit import FileStamp
+    from sshchat.config.schema import AuthorizedKey
 
 __all__ = ["main"]
 
@@ -53,19 +59,59 @@ class _Parser(argparse.ArgumentParser):
         self.exit(self.usage_status, f"{self.prog}: error: {message}\n")
 
 
+CONFIG_HELP = (
+    f"path of the TOML config file (default: {DEFAULT_CONFIG} in the current directory); "
+    "may also be given before the command"
+)
+
+
+def _add_config_option(parser: argparse.ArgumentParser) -> None:
+    # SUPPRESS: when absent here, the value given before the command stays.
+    parser.add_argument("--config", default=argparse.SUPPRESS, metavar="PATH", help=CONFIG_HELP)
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sshchat",
-        description="A multi-user chat server reached with a stock SSH client.",
+        description=(
+            "A multi-user chat server reached with a stock SSH client. Start with "
+            "`sshchat init` (writes config.toml with a first administrator), then "
+            "`sshchat serve`. `sshchat COMMAND --help` explains each command."
+        ),
     )
     parser.add_argument("--version", action="version", version=f"sshchat {__version__}")
+    parser.add_argument(
+        "--config", dest="global_config", default=None, metavar="PATH", help=CONFIG_HELP
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
-    config_help = f"path of the TOML config file (default: {DEFAULT_CONFIG})"
+    init = sub.add_parser(
+        "init",
+        help="write a new config file with a first administrator",
+        description=(
+            "Write a new, commented config file (every setting at its default, documented "
+            "as in config.example.toml) with one administrator account, readable by you "
+            "only (mode 0600). Asks for the administrator's login name and password (twice) "
+            "on a terminal; otherwise give --admin NAME and the password as one line on "
+            "stdin. Never overwrites an existing file."
+        ),
+    )
+    _add_config_option(init)
+    init.add_argument("--admin", metavar="NAME", help="login name of the first administrator")
+    init.set_defaults(func=_cmd_init)
 
-    serve = sub.add_parser("serve", help="run the chat server until Ctrl-C / SIGTERM")
-    serve.add_argument("--config", default=DEFAULT_CONFIG, metavar="PATH", help=config_help)
+    serve = sub.add_parser(
+        "serve",
+        help="run the chat server until Ctrl-C / SIGTERM",
+        description=(
+            "Run the chat server with the config file until Ctrl-C or SIGTERM, which tell "
+            "every user and save state first. The first start creates the host key; the "
+            "server.listening log line gives the address, port and host key fingerprint. "
+            "The config file is reloaded when it changes (or at once on SIGHUP)."
+        ),
+    )
+    _add_config_option(serve)
     serve.add_argument(
         "--log-level",
         default="INFO",
@@ -86,17 +132,39 @@ def _build_parser() -> argparse.ArgumentParser:
         help="print an argon2id hash to paste as password_hash",
         description=(
             "Print an argon2id hash of a password for the password_hash key. "
-            "On a terminal the password is asked twice; otherwise one line is read from stdin."
+            "On a terminal the password is asked twice; otherwise one line is read from stdin. "
+            "`sshchat user add` and `sshchat user passwd` do this and edit the file for you."
         ),
     )
     hashpw.set_defaults(func=_cmd_hash_password)
 
-    check = sub.add_parser("check-config", help="validate a config file and exit")
-    check.add_argument("--config", default=DEFAULT_CONFIG, metavar="PATH", help=config_help)
+    check = sub.add_parser(
+        "check-config",
+        help="validate a config file and exit",
+        description=(
+            "Validate the config file as the server would, without starting it: prints OK "
+            "with the number of users and the listen address, or one line naming the key "
+            "that is wrong and the fix (exit status 2)."
+        ),
+    )
+    _add_config_option(check)
     check.set_defaults(func=_cmd_check_config)
 
-    _add_user_parsers(sub, config_help)
+    _add_user_parsers(sub)
     return parser
+
+
+def _resolve_config(args: argparse.Namespace) -> str | None:
+    """The config path from ``--config`` before or after the command; None if they differ."""
+    before = getattr(args, "global_config", None)
+    after = getattr(args, "config", None)
+    if before is not None and after is not None and before != after:
+        _error(
+            f"--config was given twice, as {before} and as {after}. "
+            "Fix: give it once, before or after the command."
+        )
+        return None
+    return after or before or DEFAULT_CONFIG
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,6 +174,10 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    config = _resolve_config(args)
+    if config is None:
+        return EXIT_CONFIG
+    args.config = config
     return int(args.func(args))
 
 
@@ -114,10 +186,10 @@ def main(argv: list[str] | None = None) -> int:
 # ---------------------------------------------------------------------------
 
 
-def _load(path_arg: str) -> Config | None:
+def _load(path_arg: str, *, demo: bool = False) -> Config | None:
     """Load the config, printing a one-line error and returning None on failure."""
     path = Path(path_arg)
-    if _missing_config(path_arg):
+    if _missing_config(path_arg, demo=demo):
         return None
     try:
         return load_config(path)
@@ -126,17 +198,30 @@ def _load(path_arg: str) -> Config | None:
         return None
 
 
-def _missing_config(path_arg: str) -> bool:
-    """Print the "config file not found" message and return True if it is missing."""
+def _missing_config(path_arg: str, *, demo: bool = False) -> bool:
+    """Print the "config file not found" message and return True if it is missing.
+
+    *demo* adds the hint to try the example config (for serve and check-config).
+    """
     path = Path(path_arg)
     if path.exists() or path.is_symlink():
         return False
-    hint = f"copy {EXAMPLE_CONFIG} to {DEFAULT_CONFIG} and edit it"
     if path_arg == DEFAULT_CONFIG:
-        hint += f", or try the demo with --config {EXAMPLE_CONFIG}"
+        where = f"{path_arg}: config file not found in the current directory ({Path.cwd()})"
+        fix = (
+            "create one with `sshchat init` (it asks for a first administrator), or copy "
+            f"{EXAMPLE_CONFIG} to {DEFAULT_CONFIG} and edit it"
+        )
+        if demo:
+            fix += f", or try the demo with --config {EXAMPLE_CONFIG}"
+        fix += "; to use another file, give --config PATH"
     else:
-        hint = f"check the path, or {hint}"
-    _error(f"{path_arg}: config file not found. Fix: {hint}.")
+        where = f"{path_arg}: config file not found"
+        fix = (
+            f"check the path, or create it with `sshchat init --config {path_arg}`, or copy "
+            f"{EXAMPLE_CONFIG} there and edit it"
+        )
+    _error(f"{where}. Fix: {fix}.")
     return True
 
 
@@ -149,12 +234,99 @@ def _address(host: str, port: int) -> str:
 
 
 # ---------------------------------------------------------------------------
+# init
+# ---------------------------------------------------------------------------
+
+
+def _ask_admin_name() -> str | None:
+    """Ask for the administrator's login name on the terminal (three tries)."""
+    from sshchat.config.schema import NAME_RULE, valid_name
+
+    for _ in range(3):
+        print("Login name of the first administrator: ", end="", file=sys.stderr, flush=True)
+        try:
+            line = sys.stdin.readline()
+        except KeyboardInterrupt:
+            line = ""
+        if not line:
+            print(file=sys.stderr)
+            _error("aborted; nothing written")
+            return None
+        name = line.strip()
+        if valid_name(name):
+            return name
+        _error(f"{name[:40]!r} is not a valid login name: use {NAME_RULE}.")
+    _error("no valid login name given; nothing written")
+    return None
+
+
+def _init_exists(config_arg: str) -> bool:
+    path = Path(config_arg)
+    if not (path.exists() or path.is_symlink()):
+        return False
+    _error(
+        f"{config_arg}: already exists; nothing was written. Fix: to add an administrator "
+        f"to it, run `sshchat user add NAME --admin --config {config_arg}`; to start afresh, "
+        "move it away first, or give another path with --config PATH."
+    )
+    return True
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    from sshchat.config.edit import write_new_file
+    from sshchat.config.schema import DEFAULT_LISTEN_HOST, DEFAULT_PORT, NAME_RULE, valid_name
+    from sshchat.config.template import initial_config
+
+    config_arg = args.config
+    if _init_exists(config_arg):
+        return EXIT_FAILURE
+    on_tty = sys.stdin is not None and sys.stdin.isatty()
+    name = args.admin
+    if name is None:
+        if not on_tty:
+            _error(
+                "--admin NAME is needed when stdin is not a terminal (the password is then "
+                "read as one line from stdin). Nothing written."
+            )
+            return EXIT_FAILURE
+        name = _ask_admin_name()
+        if name is None:
+            return EXIT_FAILURE
+    elif not valid_name(name):
+        _error(f"--admin {name[:40]!r} is not a valid login name: use {NAME_RULE}. Nothing written")
+        return EXIT_FAILURE
+    password_hash = _hash_new_password(name)
+    if password_hash is None:
+        return EXIT_FAILURE
+    text = initial_config(config=config_arg, admin=name, password_hash=password_hash)
+    try:
+        parse_config(text, Path(config_arg))  # what serve will read; never write a bad file
+        write_new_file(Path(config_arg), text)
+    except FileExistsError:  # created while the password was being typed
+        _init_exists(config_arg)
+        return EXIT_FAILURE
+    except ConfigError as exc:
+        _error(str(exc))
+        return EXIT_FAILURE
+    quoted = shlex.quote(config_arg)
+    print(
+        f"{config_arg}: written, with administrator {name} (readable by you only, mode 0600).\n"
+        "Next, check it and start the server (the first start creates its host key):\n\n"
+        f"    sshchat check-config --config {quoted}\n"
+        f"    sshchat serve --config {quoted}\n\n"
+        f"then log in:  ssh -p {DEFAULT_PORT} {name}@{DEFAULT_LISTEN_HOST}\n"
+        f"Add more users with `sshchat user add NAME --config {quoted}`."
+    )
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------
 # serve
 # ---------------------------------------------------------------------------
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    config = _load(args.config)
+    config = _load(args.config, demo=True)
     if config is None:
         return EXIT_CONFIG
     configure_logging(args.log_level, args.log_format)
@@ -295,7 +467,7 @@ def _check_host_keys(config: Config, config_arg: str) -> list[str] | None:
 
 
 def _cmd_check_config(args: argparse.Namespace) -> int:
-    config = _load(args.config)
+    config = _load(args.config, demo=True)
     if config is None:
         return EXIT_CONFIG
     notes = _check_host_keys(config, args.config)
@@ -324,7 +496,13 @@ class _UserParser(_Parser):
     usage_status = EXIT_FAILURE
 
 
-def _add_user_parsers(sub: argparse._SubParsersAction, config_help: str) -> None:
+FORCE_HELP = (
+    "authorize the key even if another user has it (one person using one key for two "
+    "accounts; the login name then decides which account they get)"
+)
+
+
+def _add_user_parsers(sub: argparse._SubParsersAction) -> None:
     user = sub.add_parser(
         "user",
         help="add, change, remove or list accounts in the config file",
@@ -335,15 +513,19 @@ def _add_user_parsers(sub: argparse._SubParsersAction, config_help: str) -> None
         ),
     )
     user.usage_status = EXIT_FAILURE
+    _add_config_option(user)
     user.set_defaults(func=_usage_of(user))
     actions = user.add_subparsers(dest="action", metavar="ACTION", parser_class=_UserParser)
 
-    def leaf(name: str, help_text: str, description: str) -> argparse.ArgumentParser:
-        parser = actions.add_parser(name, help=help_text, description=description)
-        parser.add_argument("--config", default=DEFAULT_CONFIG, metavar="PATH", help=config_help)
+    def leaf(
+        parent: argparse._SubParsersAction, name: str, help_text: str, description: str
+    ) -> argparse.ArgumentParser:
+        parser = parent.add_parser(name, help=help_text, description=description)
+        _add_config_option(parser)
         return parser
 
     add = leaf(
+        actions,
         "add",
         "add a user (asks for a password)",
         "Add a user. The password is asked twice on a terminal, otherwise read as one line "
@@ -357,9 +539,11 @@ def _add_user_parsers(sub: argparse._SubParsersAction, config_help: str) -> None
     add.add_argument(
         "--no-password", action="store_true", help="no password: log in with --key only"
     )
+    add.add_argument("--force", action="store_true", help=FORCE_HELP)
     add.set_defaults(func=_cmd_user_add)
 
     passwd = leaf(
+        actions,
         "passwd",
         "set or change a user's password",
         "Set a user's password (asked twice on a terminal, else one line from stdin). Open "
@@ -369,22 +553,59 @@ def _add_user_parsers(sub: argparse._SubParsersAction, config_help: str) -> None
     passwd.set_defaults(func=_cmd_user_passwd)
 
     key = actions.add_parser(
-        "key", help="manage a user's public keys", description="Manage a user's public keys."
+        "key",
+        help="list, add or remove a user's public keys",
+        description=(
+            "Manage the SSH public keys a user may log in with: `key list NAME` numbers "
+            "them, `key add NAME FILE` authorizes one, `key del NAME NUMBER|FINGERPRINT` "
+            "removes one."
+        ),
     )
     key.usage_status = EXIT_FAILURE
+    _add_config_option(key)
     key.set_defaults(func=_usage_of(key))
     key_actions = key.add_subparsers(dest="key_action", metavar="ACTION", parser_class=_UserParser)
-    key_add = key_actions.add_parser(
+    key_list = leaf(
+        key_actions,
+        "list",
+        "list a user's keys: number, type, fingerprint, comment",
+        "List the public keys of a user, numbered in the order of the config file, with "
+        "their type, SHA256 fingerprint (as `ssh-keygen -l` shows it) and comment. The "
+        "number or the fingerprint names a key for `sshchat user key del`.",
+    )
+    key_list.add_argument("name", metavar="NAME", help="login name")
+    key_list.set_defaults(func=_cmd_user_key_list)
+
+    key_add = leaf(
+        key_actions,
         "add",
-        help="authorize a public key for a user",
-        description="Authorize a public key (the single line of a .pub file) for a user.",
+        "authorize a public key for a user",
+        "Authorize a public key (the single line of a .pub file) for a user. A key that "
+        "another user already has is refused (whoever holds it could log in as both) "
+        "unless --force is given.",
     )
     key_add.add_argument("name", metavar="NAME", help="login name")
     key_add.add_argument("file", metavar="FILE", help="the .pub file, or - to read it from stdin")
-    key_add.add_argument("--config", default=DEFAULT_CONFIG, metavar="PATH", help=config_help)
+    key_add.add_argument("--force", action="store_true", help=FORCE_HELP)
     key_add.set_defaults(func=_cmd_user_key_add)
 
+    key_del = leaf(
+        key_actions,
+        "del",
+        "remove one of a user's public keys",
+        "Remove a public key of a user, named by its number in `sshchat user key list NAME` "
+        "or by its fingerprint (SHA256:...). It no longer logs in from the next login; open "
+        "sessions stay. The last key of a user without a password is refused: they could "
+        "never log in again.",
+    )
+    key_del.add_argument("name", metavar="NAME", help="login name")
+    key_del.add_argument(
+        "key", metavar="NUMBER|FINGERPRINT", help="key number (from 1) or SHA256 fingerprint"
+    )
+    key_del.set_defaults(func=_cmd_user_key_del)
+
     delete = leaf(
+        actions,
         "del",
         "remove a user",
         "Remove a user from the config (asks for confirmation on a terminal). A running "
@@ -395,6 +616,7 @@ def _add_user_parsers(sub: argparse._SubParsersAction, config_help: str) -> None
     delete.set_defaults(func=_cmd_user_del)
 
     listing = leaf(
+        actions,
         "list",
         "list the users",
         "List the users: admin, password, keys and their fingerprints.",
@@ -539,6 +761,14 @@ def _cmd_user_add(args: argparse.Namespace) -> int:
         if read is None:
             return EXIT_FAILURE
         key_line, key_text = read
+        if not args.force:
+            line = key_line
+            failed = _precheck(
+                args.config,
+                lambda path, text: accounts.require_unshared_key(text, path, name, line),
+            )
+            if failed is not None:
+                return failed
     password_hash = None
     if not args.no_password:
         password_hash = _hash_new_password(name)
@@ -551,7 +781,13 @@ def _cmd_user_add(args: argparse.Namespace) -> int:
     return _edit(
         args.config,
         lambda path, text: accounts.add_user(
-            text, path, name, password_hash=password_hash, public_key=key_line, admin=args.admin
+            text,
+            path,
+            name,
+            password_hash=password_hash,
+            public_key=key_line,
+            admin=args.admin,
+            shared_key=args.force,
         ),
         f"added user {name} ({', '.join(parts)}).",
     )
@@ -588,8 +824,53 @@ def _cmd_user_key_add(args: argparse.Namespace) -> int:
     key_line, key_text = read
     return _edit(
         args.config,
-        lambda path, text: accounts.add_public_key(text, path, name, key_line),
+        lambda path, text: accounts.add_public_key(
+            text, path, name, key_line, shared_key=args.force
+        ),
         f"authorized key {key_text} for {name}; it works from their next login.",
+    )
+
+
+def _cmd_user_key_list(args: argparse.Namespace) -> int:
+    from sshchat.config import edit as accounts
+
+    name = args.name
+    found: list[AuthorizedKey] = []
+    failed = _precheck(
+        args.config, lambda path, text: found.extend(accounts.user_public_keys(text, path, name))
+    )
+    if failed is not None:
+        return failed
+    if not found:
+        print(f"{name} has no public keys. `sshchat user key add {name} FILE` authorizes one.")
+        return EXIT_OK
+    rows = [("#", "TYPE", "FINGERPRINT", "COMMENT")]
+    rows += [(str(i), k.algorithm, k.fingerprint, k.comment) for i, k in enumerate(found, 1)]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)]
+        print("  ".join([*cells, row[3]]).rstrip())
+    return EXIT_OK
+
+
+def _cmd_user_key_del(args: argparse.Namespace) -> int:
+    from sshchat.config import edit as accounts
+
+    name, which = args.name, args.key
+    found: list[AuthorizedKey] = []
+    failed = _precheck(
+        args.config,
+        lambda path, text: found.append(accounts.find_public_key(text, path, name, which)[1]),
+    )
+    if failed is not None:
+        return failed
+    key = found[0]
+    described = key.fingerprint + (f" ({key.comment})" if key.comment else "")
+    return _edit(
+        args.config,
+        lambda path, text: accounts.remove_public_key(text, path, name, key.fingerprint),
+        f"removed key {described} from {name}; it no longer logs in from their next login "
+        "(sessions open now stay).",
     )
 
 

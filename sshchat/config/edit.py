@@ -6,6 +6,8 @@ tomlkit, so every comment, blank line and unrelated table stays as it was:
 * :func:`add_user` appends a ``[users.NAME]`` table after the last user;
 * :func:`set_password` replaces (or adds) ``password_hash``;
 * :func:`add_public_key` appends to ``public_keys`` (or adds the key);
+* :func:`remove_public_key` removes one key, named by its fingerprint or its
+  number in :func:`user_public_keys` (the comments inside the list stay);
 * :func:`remove_user` removes the user's table together with the comment
   lines directly above its header (no blank line between), which describe it.
   Comments after its last key are kept: they introduce what follows.
@@ -18,10 +20,11 @@ would edit in an unexpected way.  And the new text must pass
 :func:`~sshchat.config.schema.parse_config`.  The last two raise
 :class:`~sshchat.config.schema.ConfigError`.
 
-:func:`read_config_text` and :func:`write_atomic` are the only functions that
-touch the disk: the file is replaced atomically (a temporary file in the same
-directory, then :func:`os.replace`), keeping its mode, and only if nobody
-changed it since it was read.
+:func:`read_config_text`, :func:`write_atomic` and :func:`write_new_file` are
+the only functions that touch the disk: the file is replaced atomically (a
+temporary file in the same directory, then :func:`os.replace`), keeping its
+mode, and only if nobody changed it since it was read.  A new file (``sshchat
+init``) appears complete or not at all and never replaces one that exists.
 """
 
 from __future__ import annotations
@@ -55,13 +58,18 @@ __all__ = [
     "FileStamp",
     "add_public_key",
     "add_user",
+    "find_public_key",
     "read_config_text",
     "read_public_key",
+    "remove_public_key",
     "remove_user",
     "require_new_user",
+    "require_unshared_key",
     "require_user",
     "set_password",
+    "user_public_keys",
     "write_atomic",
+    "write_new_file",
 ]
 
 #: Identity of a file's contents on disk: (device, inode, mtime in ns, size).
@@ -196,6 +204,113 @@ def require_user(text: str, path: Path, name: str) -> dict[str, Any]:
             f"write it as a [users.{name}] section with password_hash or public_keys",
         )
     return entry
+
+
+def _key_list(entry: dict[str, Any], path: Path, name: str) -> list[Any]:
+    keys = entry.get("public_keys", [])
+    if not isinstance(keys, list):
+        raise ConfigError(
+            path,
+            f"users.{name}.public_keys",
+            "must be a list of strings",
+            'write it as public_keys = ["ssh-ed25519 AAAA... you@laptop"]',
+        )
+    return keys
+
+
+def _parsed(line: Any) -> AuthorizedKey | None:
+    try:
+        return parse_authorized_key(line) if isinstance(line, str) else None
+    except ValueError:
+        return None
+
+
+def _describe(key: AuthorizedKey) -> str:
+    return key.fingerprint + (f" ({key.comment})" if key.comment else "")
+
+
+def user_public_keys(text: str, path: Path, name: str) -> list[AuthorizedKey]:
+    """The keys of user *name*, in the order of the file (key number N is item N-1).
+
+    Raises :class:`AccountError` if there is no such user and
+    :class:`ConfigError` if a key line is not a valid public key.
+    """
+    keys = []
+    for i, line in enumerate(_key_list(require_user(text, path, name), path, name)):
+        key = _parsed(line)
+        if key is None:
+            raise ConfigError(
+                path,
+                f"users.{name}.public_keys[{i}]",
+                "is not a valid public key",
+                "correct or remove it by hand (`sshchat check-config` says what is wrong)",
+            )
+        keys.append(key)
+    return keys
+
+
+def find_public_key(text: str, path: Path, name: str, which: str) -> tuple[int, AuthorizedKey]:
+    """The key of user *name* that *which* names: (position in the list, key).
+
+    *which* is a key number as ``sshchat user key list`` shows it (from 1), or
+    a fingerprint (``SHA256:...``; the ``SHA256:`` prefix may be left out).
+    Raises :class:`AccountError`, listing the user's keys, if none matches.
+    """
+    keys = user_public_keys(text, path, name)
+    listed = "; ".join(f"{i} {_describe(k)}" for i, k in enumerate(keys, 1))
+    see = f"`sshchat user key list {name}` shows them"
+    if not keys:
+        raise AccountError(
+            path,
+            f"user {name!r} has no public keys",
+            f"nothing to remove; `sshchat user key add {name} FILE` adds one",
+        )
+    wanted = which.strip()
+    if wanted.isdigit():
+        number = int(wanted)
+        if 1 <= number <= len(keys):
+            return number - 1, keys[number - 1]
+        count = "1 key" if len(keys) == 1 else f"{len(keys)} keys"
+        raise AccountError(
+            path,
+            f"user {name!r} has {count}, so there is no key number {number}",
+            f"give a number from 1 to {len(keys)} or a fingerprint: {listed}",
+        )
+    if not wanted.upper().startswith("SHA256:"):
+        wanted = "SHA256:" + wanted
+    wanted = "SHA256:" + wanted[len("SHA256:") :].rstrip("=")
+    for i, key in enumerate(keys):
+        if key.fingerprint == wanted:
+            return i, key
+    raise AccountError(
+        path,
+        f"user {name!r} has no key {which.strip()[:60]!r}",
+        f"give a key number or fingerprint ({see}): {listed}",
+    )
+
+
+def require_unshared_key(text: str, path: Path, name: str, key_line: str) -> None:
+    """Raise :class:`AccountError` if a user other than *name* already has this key.
+
+    Whoever holds the private key could then log in as either user, which is
+    rarely meant; the command line's ``--force`` skips this check for one
+    person who deliberately uses one key for two accounts.
+    """
+    new = parse_authorized_key(key_line)
+    for other, entry in _users(_data(text, path), path).items():
+        if other == name or not isinstance(entry, dict):
+            continue
+        keys = entry.get("public_keys", [])
+        for line in keys if isinstance(keys, list) else []:
+            known = _parsed(line)
+            if known is not None and known.blob == new.blob:
+                raise AccountError(
+                    path,
+                    f"the key {new.fingerprint} already belongs to user {other!r}; whoever "
+                    f"holds its private key could log in as {other!r} and as {name!r}",
+                    f"give {name} a key of their own, or add --force if one person uses "
+                    "both accounts",
+                )
 
 
 def _finish(doc: tomlkit.TOMLDocument, path: Path, expected: dict[str, Any], original: str) -> str:
@@ -365,13 +480,17 @@ def add_user(
     password_hash: str | None = None,
     public_key: str | None = None,
     admin: bool = False,
+    shared_key: bool = False,
 ) -> str:
     """Return *text* with a new ``[users.NAME]`` table after the last user.
 
-    *public_key* is one validated public key line (see :func:`read_public_key`).
-    ``admin`` is written only when true.
+    *public_key* is one validated public key line (see :func:`read_public_key`);
+    another user's key is refused unless *shared_key* (see
+    :func:`require_unshared_key`).  ``admin`` is written only when true.
     """
     require_new_user(text, path, name)
+    if public_key is not None and not shared_key:
+        require_unshared_key(text, path, name, public_key)
     if password_hash is None and public_key is None:
         raise AccountError(
             path,
@@ -416,33 +535,27 @@ def set_password(text: str, path: Path, name: str, password_hash: str) -> str:
     return _finish(doc, path, expected, text)
 
 
-def add_public_key(text: str, path: Path, name: str, key_line: str) -> str:
+def add_public_key(
+    text: str, path: Path, name: str, key_line: str, *, shared_key: bool = False
+) -> str:
     """Return *text* with *key_line* appended to the ``public_keys`` of user *name*.
 
-    Refuses (:class:`AccountError`) a key the user already has, whatever its comment.
+    Refuses (:class:`AccountError`) a key the user already has, whatever its
+    comment, and one another user has unless *shared_key*.
     """
     _check_name(name, path)
     entry = require_user(text, path, name)
     new = parse_authorized_key(key_line)
-    keys = entry.get("public_keys", [])
-    if not isinstance(keys, list):
-        raise ConfigError(
-            path,
-            f"users.{name}.public_keys",
-            "must be a list of strings",
-            'write it as public_keys = ["ssh-ed25519 AAAA... you@laptop"]',
-        )
-    for line in keys:
-        try:
-            known = parse_authorized_key(line) if isinstance(line, str) else None
-        except ValueError:
-            continue
+    for line in _key_list(entry, path, name):
+        known = _parsed(line)
         if known is not None and known.blob == new.blob:
             raise AccountError(
                 path,
                 f"user {name!r} already has the key {new.fingerprint}",
                 "nothing to do; `sshchat user list` shows each user's keys",
             )
+    if not shared_key:
+        require_unshared_key(text, path, name, key_line)
     expected = copy.deepcopy(_data(text, path))
     expected["users"][name].setdefault("public_keys", []).append(key_line)
     doc = _document(text, path)
@@ -452,6 +565,37 @@ def add_public_key(text: str, path: Path, name: str, key_line: str) -> str:
         _set_key(table, "public_keys", [key_line])
     else:
         current.append(key_line)
+    return _finish(doc, path, expected, text)
+
+
+def remove_public_key(text: str, path: Path, name: str, which: str) -> str:
+    """Return *text* without the key of user *name* that *which* names.
+
+    *which* is a key number or a fingerprint (see :func:`find_public_key`).
+    The rest of the list keeps its layout and comments; when the last key
+    goes, the ``public_keys`` line goes too.  The only way a user without a
+    password logs in is refused (:class:`AccountError`).
+    """
+    _check_name(name, path)
+    entry = require_user(text, path, name)
+    index, key = find_public_key(text, path, name, which)
+    remaining = len(_key_list(entry, path, name)) - 1
+    if remaining == 0 and "password_hash" not in entry:
+        raise AccountError(
+            path,
+            f"{key.fingerprint} is the only way user {name!r} can log in (they have no password)",
+            f"set a password first (`sshchat user passwd {name}`), add another key, or remove "
+            f"the user (`sshchat user del {name}`)",
+        )
+    expected = copy.deepcopy(_data(text, path))
+    doc = _document(text, path)
+    table = doc["users"][name]
+    if remaining == 0:
+        del expected["users"][name]["public_keys"]
+        del table["public_keys"]
+    else:
+        del expected["users"][name]["public_keys"][index]
+        del table["public_keys"][index]
     return _finish(doc, path, expected, text)
 
 
@@ -566,6 +710,66 @@ def write_atomic(path: Path, text: str, *, expect: FileStamp | None = None) -> N
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    with contextlib.suppress(OSError):
+        dir_fd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def write_new_file(path: Path, text: str) -> None:
+    """Create the file *path* holding *text*, readable by its owner only (mode 0600).
+
+    Missing parent directories are created.  The file appears complete or
+    not at all (written aside, then hard-linked into place), and an existing
+    file, even a dangling symlink, is never replaced: :class:`FileExistsError`.
+    Other problems raise :class:`ConfigError`.
+    """
+    target = Path(os.path.abspath(path))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise ConfigError(
+            path,
+            None,
+            f"cannot create the file ({exc.strerror or exc}); nothing was written",
+            f"run the command as a user who can write to {target.parent}, or give another "
+            "path with --config",
+        ) from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), 0o600)
+            fh.write(text.encode("utf-8"))
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, target)
+        except FileExistsError:
+            raise
+        except OSError:  # no hard links on this file system: exclusive create instead
+            out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                with os.fdopen(out, "wb") as fh:
+                    fh.write(text.encode("utf-8"))
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            except OSError:
+                os.unlink(target)  # ours, and incomplete
+                raise
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        raise ConfigError(
+            path,
+            None,
+            f"cannot write the file ({exc.strerror or exc}); nothing was written",
+            "check the free space and permissions",
+        ) from None
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
     with contextlib.suppress(OSError):
         dir_fd = os.open(target.parent, os.O_RDONLY)
         try:

@@ -35,6 +35,7 @@ from sshchat.security.admission import Busy, ConnectionGate, FairSlots
 from sshchat.security.passwords import Authenticator
 from sshchat.security.throttle import AuthThrottle
 from sshchat.ssh.algorithms import algorithm_options
+from sshchat.ssh.forwards import RefusedForwards
 from sshchat.ssh.session import ChatSession, SessionSettings
 from sshchat.storage.sqlite import Store, StoreError, restore
 
@@ -64,7 +65,7 @@ def load_host_key(path: Path) -> asyncssh.SSHKey:
                 f"cannot create host key {path}: {err.strerror}. "
                 "Fix: make its directory writable, or point [server] host_keys elsewhere."
             ) from None
-        log.info("created new host key %s", path)
+        log_event(log, "hostkey.created", path=path, fingerprint=key.get_fingerprint("sha256"))
         return key
     try:
         return asyncssh.read_private_key(path)
@@ -139,7 +140,7 @@ class ServerState:
     store: Store | None = None  # history and lasting state on disk
 
 
-class ChatServer(asyncssh.SSHServer):
+class ChatServer(RefusedForwards, asyncssh.SSHServer):
     """asyncssh's per-connection callbacks: admission, authentication, sessions.
 
     Unlike prompt_toolkit's ready-made SSH server class, every user must
@@ -149,7 +150,8 @@ class ChatServer(asyncssh.SSHServer):
     Connections are counted against the server-wide caps when they arrive.
     Password checks wait for a fair turn in the verification pool, after any
     penalty delay their source or account has earned; a connection that fails
-    ``max_auth_attempts`` times is closed.
+    ``max_auth_attempts`` times is closed.  Every kind of forwarding is
+    refused and logged (see :class:`~sshchat.ssh.forwards.RefusedForwards`).
     """
 
     def __init__(self, state: ServerState) -> None:
@@ -180,6 +182,7 @@ class ChatServer(asyncssh.SSHServer):
             return
         self._admitted = True
         self._state.connections.add(self)
+        self.watch_session_forwards(conn)
         log_event(log, "conn.open", source=self._peer)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -271,6 +274,8 @@ class ChatServer(asyncssh.SSHServer):
             "auth.failure",
             logging.WARNING if kind in ("blocked", "busy") else logging.INFO,
             user=username,
+            # For the operator only: the client's answer is the same either way.
+            user_exists="yes" if self._state.auth.user_exists(username) else "no",
             source=self._peer,
             kind=kind,
             reason=reason,
@@ -473,18 +478,35 @@ async def start_server(
         except BaseException:
             await running.close()
             raise
-        log.info(
-            "metrics on http://%s:%d/metrics",
-            config.metrics.listen,
-            running.metrics.port,
+        log_event(
+            log,
+            "metrics.listening",
+            url=f"http://{_host_port(config.metrics.listen, running.metrics.port)}/metrics",
         )
-    log.info(
-        "sshchat listening on %s:%d, host key %s",
-        config.listen_host,
-        running.port,
-        fingerprint,
-    )
+    _log_listening(running, keys)
     return running
+
+
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _log_listening(running: RunningServer, keys: list[asyncssh.SSHKey]) -> None:
+    """The start-up event: where the server listens and the host key(s) to expect.
+
+    ``host_key`` is the fingerprint users compare with what their client shows
+    on first connect (``SHA256:...``); with several host keys, they are listed
+    in the order the config gives, separated by commas.
+    """
+    config = running.state.config
+    log_event(
+        log,
+        "server.listening",
+        address=config.listen_host,
+        port=running.port,
+        host_key=",".join(key.get_fingerprint("sha256") for key in keys),
+        users=len(config.users),
+    )
 
 
 async def _tick(hub: Hub, gc_policy: GcPolicy) -> None:

@@ -21,7 +21,14 @@ from sshchat.frontends.base import FrontEnd, LineFrontEnd
 from sshchat.frontends.terminal import TerminalFrontEnd
 from sshchat.ops.logs import log_event
 
-__all__ = ["MAX_COLUMNS", "MAX_ROWS", "ChatSession", "SessionSettings", "clamp_terminal_size"]
+__all__ = [
+    "MAX_COLUMNS",
+    "MAX_ROWS",
+    "ChatSession",
+    "SessionSettings",
+    "clamp_terminal_size",
+    "connect_command",
+]
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +56,26 @@ def clamp_terminal_size(columns: int, rows: int) -> tuple[int, int]:
 
 EXEC_REFUSED = (
     "sshchat: this server only offers interactive chat, not commands.\r\n"
-    "Connect without a command, e.g.: ssh -p PORT {login}@HOST\r\n"
+    "Connect without a command, e.g.: {command}\r\n"
 )
+
+
+def connect_command(login: str, sockname: Any) -> str:
+    """The ``ssh`` command line that reaches this server the way this client did.
+
+    *sockname* is the server's end of the connection (asyncssh's ``sockname``
+    extra info), so the address and port are the ones the client really
+    connected to, also when the server listens on every interface.  SSH does
+    not tell the server which host name the client typed, so an address it
+    is.  Port 22 needs no ``-p``.
+    """
+    host, port = "HOST", 0
+    if isinstance(sockname, tuple) and len(sockname) >= 2:
+        host, port = str(sockname[0]), int(sockname[1])
+        if host.startswith("::ffff:") and "." in host:  # an IPv4 client on a dual-stack socket
+            host = host.removeprefix("::ffff:")
+    where = f"{login}@{host}"
+    return f"ssh {where}" if port == 22 else f"ssh -p {port or 'PORT'} {where}"
 
 
 @dataclass(frozen=True)
@@ -130,7 +155,8 @@ class ChatSession(asyncssh.SSHServerSession[str]):
             "session.refused",
             user=self._login,
             source=self._source,
-            request=f"subsystem {subsystem}",
+            request="subsystem",
+            subsystem=subsystem,
         )
         return False
 
@@ -138,7 +164,8 @@ class ChatSession(asyncssh.SSHServerSession[str]):
         chan = self._chan
         assert chan is not None
         if self._exec:
-            chan.write_stderr(EXEC_REFUSED.format(login=self._login))
+            command = connect_command(self._login, chan.get_extra_info("sockname"))
+            chan.write_stderr(EXEC_REFUSED.format(command=command))
             chan.exit(1)
             return
         account = self._hub.accounts.get(self._login)

@@ -1,0 +1,245 @@
+"""The text of a new config file, for ``sshchat init``.
+
+The settings part is the documentation of ``config.example.toml`` (a test
+keeps the two identical), with every value taken from the defaults in
+:mod:`sshchat.config.schema`, so a new file always shows the defaults this
+version really uses.  What differs from the example is the opening comment
+and the users: no demo accounts, one administrator chosen by the operator.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from typing import Any
+
+from sshchat.config.schema import (
+    DEFAULT_CHANNEL,
+    DEFAULT_HOST_KEY,
+    DEFAULT_LISTEN_HOST,
+    DEFAULT_MOTD,
+    DEFAULT_PORT,
+    DEFAULT_SERVER_NAME,
+    DEFAULT_STORAGE_PATH,
+    Limits,
+    Metrics,
+    Storage,
+)
+
+__all__ = ["documented_settings", "initial_config"]
+
+_SETTINGS = '''\
+# Every key below is optional except the users; the values shown for
+# [server] and [limits] are the defaults.  Unknown keys are reported as
+# errors, so a typo never goes unnoticed.  Names (logins and channels) are
+# 1-24 characters: ASCII letters, digits, '_' or '-', starting with a letter.
+
+[server]
+# Address to bind.  "127.0.0.1" accepts connections from this machine only
+# (a safe first run); "0.0.0.0" listens on all IPv4 interfaces, "::" on IPv6.
+listen = {server_listen}
+
+# TCP port, 0-65535.  Ports below 1024 need root privileges; 0 picks any
+# free port (useful for tests only).
+port = {server_port}
+
+# SSH host key files (private keys), tried in order.  Relative paths are
+# relative to the directory of this config file; "~" means your home
+# directory.  A missing file is created at first start (ed25519, mode 0600).
+# Keep it: if it changes, every client sees a "host key changed" warning.
+host_keys = {server_host_keys}
+
+# Server name shown to users.
+name = {server_name}
+
+# Message of the day, shown to everyone after logging in.  May span several
+# lines (TOML multi-line string); trailing blank lines are removed.
+motd = """
+{motd}
+"""
+
+# Channel every user joins after logging in (same rules as names).
+default_channel = {server_default_channel}
+
+[limits]
+# Every limit has a safe default; the values shown are the defaults.
+
+# Longest chat line a user may send, in characters.  Longer lines are refused
+# with a message, never cut.
+max_line_length = {limits_max_line_length}
+
+# Lines queued for one slow session before the oldest are dropped (the user is
+# told how many).  A client that stops reading cannot grow the server's memory.
+outbound_queue = {limits_outbound_queue}
+
+# Message rate per user (token bucket): message_burst lines at once -- enough
+# for an ordinary paste of a dozen lines -- then message_rate lines per second.
+# Lines over the limit are not sent and the user is told.
+message_burst = {limits_message_burst}
+message_rate = {limits_message_rate}
+
+# Threads verifying passwords.  Each argon2id verify takes ~100 ms of CPU and
+# 64 MiB of memory, so this bounds the CPU and memory spent on logins; pending
+# verifications are served fairly across source addresses.
+auth_workers = {limits_auth_workers}
+
+# Failed authentication attempts allowed on one connection before it is
+# closed (OpenSSH's MaxAuthTries).
+max_auth_attempts = {limits_max_auth_attempts}
+
+# Seconds a new connection has to log in before it is dropped (LoginGraceTime).
+login_grace_time = {limits_login_grace_time}
+
+# Connections still logging in, server-wide (like OpenSSH's MaxStartups).
+# Past it, addresses that already have a login in progress or recent failed
+# logins are refused until some finish; an address with neither still gets in
+# (up to twice this number), so a guessing wave cannot lock everyone out.
+max_unauthenticated = {limits_max_unauthenticated}
+
+# All connections, server-wide; connections from one source address; and
+# sessions one account may have open at once.
+max_connections = {limits_max_connections}
+max_connections_per_source = {limits_max_connections_per_source}
+max_sessions_per_account = {limits_max_sessions_per_account}
+
+# Penalties for failed logins, per source address and per account (in the
+# spirit of OpenSSH's PerSourcePenalties): after auth_free_failures failures,
+# each further attempt waits 0.5 s, 1 s, 2 s ... up to auth_max_delay seconds;
+# after auth_block_after failures the source (or, for passwords, the account)
+# is refused for auth_block_seconds.  A successful login clears the source.
+auth_free_failures = {limits_auth_free_failures}
+auth_max_delay = {limits_auth_max_delay}
+auth_block_after = {limits_auth_block_after}
+auth_block_seconds = {limits_auth_block_seconds}
+
+# Keepalives: an idle client that misses keepalive_count_max keepalives sent
+# every keepalive_interval seconds is disconnected (0 turns keepalives off).
+keepalive_interval = {limits_keepalive_interval}
+keepalive_count_max = {limits_keepalive_count_max}
+
+# In channels with more members than this, join/leave/connect/disconnect
+# notices are collected and sent as one summary line a second ("37 connected:
+# alice, bob, ... and 27 more") instead of a line each: a mass reconnect would
+# otherwise cost every member a line per arrival.  0 turns summaries off.
+presence_summary_over = {limits_presence_summary_over}
+
+[metrics]
+# Optional Prometheus endpoint at http://<listen>:<port>/metrics: sessions,
+# connections, auth failures by reason, messages, deliveries, queue drops,
+# rate-limited lines and throttled logins.  Off by default; needs
+# `pip install 'sshchat[metrics]'`.  Keep it on loopback: it is not protected.
+enabled = {metrics_enabled}
+listen = {metrics_listen}
+port = {metrics_port}
+
+[storage]
+# SQLite database (WAL mode) keeping channel history, channels made with
+# /create (owner, topic, private flag, ops, invitations), nicks, preferences,
+# last-seen times, ignores, bans, mutes and private messages waiting for offline
+# users, across restarts.  Relative to this file's directory; the directory is
+# created.  ":memory:" keeps nothing on disk (throwaway servers).
+path = {storage_path}
+
+# Lines of a channel's history shown on joining it (0-500; /history N shows
+# up to 500).
+history_lines = {storage_history_lines}
+
+# Seconds between commits under load: a message is on disk (survives kill -9
+# and power loss) at most this long, plus a few milliseconds, after it was sent.
+commit_interval = {storage_commit_interval}
+
+# ---------------------------------------------------------------------------
+# Users: one [users.<login>] table per account.  `sshchat user add NAME`,
+# `user passwd NAME`, `user key add NAME FILE`, `user key del NAME N` and
+# `user del NAME` edit them for you, keeping the comments of this file.
+#
+#   password_hash  argon2id hash; create one with `sshchat hash-password`
+#                  (it asks for the password and prints the hash to paste).
+#   public_keys    list of SSH public keys, each the single line of a
+#                  ~/.ssh/id_*.pub file: "ssh-ed25519 AAAA... comment".
+#                  authorized_keys options (from=, command=...) and
+#                  certificates are not supported.
+#   admin          true makes the user an administrator (default false).
+#
+# A user needs a password_hash, public_keys, or both.
+'''
+
+_HEADER = """\
+# sshchat configuration, written by `sshchat init`.
+#
+# Check it and start the server:
+#
+#     sshchat check-config --config {config}
+#     sshchat serve --config {config}
+#
+# Users connect with a stock SSH client:   ssh -p {port} {admin}@{listen}
+#
+"""
+
+_USERS = """\
+# ---------------------------------------------------------------------------
+
+# The first administrator, made by `sshchat init`.
+[users.{admin}]
+password_hash = {password_hash}
+admin = true
+"""
+
+
+def _toml(value: Any) -> str:
+    """*value* written as a TOML value (the types the settings use)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a valid TOML basic string
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml(item) for item in value) + "]"
+    raise TypeError(f"no TOML form for {type(value).__name__}")
+
+
+def _defaults() -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "server_listen": DEFAULT_LISTEN_HOST,
+        "server_port": DEFAULT_PORT,
+        "server_host_keys": [DEFAULT_HOST_KEY],
+        "server_name": DEFAULT_SERVER_NAME,
+        "server_default_channel": DEFAULT_CHANNEL,
+        "metrics_enabled": Metrics.enabled,
+        "metrics_listen": Metrics.listen,
+        "metrics_port": Metrics.port,
+        "storage_path": DEFAULT_STORAGE_PATH,
+        "storage_history_lines": Storage.history_lines,
+        "storage_commit_interval": Storage.commit_interval,
+    }
+    limits = Limits()
+    for key in Limits.__dataclass_fields__:
+        values[f"limits_{key}"] = getattr(limits, key)
+    return values
+
+
+def documented_settings(*, motd: str = DEFAULT_MOTD) -> str:
+    """The documented [server], [limits], [metrics] and [storage] tables at their defaults.
+
+    Ends with the comment that explains the [users] tables.  *motd* is
+    written as a multi-line string, so it must not hold triple quotes or
+    backslashes.
+    """
+    if '"""' in motd or "\\" in motd:
+        raise ValueError("the motd must not contain triple quotes or backslashes")
+    values = {key: _toml(value) for key, value in _defaults().items()}
+    return _SETTINGS.format(motd=motd.strip("\n"), **values)
+
+
+def initial_config(*, config: str, admin: str, password_hash: str) -> str:
+    """A complete new config file with one administrator, *admin*.
+
+    *config* is the path the file is written to, for the commands shown in
+    its opening comment; *password_hash* an argon2id hash.
+    """
+    header = _HEADER.format(
+        config=shlex.quote(config), port=DEFAULT_PORT, admin=admin, listen=DEFAULT_LISTEN_HOST
+    )
+    users = _USERS.format(admin=admin, password_hash=_toml(password_hash))
+    return header + documented_settings() + users
