@@ -198,7 +198,7 @@ async def connect(
     client = ChatClient(conn, process)
     client.start()
     if wait_prompt:
-        await client.expect(r"Type /help for commands")
+        await client.expect(r"Type\s+/help\s+for\s+commands")
         if pty:
             await client.expect(rf"#lobby {user}>")
     return client
