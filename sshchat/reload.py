@@ -40,7 +40,7 @@ from sshchat.core.hub import HubError
 from sshchat.ops.logs import log_event
 
 if TYPE_CHECKING:
-    from sshchat.ssh.server import ServerState
+    from sshchat.app import ServerState
     from sshchat.ssh.session import SessionSettings
 
 __all__ = [

@@ -41,7 +41,7 @@ class FakeStdin(io.StringIO):
 
 
 # ---------------------------------------------------------------------------
-# A stand-in for sshchat.ssh.server (written separately): records the call.
+# A stand-in for sshchat.app (the composition root): records the call.
 # ---------------------------------------------------------------------------
 
 
@@ -49,7 +49,7 @@ class FakeServer:
     def __init__(self, monkeypatch: pytest.MonkeyPatch, behaviour=None) -> None:
         self.calls: list[Config] = []
         self.behaviour = behaviour
-        module = types.ModuleType("sshchat.ssh.server")
+        module = types.ModuleType("sshchat.app")
 
         class StartupError(Exception):
             pass
@@ -62,7 +62,7 @@ class FakeServer:
         module.StartupError = StartupError
         module.serve = serve
         self.module = module
-        monkeypatch.setitem(sys.modules, "sshchat.ssh.server", module)
+        monkeypatch.setitem(sys.modules, "sshchat.app", module)
 
 
 # ---------------------------------------------------------------------------

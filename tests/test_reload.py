@@ -21,13 +21,13 @@ import pytest
 from conftest import FAST_HASHER, PASSWORDS, connect
 from sinks import RecordingSink as Sink
 
+from sshchat.app import RunningServer, serve, start_server
 from sshchat.cli import main as cli
 from sshchat.config import edit as accounts
 from sshchat.config.schema import Config
 from sshchat.core.events import Notice, Presence, PresenceKind
 from sshchat.core.hub import AccountRemoved, Hub
 from sshchat.reload import ACCOUNT_REMOVED, ConfigWatcher
-from sshchat.ssh.server import RunningServer, serve, start_server
 
 
 @pytest.fixture

@@ -159,7 +159,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     configure_logging(args.log_level, args.log_format)
 
-    from sshchat.ssh.server import StartupError, serve  # lazy: pulls in asyncssh
+    from sshchat.app import StartupError, serve  # lazy: pulls in asyncssh
 
     address = _address(config.listen_host, config.listen_port)
     try:
