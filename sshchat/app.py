@@ -16,18 +16,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sshchat.config.schema import Config
-from sshchat.core.hub import FOREVER, Hub, ModerationAction
+from sshchat.config.watch import (
+    WATCH_INTERVAL,
+    ConfigWatcher,
+    ReloadResult,
+    effective_config,
+    live_settings,
+    restart_settings,
+    user_changes,
+)
+from sshchat.core.hub import FOREVER, Hub, HubError, ModerationAction
 from sshchat.ops.gcpolicy import GcPolicy
 from sshchat.ops.logs import log_event
 from sshchat.ops.metrics import Gauges, MetricsEndpoint, start_metrics
-from sshchat.reload import WATCH_INTERVAL, ConfigWatcher
 from sshchat.security.admission import ConnectionGate, FairSlots
 from sshchat.security.passwords import Authenticator
 from sshchat.security.throttle import AuthThrottle
@@ -35,12 +45,24 @@ from sshchat.ssh.server import Acceptor, ChatServer, StartupError, listen, load_
 from sshchat.ssh.session import ChatSession, SessionSettings
 from sshchat.storage.sqlite import Store, StoreError, restore
 
-__all__ = ["RunningServer", "ServerState", "StartupError", "serve", "start_server"]
+__all__ = [
+    "ACCOUNT_REMOVED",
+    "RunningServer",
+    "ServerState",
+    "StartupError",
+    "serve",
+    "start_server",
+]
 
 log = logging.getLogger(__name__)
 
 
 SHUTDOWN_NOTICE = "The server is shutting down. Bye for now!"
+#: What a user whose account was removed from the config is told.
+ACCOUNT_REMOVED = "Your account was removed from the server. Goodbye."
+#: Seconds a removed user's sessions get to write that message before their
+#: SSH connections are closed.
+REMOVED_GRACE = 5.0
 
 
 def _audit(record: object) -> None:
@@ -110,6 +132,10 @@ class RunningServer:
         self.metrics: MetricsEndpoint | None = None
         self.watcher: ConfigWatcher | None = None  # config reloads (SIGHUP, file changes)
         self.ticker: asyncio.Task[None] | None = None
+        #: Seconds a removed user's sessions get to write :data:`ACCOUNT_REMOVED`
+        #: before their SSH connections are closed.
+        self.removed_grace = REMOVED_GRACE
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     @property
     def hub(self) -> Hub:
@@ -118,6 +144,109 @@ class RunningServer:
     @property
     def port(self) -> int:
         return int(self.acceptor.get_port())
+
+    def apply_config(self, config: Config, trigger: str = "manual") -> ReloadResult:
+        """Put a new, valid configuration in force; say what changed.
+
+        * users: :meth:`~sshchat.security.passwords.Authenticator.update_users`
+          (changed passwords and keys apply to the next login) and
+          :meth:`~sshchat.core.hub.Hub.sync_accounts` (new accounts appear,
+          admin flags change at once, removed accounts' sessions end with
+          :data:`ACCOUNT_REMOVED`; their SSH connections are closed
+          :attr:`removed_grace` seconds later, once the message was written);
+        * the server name, message of the day, home channel and the live
+          ``[limits]`` apply at once or to new sessions;
+        * settings fixed at start-up (listen address, host keys, ``[metrics]``,
+          ...: see :func:`~sshchat.config.watch.restart_settings`) keep their
+          running values; a ``config.restart_needed`` warning names them.
+
+        The :class:`~sshchat.config.watch.ConfigWatcher` calls this after
+        reading and validating the file.
+        """
+        state = self.state
+        old = state.config
+        added, removed, changed = user_changes(old.users, config.users)
+        restart = restart_settings(old, config)
+        effective = effective_config(old, config)
+
+        state.auth.update_users(config.users)
+        hub = state.hub
+        hub.sync_accounts(((u.name, u.admin) for u in config.users.values()), ACCOUNT_REMOVED)
+        if effective.default_channel != old.default_channel:
+            try:
+                hub.set_default_channel(effective.default_channel)
+            except HubError as exc:
+                log_event(
+                    log,
+                    "config.not_applied",
+                    logging.WARNING,
+                    setting="server.default_channel",
+                    reason=str(exc),
+                    kept=old.default_channel,
+                )
+                effective = dataclasses.replace(effective, default_channel=old.default_channel)
+        limits = effective.limits
+        hub.set_limits(
+            max_text=limits.max_line_length,
+            message_rate=limits.message_rate,
+            message_burst=limits.message_burst,
+            presence_summary_over=limits.presence_summary_over,
+        )
+        gate = state.gate
+        gate.max_connections = limits.max_connections
+        gate.max_per_source = limits.max_connections_per_source
+        gate.max_unauthenticated = limits.max_unauthenticated
+        throttle = gate.throttle
+        throttle.free_failures = limits.auth_free_failures
+        throttle.max_delay = limits.auth_max_delay
+        throttle.block_after = limits.auth_block_after
+        throttle.block_seconds = limits.auth_block_seconds
+        state.settings = _session_settings(effective)
+        settings = live_settings(old, effective)
+        state.config = effective
+
+        if removed:
+            gone = set(removed)
+            stale = [conn for conn in state.connections if conn.login in gone]
+            if stale:
+                self._spawn(self._drop_later(stale))
+
+        result = ReloadResult(trigger, added, removed, changed, settings, restart)
+        log_event(
+            log,
+            "config.reloaded",
+            trigger=trigger,
+            users=len(config.users),
+            added=len(added),
+            removed=len(removed),
+            changed=len(changed),
+            added_users=",".join(added),
+            removed_users=",".join(removed),
+            changed_users=",".join(changed),
+            settings=",".join(settings),
+        )
+        if restart:
+            log_event(
+                log,
+                "config.restart_needed",
+                logging.WARNING,
+                settings=",".join(restart),
+                reason="these settings apply only when the server starts; the running values "
+                "stay until a restart",
+            )
+        return result
+
+    async def _drop_later(self, connections: list[Any]) -> None:
+        """Close removed users' SSH connections once their goodbye had time to go out."""
+        await asyncio.sleep(self.removed_grace)
+        for conn in connections:
+            if conn in self.state.connections:
+                conn.close()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def close(self, notice: str | None = None, grace: float = 5.0) -> None:
         """Stop listening, end every session and release resources.
@@ -131,6 +260,8 @@ class RunningServer:
             await self.watcher.close()
         if self.ticker is not None:
             self.ticker.cancel()
+        for task in list(self._tasks):
+            task.cancel()
         if notice:
             for client in list(self.hub.online_clients()):
                 client.sink.close(notice)
@@ -163,7 +294,7 @@ async def start_server(
 
     The config file is reloaded when it changes (looked at every
     ``watch_interval`` seconds; None: only on request, see
-    :class:`~sshchat.reload.ConfigWatcher`).
+    :class:`~sshchat.config.watch.ConfigWatcher`).
     """
     keys = [load_host_key(path) for path in config.host_keys]
     hub = Hub(
@@ -212,7 +343,7 @@ async def start_server(
         raise
     fingerprint = keys[0].get_fingerprint("sha256")
     running = RunningServer(state, acceptor, fingerprint)
-    running.watcher = ConfigWatcher(state, _session_settings, interval=watch_interval)
+    running.watcher = ConfigWatcher(config.path, running.apply_config, interval=watch_interval)
     running.watcher.start()
     running.ticker = asyncio.get_running_loop().create_task(_tick(hub, GcPolicy()))
     if config.metrics.enabled:

@@ -21,13 +21,13 @@ import pytest
 from conftest import FAST_HASHER, PASSWORDS, connect
 from sinks import RecordingSink as Sink
 
-from sshchat.app import RunningServer, serve, start_server
+from sshchat.app import ACCOUNT_REMOVED, RunningServer, serve, start_server
 from sshchat.cli import main as cli
 from sshchat.config import edit as accounts
 from sshchat.config.schema import Config
+from sshchat.config.watch import ConfigWatcher
 from sshchat.core.events import Notice, Presence, PresenceKind
 from sshchat.core.hub import AccountRemoved, Hub
-from sshchat.reload import ACCOUNT_REMOVED, ConfigWatcher
 
 
 @pytest.fixture
@@ -84,7 +84,7 @@ async def until(condition, timeout: float = 10.0) -> None:
 
 
 async def test_added_user_can_log_in_after_reload(running: RunningServer, caplog) -> None:
-    caplog.set_level(logging.INFO, logger="sshchat.reload")
+    caplog.set_level(logging.INFO, logger="sshchat")
     assert await refused(running, "erin", "erin-pw")
     add_erin(running.state.config.path)
     result = await watcher(running).reload()
@@ -102,7 +102,7 @@ async def test_added_user_can_log_in_after_reload(running: RunningServer, caplog
 
 
 async def test_file_change_is_noticed_by_the_watcher(config: Config, monkeypatch, caplog) -> None:
-    caplog.set_level(logging.INFO, logger="sshchat.reload")
+    caplog.set_level(logging.INFO, logger="sshchat")
     server = await start_server(config, watch_interval=0.05)
     try:
         # The operator's way: `sshchat user add` edits the file, nobody signals.
@@ -142,12 +142,12 @@ async def test_sighup_reloads_a_server_run_by_serve(config: Config) -> None:
 async def test_removed_user_sessions_end_and_logins_are_refused(
     running: RunningServer, caplog
 ) -> None:
-    caplog.set_level(logging.INFO, logger="sshchat.reload")
+    caplog.set_level(logging.INFO, logger="sshchat")
     alice = await connect(running, "alice")
     bob = await connect(running, "bob")
     bob_plain = await connect(running, "bob", pty=False)
     try:
-        watcher(running).removed_grace = 0.2
+        running.removed_grace = 0.2
         edit_config(running.state.config.path, lambda t, p: accounts.remove_user(t, p, "bob"))
         result = await watcher(running).reload()
         assert result is not None and result.removed == ("bob",)
@@ -198,7 +198,7 @@ async def test_changed_password_applies_to_new_logins(running: RunningServer) ->
 async def test_broken_config_is_rejected_and_old_users_still_log_in(
     running: RunningServer, caplog, damage, expected: str
 ) -> None:
-    caplog.set_level(logging.INFO, logger="sshchat.reload")
+    caplog.set_level(logging.INFO, logger="sshchat")
     path = running.state.config.path
     before = running.state.config
     path.write_text(damage(path.read_text()))
@@ -217,7 +217,7 @@ async def test_broken_config_is_rejected_and_old_users_still_log_in(
 async def test_settings_apply_live_or_are_logged_as_needing_a_restart(
     running: RunningServer, caplog
 ) -> None:
-    caplog.set_level(logging.INFO, logger="sshchat.reload")
+    caplog.set_level(logging.INFO, logger="sshchat")
     path = running.state.config.path
     text = path.read_text()
     text = text.replace("Be excellent to each other.", "New rules today.")

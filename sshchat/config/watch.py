@@ -1,27 +1,24 @@
-"""Live configuration reload: on SIGHUP and when the config file changes.
+"""Watching the config file, and what a new configuration changes.
 
-A :class:`ConfigWatcher` belongs to a running server (``start_server`` starts
-it, ``RunningServer.close`` stops it).  It polls the config file's identity
-(inode, modification time, size) every couple of seconds and reloads when it
-changes; ``serve`` also calls :meth:`ConfigWatcher.request_reload` on SIGHUP.
+A :class:`ConfigWatcher` belongs to a running server (the composition root,
+:mod:`sshchat.app`, starts it and stops it).  It polls the config file's
+identity (inode, modification time, size) every couple of seconds and reloads
+when it changes; ``serve`` also calls :meth:`ConfigWatcher.request_reload` on
+SIGHUP.
 
 A reload reads and validates the file in a worker thread
-(:func:`~sshchat.config.schema.load_config`), then applies it on the event loop:
+(:func:`~sshchat.config.schema.load_config`), then hands the new
+:class:`~sshchat.config.schema.Config` to the ``apply`` function it was given
+(:meth:`sshchat.app.RunningServer.apply_config`), on the event loop.  A file
+that fails validation is rejected (``config.rejected``, with the
+:class:`~sshchat.config.schema.ConfigError` text) and the running
+configuration stays in force.
 
-* users: :meth:`~sshchat.security.passwords.Authenticator.update_users` (changed passwords
-  and keys apply to the next login) and :meth:`~sshchat.core.hub.Hub.sync_accounts`
-  (new accounts appear, admin flags change at once, removed accounts' sessions
-  end with :data:`ACCOUNT_REMOVED`; their SSH connections are closed shortly
-  after, once the message has been written);
-* the server name, message of the day, home channel and most ``[limits]``
-  apply at once or to new sessions;
-* the listen address and port, host keys, ``[metrics]`` and the limits fixed
-  when the listener is made (see :func:`restart_settings`) need a restart: a
-  ``config.restart_needed`` warning names them and the running values stay.
-
-A file that fails validation is rejected (``config.rejected``, with the
-:class:`~sshchat.config.schema.ConfigError` text) and the running configuration stays
-in force; a successful reload logs ``config.reloaded`` with what changed.
+The functions below say what differs between two configurations: which users
+were added, removed or changed (:func:`user_changes`), which settings apply
+live (:func:`live_settings`) and which wait for a restart
+(:func:`restart_settings`, :func:`effective_config`).  This module knows
+nothing of SSH or of the front ends.
 """
 
 from __future__ import annotations
@@ -33,22 +30,18 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sshchat.config.schema import Config, ConfigError, Limits, UserConfig, load_config
-from sshchat.core.hub import HubError
 from sshchat.ops.logs import log_event
 
-if TYPE_CHECKING:
-    from sshchat.app import ServerState
-    from sshchat.ssh.session import SessionSettings
-
 __all__ = [
-    "ACCOUNT_REMOVED",
     "LIVE_LIMITS",
     "WATCH_INTERVAL",
     "ConfigWatcher",
     "ReloadResult",
+    "effective_config",
+    "live_settings",
     "restart_settings",
     "user_changes",
 ]
@@ -57,11 +50,6 @@ log = logging.getLogger(__name__)
 
 #: Seconds between two looks at the config file.
 WATCH_INTERVAL = 2.0
-#: What a user whose account was removed from the config is told.
-ACCOUNT_REMOVED = "Your account was removed from the server. Goodbye."
-#: Seconds a removed user's sessions get to write that message before their
-#: SSH connections are closed.
-REMOVED_GRACE = 5.0
 
 #: ``[limits]`` that a reload applies (at once, or to new sessions and
 #: connections); every other limit is fixed when the listener starts.
@@ -146,7 +134,7 @@ def restart_settings(old: Config, new: Config) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _effective(old: Config, new: Config) -> Config:
+def effective_config(old: Config, new: Config) -> Config:
     """*new*, with the start-up-only settings kept at their running values."""
     limits = dataclasses.replace(
         new.limits, **{name: getattr(old.limits, name) for name in _restart_only_limits()}
@@ -159,7 +147,7 @@ def _effective(old: Config, new: Config) -> Config:
     return dataclasses.replace(new, limits=limits, **kept)
 
 
-def _live_settings(old: Config, new: Config) -> tuple[str, ...]:
+def live_settings(old: Config, new: Config) -> tuple[str, ...]:
     names = []
     for key, attr in (
         ("server.name", "server_name"),
@@ -187,25 +175,24 @@ class ConfigWatcher:
 
     def __init__(
         self,
-        state: ServerState,
-        settings_for: Callable[[Config], SessionSettings],
+        path: Path | str,
+        apply: Callable[[Config, str], ReloadResult],
         *,
         interval: float | None = WATCH_INTERVAL,
-        removed_grace: float = REMOVED_GRACE,
     ) -> None:
-        """Watch ``state.config.path``; *settings_for* makes the settings of new sessions.
+        """Watch the file at *path*; *apply* puts a valid new configuration in force.
 
-        With *interval* None the file is not polled (reloads happen only
-        through :meth:`reload` and :meth:`request_reload`).
+        *apply* gets the new configuration and what triggered the reload
+        ("file", "signal", "manual") and returns what it changed. With
+        *interval* None the file is not polled (reloads happen only through
+        :meth:`reload` and :meth:`request_reload`).
         """
-        self.state = state
-        self.path = Path(state.config.path)
+        self.path = Path(path)
         self.interval = interval
-        self.removed_grace = removed_grace
         self.reloads = 0  # successful reloads
         self.rejections = 0  # files refused
         self.last_result: ReloadResult | None = None
-        self._settings_for = settings_for
+        self._apply = apply
         self._signature = _signature(self.path)
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -258,87 +245,6 @@ class ConfigWatcher:
             self.reloads += 1
             self.last_result = result
             return result
-
-    def _apply(self, config: Config, trigger: str) -> ReloadResult:
-        state = self.state
-        old = state.config
-        added, removed, changed = user_changes(old.users, config.users)
-        restart = restart_settings(old, config)
-        effective = _effective(old, config)
-
-        state.auth.update_users(config.users)
-        hub = state.hub
-        hub.sync_accounts(((u.name, u.admin) for u in config.users.values()), ACCOUNT_REMOVED)
-        if effective.default_channel != old.default_channel:
-            try:
-                hub.set_default_channel(effective.default_channel)
-            except HubError as exc:
-                log_event(
-                    log,
-                    "config.not_applied",
-                    logging.WARNING,
-                    setting="server.default_channel",
-                    reason=str(exc),
-                    kept=old.default_channel,
-                )
-                effective = dataclasses.replace(effective, default_channel=old.default_channel)
-        limits = effective.limits
-        hub.set_limits(
-            max_text=limits.max_line_length,
-            message_rate=limits.message_rate,
-            message_burst=limits.message_burst,
-            presence_summary_over=limits.presence_summary_over,
-        )
-        gate = state.gate
-        gate.max_connections = limits.max_connections
-        gate.max_per_source = limits.max_connections_per_source
-        gate.max_unauthenticated = limits.max_unauthenticated
-        throttle = gate.throttle
-        throttle.free_failures = limits.auth_free_failures
-        throttle.max_delay = limits.auth_max_delay
-        throttle.block_after = limits.auth_block_after
-        throttle.block_seconds = limits.auth_block_seconds
-        state.settings = self._settings_for(effective)
-        settings = _live_settings(old, effective)
-        state.config = effective
-
-        if removed:
-            gone = set(removed)
-            stale = [conn for conn in state.connections if conn.login in gone]
-            if stale:
-                self._spawn(self._drop_later(stale))
-
-        result = ReloadResult(trigger, added, removed, changed, settings, restart)
-        log_event(
-            log,
-            "config.reloaded",
-            trigger=trigger,
-            users=len(config.users),
-            added=len(added),
-            removed=len(removed),
-            changed=len(changed),
-            added_users=",".join(added),
-            removed_users=",".join(removed),
-            changed_users=",".join(changed),
-            settings=",".join(settings),
-        )
-        if restart:
-            log_event(
-                log,
-                "config.restart_needed",
-                logging.WARNING,
-                settings=",".join(restart),
-                reason="these settings apply only when the server starts; the running values "
-                "stay until a restart",
-            )
-        return result
-
-    async def _drop_later(self, connections: list[Any]) -> None:
-        """Close removed users' SSH connections once their goodbye had time to go out."""
-        await asyncio.sleep(self.removed_grace)
-        for conn in connections:
-            if conn in self.state.connections:
-                conn.close()
 
     async def _poll(self) -> None:
         assert self.interval is not None
