@@ -35,13 +35,14 @@ from sshchat.config.watch import (
     user_changes,
 )
 from sshchat.core.hub import FOREVER, Hub, HubError, ModerationAction
+from sshchat.errors import StartupError
 from sshchat.ops.gcpolicy import GcPolicy
 from sshchat.ops.logs import log_event
 from sshchat.ops.metrics import Gauges, MetricsEndpoint, start_metrics
 from sshchat.security.admission import ConnectionGate, FairSlots
 from sshchat.security.passwords import Authenticator
 from sshchat.security.throttle import AuthThrottle
-from sshchat.ssh.server import Acceptor, ChatServer, StartupError, listen, load_host_key
+from sshchat.ssh.server import Acceptor, ChatServer, listen, load_host_key
 from sshchat.ssh.session import ChatSession, SessionSettings
 from sshchat.storage.sqlite import Store, StoreError, restore
 
@@ -391,13 +392,13 @@ async def _open_store(config: Config, hub: Hub) -> Store:
             Store.open, storage.path, commit_interval=storage.commit_interval
         )
     except StoreError as err:
-        raise StartupError(str(err)) from None
+        raise StartupError(err.where, err.problem, err.fix) from None
     try:
         snapshot = await asyncio.to_thread(store.load, [config.default_channel])
     except BaseException as err:
         await asyncio.to_thread(store.close)
         if isinstance(err, StoreError):
-            raise StartupError(str(err)) from None
+            raise StartupError(err.where, err.problem, err.fix) from None
         raise
     restore(hub, snapshot)
     store.attach(hub)
@@ -425,13 +426,15 @@ def _start_metrics(state: ServerState) -> MetricsEndpoint:
         return start_metrics(metrics.listen, metrics.port, state.hub.stats, gauges)
     except ImportError:
         raise StartupError(
-            "[metrics] enabled = true needs the prometheus-client package. "
-            "Fix: pip install 'sshchat[metrics]', or set enabled = false."
+            None,
+            "[metrics] enabled = true needs the prometheus-client package",
+            "pip install 'sshchat[metrics]', or set enabled = false",
         ) from None
     except OSError as err:
         raise StartupError(
-            f"cannot serve metrics on {metrics.listen}:{metrics.port}: {err.strerror or err}. "
-            f"Fix: choose another [metrics] port in {state.config.path}."
+            None,
+            f"cannot serve metrics on {metrics.listen}:{metrics.port}: {err.strerror or err}",
+            f"choose another [metrics] port in {state.config.path}",
         ) from None
 
 

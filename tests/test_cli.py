@@ -16,6 +16,7 @@ import pytest
 from sshchat import __version__
 from sshchat.cli import main as cli
 from sshchat.config.schema import Config
+from sshchat.errors import StartupError
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "config.example.toml"
@@ -51,15 +52,11 @@ class FakeServer:
         self.behaviour = behaviour
         module = types.ModuleType("sshchat.app")
 
-        class StartupError(Exception):
-            pass
-
         async def serve(config: Config) -> None:
             self.calls.append(config)
             if self.behaviour is not None:
                 await self.behaviour(config)
 
-        module.StartupError = StartupError
         module.serve = serve
         self.module = module
         monkeypatch.setitem(sys.modules, "sshchat.app", module)
@@ -315,15 +312,20 @@ def test_serve_keyboard_interrupt_is_quiet(tmp_path, monkeypatch, capsys) -> Non
 
 
 def test_serve_startup_error(tmp_path, monkeypatch, capsys) -> None:
-    fake: FakeServer
-
     async def fail(config: Config) -> None:
-        raise fake.module.StartupError("cannot create host key keys/hk: read-only file system")
+        raise StartupError(
+            None,
+            "cannot create host key keys/hk: read-only file system",
+            "make its directory writable",
+        )
 
-    fake = FakeServer(monkeypatch, fail)
+    FakeServer(monkeypatch, fail)
     assert cli.main(["serve", "--config", str(write_config(tmp_path))]) == 2
     err = capsys.readouterr().err
-    assert err == "sshchat: cannot create host key keys/hk: read-only file system\n"
+    assert err == (
+        "sshchat: cannot create host key keys/hk: read-only file system. "
+        "Fix: make its directory writable.\n"
+    )
 
 
 def test_serve_address_in_use(tmp_path, monkeypatch, capsys) -> None:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from sshchat import __version__
 from sshchat.config.schema import Config, ConfigError, load_config
+from sshchat.errors import StartupError
 from sshchat.ops.logs import configure_logging
 
 if TYPE_CHECKING:
@@ -159,7 +160,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     configure_logging(args.log_level, args.log_format)
 
-    from sshchat.app import StartupError, serve  # lazy: pulls in asyncssh
+    from sshchat.app import serve  # lazy: pulls in asyncssh
 
     address = _address(config.listen_host, config.listen_port)
     try:

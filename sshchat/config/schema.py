@@ -28,6 +28,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
 from sshchat.core.names import NAME_RULE, valid_name
+from sshchat.errors import FixError
 
 __all__ = [
     "NAME_RULE",
@@ -56,7 +57,7 @@ __all__ = [
 # ---------------------------------------------------------------------------
 
 
-class ConfigError(Exception):
+class ConfigError(FixError):
     """One clear, human message: names the file, the key and the fix.
 
     ``str(err)`` looks like::
@@ -70,20 +71,7 @@ class ConfigError(Exception):
     def __init__(self, path: Path | str, key: str | None, problem: str, fix: str) -> None:
         self.path = path
         self.key = key
-        self.problem = problem
-        self.fix = fix
-        super().__init__(self._render())
-
-    def _render(self) -> str:
-        where = f"{self.path}: {self.key}" if self.key else f"{self.path}"
-        problem = self.problem.rstrip().rstrip(".")
-        fix = self.fix.strip()
-        if fix and fix[-1] not in ".!?":
-            fix += "."
-        return f"{where}: {problem}. Fix: {fix}"
-
-    def __str__(self) -> str:
-        return self._render()
+        super().__init__(f"{path}: {key}" if key else f"{path}", problem, fix)
 
 
 # ---------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from sshchat.core.events import (
 )
 from sshchat.core.prefs import Prefs
 from sshchat.core.ratelimit import TokenBucket
+from sshchat.errors import SshchatError
 
 __all__ = [
     "FOREVER",
@@ -50,7 +51,7 @@ _NOISE = frozenset(
 )
 
 
-class HubError(Exception):
+class HubError(SshchatError):
     """A refusal meant for the user who asked, e.g. "no such channel"."""
 
 

@@ -20,6 +20,7 @@ import asyncssh
 
 from sshchat.config.schema import Config
 from sshchat.core.hub import Hub
+from sshchat.errors import StartupError
 from sshchat.ops.logs import log_event
 from sshchat.security.admission import Busy, ConnectionGate, FairSlots
 from sshchat.security.passwords import Authenticator
@@ -29,10 +30,6 @@ from sshchat.ssh.session import ChatSession, SessionSettings
 __all__ = ["Acceptor", "ChatServer", "ServerContext", "StartupError", "listen", "load_host_key"]
 
 log = logging.getLogger(__name__)
-
-
-class StartupError(Exception):
-    """The server cannot start; the message says why and how to fix it."""
 
 
 def load_host_key(path: Path) -> asyncssh.SSHKey:
@@ -46,8 +43,9 @@ def load_host_key(path: Path) -> asyncssh.SSHKey:
                 f.write(key.export_private_key())
         except OSError as err:
             raise StartupError(
-                f"cannot create host key {path}: {err.strerror}. "
-                "Fix: make its directory writable, or point [server] host_keys elsewhere."
+                None,
+                f"cannot create host key {path}: {err.strerror}",
+                "make its directory writable, or point [server] host_keys elsewhere",
             ) from None
         log.info("created new host key %s", path)
         return key
@@ -55,14 +53,16 @@ def load_host_key(path: Path) -> asyncssh.SSHKey:
         return asyncssh.read_private_key(path)
     except OSError as err:
         raise StartupError(
-            f"cannot read host key {path}: {err.strerror}. "
-            "Fix: check its permissions, or point [server] host_keys elsewhere."
+            None,
+            f"cannot read host key {path}: {err.strerror}",
+            "check its permissions, or point [server] host_keys elsewhere",
         ) from None
     except (asyncssh.KeyImportError, ValueError) as err:
         raise StartupError(
-            f"host key {path} is not a usable private key ({err}). "
-            "Fix: move it away and restart to create a new one, or point [server] host_keys "
-            "at a valid key."
+            None,
+            f"host key {path} is not a usable private key ({err})",
+            "move it away and restart to create a new one, or point [server] host_keys "
+            "at a valid key",
         ) from None
 
 
@@ -301,7 +301,8 @@ async def listen(config: Config, keys: list[asyncssh.SSHKey], state: ServerConte
         )
     except OSError as err:
         raise StartupError(
-            f"cannot listen on {config.listen_host}:{config.listen_port}: {err.strerror or err}. "
-            f"Fix: choose another [server] port or listen address in {config.path}, "
-            "or stop the program using it."
+            None,
+            f"cannot listen on {config.listen_host}:{config.listen_port}: {err.strerror or err}",
+            f"choose another [server] port or listen address in {config.path}, "
+            "or stop the program using it",
         ) from None
