@@ -35,6 +35,7 @@ from sshchat.config.watch import (
     user_changes,
 )
 from sshchat.core.hub import FOREVER, Hub, HubError, ModerationAction
+from sshchat.core.stats import Stats
 from sshchat.errors import StartupError
 from sshchat.ops.gcpolicy import GcPolicy
 from sshchat.ops.logs import log_event
@@ -114,6 +115,7 @@ class ServerState:
 
     config: Config
     hub: Hub
+    stats: Stats  # the server's counters: the hub, the SSH edge and /metrics share them
     auth: Authenticator
     settings: SessionSettings
     gate: ConnectionGate
@@ -141,6 +143,11 @@ class RunningServer:
     @property
     def hub(self) -> Hub:
         return self.state.hub
+
+    @property
+    def stats(self) -> Stats:
+        """The server's counters (what /metrics serves)."""
+        return self.state.stats
 
     @property
     def port(self) -> int:
@@ -298,6 +305,7 @@ async def start_server(
     :class:`~sshchat.config.watch.ConfigWatcher`).
     """
     keys = [load_host_key(path) for path in config.host_keys]
+    stats = Stats()
     hub = Hub(
         ((user.name, user.admin) for user in config.users.values()),
         default_channel=config.default_channel,
@@ -306,6 +314,7 @@ async def start_server(
         message_burst=config.limits.message_burst,
         presence_summary_over=config.limits.presence_summary_over,
         history_lines=config.storage.history_lines,
+        stats=stats,
     )
     hub.observers.append(_audit)
     store = await _open_store(config, hub)
@@ -319,6 +328,7 @@ async def start_server(
     state = ServerState(
         config=config,
         hub=hub,
+        stats=stats,
         store=store,
         auth=Authenticator(config.users, workers=config.limits.auth_workers),
         settings=_session_settings(config),
@@ -423,7 +433,7 @@ def _start_metrics(state: ServerState) -> MetricsEndpoint:
         online_users=lambda: sum(1 for a in state.hub.accounts.values() if a.online),
     )
     try:
-        return start_metrics(metrics.listen, metrics.port, state.hub.stats, gauges)
+        return start_metrics(metrics.listen, metrics.port, state.stats, gauges)
     except ImportError:
         raise StartupError(
             None,

@@ -27,16 +27,23 @@ import asyncio
 import dataclasses
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sshchat.config.schema import Config, ConfigError, Limits, UserConfig, load_config
+from sshchat.config.schema import (
+    Config,
+    ConfigError,
+    Option,
+    UserConfig,
+    load_config,
+    options_of,
+    settings_of,
+)
 from sshchat.ops.logs import log_event
 
 __all__ = [
-    "LIVE_LIMITS",
     "WATCH_INTERVAL",
     "ConfigWatcher",
     "ReloadResult",
@@ -50,27 +57,6 @@ log = logging.getLogger(__name__)
 
 #: Seconds between two looks at the config file.
 WATCH_INTERVAL = 2.0
-
-#: ``[limits]`` that a reload applies (at once, or to new sessions and
-#: connections); every other limit is fixed when the listener starts.
-LIVE_LIMITS = frozenset(
-    {
-        "max_line_length",
-        "outbound_queue",
-        "message_burst",
-        "message_rate",
-        "max_auth_attempts",
-        "max_unauthenticated",
-        "max_connections",
-        "max_connections_per_source",
-        "max_sessions_per_account",
-        "auth_free_failures",
-        "auth_max_delay",
-        "auth_block_after",
-        "auth_block_seconds",
-        "presence_summary_over",
-    }
-)
 
 Signature = tuple[int, int, int, int] | None
 
@@ -97,69 +83,48 @@ def user_changes(
     return added, removed, changed
 
 
-def _restart_only_limits() -> tuple[str, ...]:
-    return tuple(f.name for f in dataclasses.fields(Limits) if f.name not in LIVE_LIMITS)
-
-
-# Config fields a reload applies; every other one (listen address, port, host
-# keys, [metrics], sections added later) is fixed when the server starts.
-_LIVE_FIELDS = frozenset({"path", "server_name", "motd", "default_channel", "users", "limits"})
-_KEY_NAMES = {
-    "listen_host": "server.listen",
-    "listen_port": "server.port",
-    "host_keys": "server.host_keys",
-}
+def _changed(old: Config, new: Config) -> Iterator[Option]:
+    """The options whose values differ between *old* and *new*, in declaration order."""
+    for (declared, before), (_, after) in zip(settings_of(old), settings_of(new), strict=True):
+        if before != after:
+            yield declared
 
 
 def restart_settings(old: Config, new: Config) -> tuple[str, ...]:
-    """The settings that differ between *old* and *new* but apply only at start-up."""
-    names = []
-    for field in dataclasses.fields(Config):
-        if field.name in _LIVE_FIELDS:
-            continue
-        before, after = getattr(old, field.name), getattr(new, field.name)
-        if before == after:
-            continue
-        if dataclasses.is_dataclass(before) and type(before) is type(after):
-            names.extend(
-                f"{field.name}.{sub.name}"
-                for sub in dataclasses.fields(before)
-                if getattr(before, sub.name) != getattr(after, sub.name)
-            )
-        else:
-            names.append(_KEY_NAMES.get(field.name, field.name))
-    for name in _restart_only_limits():
-        if getattr(old.limits, name) != getattr(new.limits, name):
-            names.append(f"limits.{name}")
-    return tuple(names)
+    """The settings that differ between *old* and *new* but apply only at start-up.
 
-
-def effective_config(old: Config, new: Config) -> Config:
-    """*new*, with the start-up-only settings kept at their running values."""
-    limits = dataclasses.replace(
-        new.limits, **{name: getattr(old.limits, name) for name in _restart_only_limits()}
-    )
-    kept = {
-        field.name: getattr(old, field.name)
-        for field in dataclasses.fields(Config)
-        if field.name not in _LIVE_FIELDS
-    }
-    return dataclasses.replace(new, limits=limits, **kept)
+    Those are the options declared without ``live=True`` (see
+    :func:`~sshchat.config.schema.option`), e.g. "server.port".
+    """
+    return tuple(declared.key for declared in _changed(old, new) if not declared.live)
 
 
 def live_settings(old: Config, new: Config) -> tuple[str, ...]:
-    names = []
-    for key, attr in (
-        ("server.name", "server_name"),
-        ("server.motd", "motd"),
-        ("server.default_channel", "default_channel"),
-    ):
-        if getattr(old, attr) != getattr(new, attr):
-            names.append(key)
-    for name in sorted(LIVE_LIMITS):
-        if getattr(old.limits, name, None) != getattr(new.limits, name, None):
-            names.append(f"limits.{name}")
-    return tuple(names)
+    """The settings that differ between *old* and *new* and a reload applies."""
+    return tuple(declared.key for declared in _changed(old, new) if declared.live)
+
+
+def effective_config(old: Config, new: Config) -> Config:
+    """*new*, with the start-up-only settings kept at their running values.
+
+    The file's path and its users are not options: they always follow *new*.
+    """
+    kept: dict[str, Any] = {}
+    for f in dataclasses.fields(Config):
+        declared = f.metadata.get("option")
+        section = getattr(new, f.name)
+        if isinstance(declared, Option):
+            if not declared.live:
+                kept[f.name] = getattr(old, f.name)
+        elif dataclasses.is_dataclass(section) and not isinstance(section, type):
+            running = getattr(old, f.name)
+            fixed = {
+                sub.name: getattr(running, sub.name)
+                for sub, sub_declared in options_of(type(section))
+                if not sub_declared.live
+            }
+            kept[f.name] = dataclasses.replace(section, **fixed)
+    return dataclasses.replace(new, **kept)
 
 
 def _signature(path: Path) -> Signature:

@@ -29,7 +29,11 @@ from sshchat.core.events import (
     PrivateMessage,
 )
 from sshchat.core.model import (
+    DEFAULT_CHANNEL,
+    DEFAULT_HISTORY_LINES,
     DEFAULT_MAX_TEXT,
+    DEFAULT_MESSAGE_BURST,
+    DEFAULT_PRESENCE_SUMMARY_OVER,
     FOREVER,
     HISTORY_KEEP,
     MAX_REASON,
@@ -85,24 +89,26 @@ class Hub(ModerationMixin):
         self,
         accounts: Iterable[tuple[str, bool]],
         *,
-        default_channel: str = "lobby",
+        default_channel: str = DEFAULT_CHANNEL,
         max_text: int = DEFAULT_MAX_TEXT,
         message_rate: float | None = None,
-        message_burst: int = 15,
-        history_lines: int = 50,
-        presence_summary_over: int = 50,
+        message_burst: int = DEFAULT_MESSAGE_BURST,
+        history_lines: int = DEFAULT_HISTORY_LINES,
+        presence_summary_over: int = DEFAULT_PRESENCE_SUMMARY_OVER,
+        stats: Stats | None = None,
     ) -> None:
         """``accounts`` is ``(login, admin)`` pairs from the config.
 
         ``history_lines`` is how many earlier lines a user sees on joining a
         channel. ``observers`` (append to it) receive every :data:`Record`:
         the hub's way of telling a store what to keep, without doing I/O.
+        ``stats`` are the counters to add to (the server's; a new set if None).
         """
         self.accounts: dict[str, Account] = {}
         self.channels: dict[str, Channel] = {}
         self.default_channel = self._new_channel(default_channel, owner=None)
         self.max_text = max_text
-        self.stats = Stats()
+        self.stats = stats if stats is not None else Stats()
         self.message_rate = message_rate
         self.message_burst = message_burst
         self.history_lines = history_lines

@@ -17,8 +17,10 @@ from collections.abc import Callable
 from typing import Protocol
 
 from sshchat.commands.registry import Outcome, handle_line
+from sshchat.config.schema import Limits
 from sshchat.core.events import Event, Notice, NoticeKind
 from sshchat.core.hub import Client, Hub
+from sshchat.core.model import DEFAULT_MAX_TEXT
 from sshchat.frontends.render import Renderer
 
 __all__ = ["FrontEnd", "LineGuard", "Outbox", "Transport"]
@@ -176,8 +178,8 @@ class FrontEnd:
         login: str,
         *,
         welcome: str = "",
-        max_line: int = 2000,
-        queue_limit: int = 1000,
+        max_line: int = DEFAULT_MAX_TEXT,
+        queue_limit: int = Limits.outbound_queue,
         key_fingerprint: str | None = None,
         source: str = "",
     ) -> None:

@@ -20,6 +20,7 @@ import asyncssh
 
 from sshchat.config.schema import Config
 from sshchat.core.hub import Hub
+from sshchat.core.stats import Stats
 from sshchat.errors import StartupError
 from sshchat.ops.logs import log_event
 from sshchat.security.admission import Busy, ConnectionGate, FairSlots
@@ -75,6 +76,7 @@ class ServerContext(Protocol):
 
     config: Config
     hub: Hub
+    stats: Stats  # the server's counters (the hub adds to the same ones)
     auth: Authenticator
     settings: SessionSettings
     gate: ConnectionGate
@@ -114,7 +116,7 @@ class ChatServer(asyncssh.SSHServer):
         refusal = self._state.gate.admit(self._source)
         if refusal is not None:
             log_event(log, "conn.refused", logging.WARNING, source=self._peer, reason=refusal)
-            self._state.hub.stats.connections_refused[refusal.split(";")[0]] += 1
+            self._state.stats.connections_refused[refusal.split(";")[0]] += 1
             # Not from here: asyncssh sends its version line only after this
             # method returns, and a disconnect sent before it is garbage to the
             # client, which then sees just a reset and never learns the reason.
@@ -163,7 +165,7 @@ class ChatServer(asyncssh.SSHServer):
             self._failed()
             return False
         if verdict.delay:
-            state.hub.stats.throttled += 1
+            state.stats.throttled += 1
             log_event(
                 log,
                 "auth.delay",
@@ -208,7 +210,7 @@ class ChatServer(asyncssh.SSHServer):
         return True
 
     def _auth_failed(self, username: str, kind: str, reason: str) -> None:
-        self._state.hub.stats.auth_failures[kind] += 1
+        self._state.stats.auth_failures[kind] += 1
         log_event(
             log,
             "auth.failure",

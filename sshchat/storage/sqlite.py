@@ -42,6 +42,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sshchat.config.schema import MEMORY_PATH
+from sshchat.config.schema import Storage as StorageSettings
 from sshchat.core.events import Broadcast, ChatMessage, PrivateMessage
 from sshchat.core.hub import Hub
 from sshchat.core.model import (
@@ -74,8 +76,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-MEMORY = ":memory:"  # a throwaway database that lives as long as the server
-DEFAULT_COMMIT_INTERVAL = 0.1  # seconds
+MEMORY = MEMORY_PATH  # a throwaway database that lives as long as the server
+#: Seconds a record may wait to be committed (``[storage] commit_interval``).
+DEFAULT_COMMIT_INTERVAL: float = StorageSettings.commit_interval
 MAX_BATCH = 5000  # records in one transaction
 
 # Each step takes the schema from version i to i + 1. Never edit a released
