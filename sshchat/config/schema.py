@@ -673,7 +673,7 @@ class _Parser:
             table, declared.name, dotted, declared.default, minimum=int(low), maximum=int(high)
         )
 
-    def limit(self, table: Mapping[str, Any], key: str) -> float:
+    def limit(self, table: Mapping[str, Any], key: str) -> int | float:
         """One ``[limits]`` value: a whole number, or any number for ``message_rate``."""
         dotted = f"limits.{key}"
         declared = OPTIONS[dotted]
@@ -752,7 +752,8 @@ class _Parser:
                 f'use {NAME_RULE}, e.g. "lobby"',
             )
 
-        limits = Limits(**{key: self.limit(limits_table, key) for key in _LIMITS_KEYS})
+        values: dict[str, Any] = {key: self.limit(limits_table, key) for key in _LIMITS_KEYS}
+        limits = Limits(**values)
         metrics = self.metrics(doc)
         storage = self.storage(doc)
         users = self.users(doc)
