@@ -20,11 +20,12 @@ import asyncssh
 import pytest
 from conftest import FAST_HASHER, PASSWORDS, connect
 from sinks import RecordingSink as Sink
+from test_options import changed
 
 from sshchat.app import ACCOUNT_REMOVED, RunningServer, serve, start_server
 from sshchat.cli import main as cli
 from sshchat.config import edit as accounts
-from sshchat.config.schema import Config
+from sshchat.config.schema import OPTIONS, Config
 from sshchat.config.watch import ConfigWatcher
 from sshchat.core.events import Notice, Presence, PresenceKind
 from sshchat.core.hub import AccountRemoved, Hub
@@ -324,3 +325,34 @@ def test_a_readded_account_starts_afresh() -> None:
     hub.sync_accounts([("alice", True), ("bob", False)], ACCOUNT_REMOVED)
     assert hub.ban_message("bob") is None
     assert hub.accounts["bob"].admin is False
+
+
+async def test_every_live_option_is_applied(running: RunningServer) -> None:
+    """What is declared live (config.schema.option) is what apply_config puts in force."""
+    state = running.state
+    gate, hub = state.gate, running.hub
+    where = {
+        "server.name": lambda: state.settings.welcome,
+        "server.motd": lambda: state.settings.welcome,
+        "server.default_channel": lambda: hub.default_channel.name,
+        "limits.max_line_length": lambda: (hub.max_text, state.settings.max_line),
+        "limits.outbound_queue": lambda: state.settings.queue_limit,
+        "limits.message_burst": lambda: hub.message_burst,
+        "limits.message_rate": lambda: hub.message_rate,
+        "limits.max_auth_attempts": lambda: state.config.limits.max_auth_attempts,
+        "limits.max_unauthenticated": lambda: gate.max_unauthenticated,
+        "limits.max_connections": lambda: gate.max_connections,
+        "limits.max_connections_per_source": lambda: gate.max_per_source,
+        "limits.max_sessions_per_account": lambda: state.settings.max_sessions,
+        "limits.auth_free_failures": lambda: gate.throttle.free_failures,
+        "limits.auth_max_delay": lambda: gate.throttle.max_delay,
+        "limits.auth_block_after": lambda: gate.throttle.block_after,
+        "limits.auth_block_seconds": lambda: gate.throttle.block_seconds,
+        "limits.presence_summary_over": lambda: hub.presence_summary_over,
+    }
+    assert set(where) == {key for key, o in OPTIONS.items() if o.live}
+    for key, seen in where.items():
+        before = seen()
+        result = running.apply_config(changed(state.config, key), "manual")
+        assert result.settings == (key,)
+        assert seen() != before, f"{key} was reported as applied but nothing changed"
