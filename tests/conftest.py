@@ -13,8 +13,8 @@ import asyncssh
 import pytest
 from argon2 import PasswordHasher
 
+from sshchat.app import RunningServer, start_server
 from sshchat.config.schema import Config, parse_config
-from sshchat.ssh.server import RunningServer, start_server
 
 # Cheap argon2id parameters: verification reads them from the hash itself.
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)

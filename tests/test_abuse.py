@@ -14,10 +14,10 @@ import asyncssh
 import pytest
 from conftest import PASSWORDS, ChatClient, connect, plain
 
+from sshchat.app import RunningServer
 from sshchat.core.hub import Client
 from sshchat.frontends.base import FrontEnd, Outbox
 from sshchat.frontends.terminal import TerminalFrontEnd
-from sshchat.ssh.server import RunningServer
 from sshchat.ssh.session import MAX_COLUMNS, MAX_ROWS, clamp_terminal_size
 
 CLOSE_TIMEOUT = 5.0

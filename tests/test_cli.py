@@ -22,6 +22,7 @@ from sshchat import __version__
 from sshchat.cli import main as cli
 from sshchat.config.schema import Config, Limits, load_config, parse_config
 from sshchat.config.template import documented_settings
+from sshchat.errors import StartupError
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "config.example.toml"
@@ -47,7 +48,7 @@ class FakeStdin(io.StringIO):
 
 
 # ---------------------------------------------------------------------------
-# A stand-in for sshchat.ssh.server (written separately): records the call.
+# A stand-in for sshchat.app (the composition root): records the call.
 # ---------------------------------------------------------------------------
 
 
@@ -55,20 +56,16 @@ class FakeServer:
     def __init__(self, monkeypatch: pytest.MonkeyPatch, behaviour=None) -> None:
         self.calls: list[Config] = []
         self.behaviour = behaviour
-        module = types.ModuleType("sshchat.ssh.server")
-
-        class StartupError(Exception):
-            pass
+        module = types.ModuleType("sshchat.app")
 
         async def serve(config: Config) -> None:
             self.calls.append(config)
             if self.behaviour is not None:
                 await self.behaviour(config)
 
-        module.StartupError = StartupError
         module.serve = serve
         self.module = module
-        monkeypatch.setitem(sys.modules, "sshchat.ssh.server", module)
+        monkeypatch.setitem(sys.modules, "sshchat.app", module)
 
 
 # ---------------------------------------------------------------------------
@@ -324,15 +321,20 @@ def test_serve_keyboard_interrupt_is_quiet(tmp_path, monkeypatch, capsys) -> Non
 
 
 def test_serve_startup_error(tmp_path, monkeypatch, capsys) -> None:
-    fake: FakeServer
-
     async def fail(config: Config) -> None:
-        raise fake.module.StartupError("cannot create host key keys/hk: read-only file system")
+        raise StartupError(
+            None,
+            "cannot create host key keys/hk: read-only file system",
+            "make its directory writable",
+        )
 
-    fake = FakeServer(monkeypatch, fail)
+    FakeServer(monkeypatch, fail)
     assert cli.main(["serve", "--config", str(write_config(tmp_path))]) == 2
     err = capsys.readouterr().err
-    assert err == "sshchat: cannot create host key keys/hk: read-only file system\n"
+    assert err == (
+        "sshchat: cannot create host key keys/hk: read-only file system. "
+        "Fix: make its directory writable.\n"
+    )
 
 
 def test_serve_address_in_use(tmp_path, monkeypatch, capsys) -> None:

@@ -9,6 +9,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import argon2
@@ -20,6 +21,7 @@ from hypothesis import strategies as st
 
 from sshchat.config.schema import (
     NAME_RULE,
+    OPTIONS,
     AuthorizedKey,
     Config,
     ConfigError,
@@ -580,7 +582,15 @@ def test_limits_accept_fractional_rate_and_keep_defaults() -> None:
     assert whole.limits.message_rate == 3.0
 
 
-def test_example_config_documents_every_limit() -> None:
-    text = (REPO / "config.example.toml").read_text()
+def test_example_config_shows_every_option_with_its_declared_default() -> None:
+    text = EXAMPLE.read_text()
+    doc = tomllib.loads(text)
+    # The example shows a demo message of the day rather than the built-in one.
+    shown_otherwise = {"server.motd"}
+    for key, declared in OPTIONS.items():
+        section, _, name = key.partition(".")
+        assert name in doc[section], f"config.example.toml does not show {key}"
+        if key not in shown_otherwise:
+            assert doc[section][name] == declared.default, key
     for key in Limits.__dataclass_fields__:
         assert re.search(rf"^{key} = ", text, flags=re.MULTILINE), key

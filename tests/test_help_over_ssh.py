@@ -7,7 +7,7 @@ import re
 
 from conftest import ChatClient, connect
 
-from sshchat.ssh.server import RunningServer
+from sshchat.app import RunningServer
 
 FOOTER = r"Ctrl-D or /quit leaves\.\n"
 

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from sshchat.app import StartupError, start_server
 from sshchat.cli.main import main
 from sshchat.config.schema import Config
-from sshchat.ssh.server import StartupError, load_host_key, start_server
+from sshchat.ssh.server import load_host_key
 
 
 async def test_host_key_created_once_and_reused(config: Config) -> None:

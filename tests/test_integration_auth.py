@@ -6,7 +6,7 @@ import asyncssh
 import pytest
 from conftest import ChatClient, connect
 
-from sshchat.ssh.server import RunningServer
+from sshchat.app import RunningServer
 
 
 async def test_password_login(server: RunningServer, clients: list[ChatClient]) -> None:

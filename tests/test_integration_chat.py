@@ -6,7 +6,7 @@ import asyncio
 
 from conftest import ChatClient, connect
 
-from sshchat.ssh.server import RunningServer
+from sshchat.app import RunningServer
 
 CLOSE_TIMEOUT = 5.0
 

@@ -10,7 +10,7 @@ import asyncssh
 import pytest
 from conftest import PASSWORDS, ChatClient, connect
 
-from sshchat.ssh.server import RunningServer
+from sshchat.app import RunningServer
 from sshchat.ssh.session import connect_command
 
 CLOSE_TIMEOUT = 5.0

@@ -14,9 +14,9 @@ import pytest
 from conftest import ChatClient, connect
 from test_openssh import SSH, ServerProcess, spawn_password_user, sshchat_server  # noqa: F401
 
+from sshchat.app import RunningServer
 from sshchat.commands.completion import candidates, common_prefix, format_candidates
 from sshchat.core.hub import Hub
-from sshchat.ssh.server import RunningServer
 
 UP = "\x1b[A"
 DOWN = "\x1b[B"

@@ -10,8 +10,8 @@ import pytest
 from asyncssh.packet import Boolean, String, UInt32
 from conftest import PASSWORDS, connect
 
+from sshchat.app import start_server
 from sshchat.ops.logs import JsonFormatter, TextFormatter, log_event
-from sshchat.ssh.server import start_server
 
 
 def _record(event: str, **fields: object) -> logging.LogRecord:

@@ -18,10 +18,10 @@ import pytest
 from conftest import PASSWORDS, ChatClient, connect
 from test_commands import Chat
 
+from sshchat.app import RunningServer
 from sshchat.commands.refusals import refusal_text
 from sshchat.core.events import ChatMessage, Notice, Presence, PresenceKind, PrivateMessage
 from sshchat.core.hub import Client, HubError
-from sshchat.ssh.server import RunningServer
 
 CLOSE_TIMEOUT = 5.0
 SGR = r"(?:\x1b\[[0-9;]*m)*"  # colour codes that may sit between pieces of a line

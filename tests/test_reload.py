@@ -20,15 +20,16 @@ import asyncssh
 import pytest
 from conftest import FAST_HASHER, PASSWORDS, connect
 from sinks import RecordingSink as Sink
+from test_options import changed
 
+from sshchat.app import ACCOUNT_REMOVED, RunningServer, serve, start_server
 from sshchat.cli import main as cli
 from sshchat.config import edit as accounts
-from sshchat.config.schema import Config
+from sshchat.config.schema import OPTIONS, Config
+from sshchat.config.watch import ConfigWatcher
 from sshchat.core.events import Notice, Presence, PresenceKind
 from sshchat.core.facts import AccountRemoved
 from sshchat.core.hub import Hub
-from sshchat.reload import ACCOUNT_REMOVED, ConfigWatcher
-from sshchat.ssh.server import RunningServer, serve, start_server
 
 
 @pytest.fixture
@@ -85,7 +86,7 @@ async def until(condition, timeout: float = 10.0) -> None:
 
 
 async def test_added_user_can_log_in_after_reload(running: RunningServer, caplog) -> None:
-    caplog.set_level(logging.INFO, logger="sshchat.reload")
+    caplog.set_level(logging.INFO, logger="sshchat")
     assert await refused(running, "erin", "erin-pw")
     add_erin(running.state.config.path)
     result = await watcher(running).reload()
@@ -103,7 +104,7 @@ async def test_added_user_can_log_in_after_reload(running: RunningServer, caplog
 
 
 async def test_file_change_is_noticed_by_the_watcher(config: Config, monkeypatch, caplog) -> None:
-    caplog.set_level(logging.INFO, logger="sshchat.reload")
+    caplog.set_level(logging.INFO, logger="sshchat")
     server = await start_server(config, watch_interval=0.05)
     try:
         # The operator's way: `sshchat user add` edits the file, nobody signals.
@@ -143,12 +144,12 @@ async def test_sighup_reloads_a_server_run_by_serve(config: Config) -> None:
 async def test_removed_user_sessions_end_and_logins_are_refused(
     running: RunningServer, caplog
 ) -> None:
-    caplog.set_level(logging.INFO, logger="sshchat.reload")
+    caplog.set_level(logging.INFO, logger="sshchat")
     alice = await connect(running, "alice")
     bob = await connect(running, "bob")
     bob_plain = await connect(running, "bob", pty=False)
     try:
-        watcher(running).removed_grace = 0.2
+        running.removed_grace = 0.2
         edit_config(running.state.config.path, lambda t, p: accounts.remove_user(t, p, "bob"))
         result = await watcher(running).reload()
         assert result is not None and result.removed == ("bob",)
@@ -199,7 +200,7 @@ async def test_changed_password_applies_to_new_logins(running: RunningServer) ->
 async def test_broken_config_is_rejected_and_old_users_still_log_in(
     running: RunningServer, caplog, damage, expected: str
 ) -> None:
-    caplog.set_level(logging.INFO, logger="sshchat.reload")
+    caplog.set_level(logging.INFO, logger="sshchat")
     path = running.state.config.path
     before = running.state.config
     path.write_text(damage(path.read_text()))
@@ -218,7 +219,7 @@ async def test_broken_config_is_rejected_and_old_users_still_log_in(
 async def test_settings_apply_live_or_are_logged_as_needing_a_restart(
     running: RunningServer, caplog
 ) -> None:
-    caplog.set_level(logging.INFO, logger="sshchat.reload")
+    caplog.set_level(logging.INFO, logger="sshchat")
     path = running.state.config.path
     text = path.read_text()
     text = text.replace("Be excellent to each other.", "New rules today.")
@@ -326,3 +327,34 @@ def test_a_readded_account_starts_afresh() -> None:
     hub.sync_accounts([("alice", True), ("bob", False)], ACCOUNT_REMOVED)
     assert hub.ban_refusal("bob") is None
     assert hub.accounts["bob"].admin is False
+
+
+async def test_every_live_option_is_applied(running: RunningServer) -> None:
+    """What is declared live (config.schema.option) is what apply_config puts in force."""
+    state = running.state
+    gate, hub = state.gate, running.hub
+    where = {
+        "server.name": lambda: state.settings.welcome,
+        "server.motd": lambda: state.settings.welcome,
+        "server.default_channel": lambda: hub.default_channel.name,
+        "limits.max_line_length": lambda: (hub.max_text, state.settings.max_line),
+        "limits.outbound_queue": lambda: state.settings.queue_limit,
+        "limits.message_burst": lambda: hub.message_burst,
+        "limits.message_rate": lambda: hub.message_rate,
+        "limits.max_auth_attempts": lambda: state.config.limits.max_auth_attempts,
+        "limits.max_unauthenticated": lambda: gate.max_unauthenticated,
+        "limits.max_connections": lambda: gate.max_connections,
+        "limits.max_connections_per_source": lambda: gate.max_per_source,
+        "limits.max_sessions_per_account": lambda: state.settings.max_sessions,
+        "limits.auth_free_failures": lambda: gate.throttle.free_failures,
+        "limits.auth_max_delay": lambda: gate.throttle.max_delay,
+        "limits.auth_block_after": lambda: gate.throttle.block_after,
+        "limits.auth_block_seconds": lambda: gate.throttle.block_seconds,
+        "limits.presence_summary_over": lambda: hub.presence_summary_over,
+    }
+    assert set(where) == {key for key, o in OPTIONS.items() if o.live}
+    for key, seen in where.items():
+        before = seen()
+        result = running.apply_config(changed(state.config, key), "manual")
+        assert result.settings == (key,)
+        assert seen() != before, f"{key} was reported as applied but nothing changed"

@@ -24,10 +24,10 @@ import asyncssh
 import pytest
 from conftest import ChatClient, connect, make_config_text
 
+from sshchat.app import RunningServer, StartupError, start_server
 from sshchat.config.schema import Config
 from sshchat.core.hub import FOREVER
 from sshchat.core.prefs import Prefs
-from sshchat.ssh.server import RunningServer, StartupError, start_server
 
 REPO = Path(__file__).resolve().parent.parent
 STORAGE = '[storage]\npath = "data/chat.db"\ncommit_interval = 0.05\n'

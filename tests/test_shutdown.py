@@ -6,8 +6,8 @@ import asyncio
 
 from conftest import connect
 
+from sshchat.app import start_server
 from sshchat.config.schema import Config
-from sshchat.ssh.server import start_server
 
 
 async def test_close_with_notice_tells_pty_and_plain_users(config: Config) -> None:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from sshchat import __version__
 from sshchat.config.schema import Config, ConfigError, load_config, parse_config
+from sshchat.errors import StartupError
 from sshchat.ops.logs import configure_logging
 
 if TYPE_CHECKING:
@@ -274,7 +275,7 @@ def _init_exists(config_arg: str) -> bool:
 
 def _cmd_init(args: argparse.Namespace) -> int:
     from sshchat.config.edit import write_new_file
-    from sshchat.config.schema import DEFAULT_LISTEN_HOST, DEFAULT_PORT, NAME_RULE, valid_name
+    from sshchat.config.schema import NAME_RULE, OPTIONS, valid_name
     from sshchat.config.template import initial_config
 
     config_arg = args.config
@@ -314,7 +315,8 @@ def _cmd_init(args: argparse.Namespace) -> int:
         "Next, check it and start the server (the first start creates its host key):\n\n"
         f"    sshchat check-config --config {quoted}\n"
         f"    sshchat serve --config {quoted}\n\n"
-        f"then log in:  ssh -p {DEFAULT_PORT} {name}@{DEFAULT_LISTEN_HOST}\n"
+        f"then log in:  ssh -p {OPTIONS['server.port'].default} "
+        f"{name}@{OPTIONS['server.listen'].default}\n"
         f"Add more users with `sshchat user add NAME --config {quoted}`."
     )
     return EXIT_OK
@@ -331,7 +333,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     configure_logging(args.log_level, args.log_format)
 
-    from sshchat.ssh.server import StartupError, serve  # lazy: pulls in asyncssh
+    from sshchat.app import serve  # lazy: pulls in asyncssh
 
     address = _address(config.listen_host, config.listen_port)
     try:

@@ -52,6 +52,7 @@ from sshchat.config.schema import (
     parse_config,
     valid_name,
 )
+from sshchat.errors import FixError
 
 __all__ = [
     "AccountError",
@@ -79,7 +80,7 @@ _MAX_KEY_FILE = 64 * 1024  # a .pub file is a few hundred bytes
 _PUB_FIX = "give the user's public key: the single line of their ~/.ssh/id_*.pub file"
 
 
-class AccountError(Exception):
+class AccountError(FixError):
     """A refused account change (no such user, duplicate key...).
 
     ``str(err)`` is one line naming the file and the user, what is wrong and
@@ -87,13 +88,7 @@ class AccountError(Exception):
     """
 
     def __init__(self, where: Path | str, problem: str, fix: str) -> None:
-        self.where = where
-        self.problem = problem
-        self.fix = fix
-        fix = fix.strip()
-        if fix and fix[-1] not in ".!?":
-            fix += "."
-        super().__init__(f"{where}: {problem.rstrip('.')}. Fix: {fix}")
+        super().__init__(where, problem, fix)
 
 
 # ---------------------------------------------------------------------------

@@ -6,6 +6,12 @@ names the file, the dotted key, what is wrong and how to fix it, so that the
 command line can print one clear line instead of a traceback.
 
 The file layout is documented in ``config.example.toml``.
+
+Every option is declared once, on its dataclass field, with :func:`option`:
+its default (as written in the file), the range of accepted values and
+whether a running server applies a change at once (``live``).  The parser,
+the reload code (:mod:`sshchat.config.watch`) and the test that compares
+``config.example.toml`` all read those declarations (:data:`OPTIONS`).
 """
 
 from __future__ import annotations
@@ -17,8 +23,8 @@ import hashlib
 import re
 import struct
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import MISSING, Field, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -27,20 +33,35 @@ import argon2
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
+from sshchat.core.model import (
+    DEFAULT_CHANNEL,
+    DEFAULT_HISTORY_LINES,
+    DEFAULT_MAX_TEXT,
+    DEFAULT_MESSAGE_BURST,
+    DEFAULT_PRESENCE_SUMMARY_OVER,
+    HISTORY_KEEP,
+)
 from sshchat.core.names import NAME_RULE, valid_name
+from sshchat.errors import FixError
 
 __all__ = [
+    "MEMORY_PATH",
     "NAME_RULE",
+    "OPTIONS",
     "AuthorizedKey",
     "Config",
     "ConfigError",
     "Limits",
     "Metrics",
+    "Option",
     "Storage",
     "UserConfig",
     "load_config",
+    "option",
+    "options_of",
     "parse_authorized_key",
     "parse_config",
+    "settings_of",
     "valid_name",
 ]
 
@@ -56,7 +77,7 @@ __all__ = [
 # ---------------------------------------------------------------------------
 
 
-class ConfigError(Exception):
+class ConfigError(FixError):
     """One clear, human message: names the file, the key and the fix.
 
     ``str(err)`` looks like::
@@ -70,20 +91,7 @@ class ConfigError(Exception):
     def __init__(self, path: Path | str, key: str | None, problem: str, fix: str) -> None:
         self.path = path
         self.key = key
-        self.problem = problem
-        self.fix = fix
-        super().__init__(self._render())
-
-    def _render(self) -> str:
-        where = f"{self.path}: {self.key}" if self.key else f"{self.path}"
-        problem = self.problem.rstrip().rstrip(".")
-        fix = self.fix.strip()
-        if fix and fix[-1] not in ".!?":
-            fix += "."
-        return f"{where}: {problem}. Fix: {fix}"
-
-    def __str__(self) -> str:
-        return self._render()
+        super().__init__(f"{path}: {key}" if key else f"{path}", problem, fix)
 
 
 # ---------------------------------------------------------------------------
@@ -111,60 +119,196 @@ class UserConfig:
     admin: bool
 
 
+# ---------------------------------------------------------------------------
+# Options: each config key declared once, on its field
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Option:
+    """What the file may say about one setting, read by everything that handles it."""
+
+    key: str  # dotted key in the file, e.g. "limits.max_line_length"
+    default: Any  # the value when the key is absent, as written in the file
+    range: tuple[float, float] | None  # lowest and highest accepted value, for numbers
+    live: bool  # a running server applies a change on reload (else: at the next start)
+    doc: str  # one line: what it is
+
+    @property
+    def name(self) -> str:
+        """The key within its table, e.g. "max_line_length"."""
+        return self.key.rpartition(".")[2]
+
+
+def option(
+    key: str,
+    default: Any,
+    *,
+    range: tuple[float, float] | None = None,
+    live: bool = False,
+    doc: str,
+    value: Any = MISSING,
+) -> Any:
+    """A dataclass field that is a config option (see :class:`Option`).
+
+    The field's own default is *default*, unless *value* gives the parsed
+    form (e.g. ``host_keys``: the file says a list of strings, the field
+    holds a tuple of paths).
+    """
+    declared = Option(key, default, range, live, doc)
+    initial = default if value is MISSING else value
+    metadata = {"option": declared}
+    if isinstance(initial, list | dict | set):
+        return field(default_factory=lambda: type(initial)(initial), metadata=metadata)
+    return field(default=initial, metadata=metadata)
+
+
+def options_of(cls: type) -> Iterator[tuple[Field[Any], Option]]:
+    """The fields of dataclass *cls* declared with :func:`option`, in order."""
+    for f in fields(cls):
+        declared = f.metadata.get("option")
+        if isinstance(declared, Option):
+            yield f, declared
+
+
+# ---------------------------------------------------------------------------
+# Data model
+# ---------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class Limits:
     """Resource limits and abuse controls (all under ``[limits]``)."""
 
-    max_line_length: int = 2000  # characters in one chat line
-    outbound_queue: int = 1000  # lines queued per session before the oldest are dropped
-    auth_workers: int = 2  # threads verifying argon2 passwords
-    message_burst: int = 15  # lines a user may send at once ...
-    message_rate: float = 1.0  # ... then this many per second
-    max_auth_attempts: int = 6  # failed attempts per connection before it is closed
-    login_grace_time: int = 30  # seconds a connection has to log in
-    max_unauthenticated: int = 64  # connections still logging in, server-wide
-    max_connections: int = 5000  # all connections, server-wide
-    max_connections_per_source: int = 64  # connections from one address
-    max_sessions_per_account: int = 16  # sessions one account may have open
-    auth_free_failures: int = 3  # failed logins from a source or on an account before delays
-    auth_max_delay: int = 10  # seconds, the longest delay a failing source waits per attempt
-    auth_block_after: int = 20  # failures in a row that block the source / account ...
-    auth_block_seconds: int = 600  # ... for this long
-    keepalive_interval: int = 30  # seconds between keepalives to idle clients (0: off)
-    keepalive_count_max: int = 3  # unanswered keepalives before a client is dropped
-    presence_summary_over: int = 50  # members above which presence lines are summarised
-
-
-# [limits] keys: (lowest, highest) accepted value.
-_LIMIT_RANGES: dict[str, tuple[float, float]] = {
-    "max_line_length": (1, 1_000_000),
-    "outbound_queue": (1, 1_000_000),
-    "auth_workers": (1, 64),
-    "message_burst": (1, 100_000),
-    "message_rate": (0.001, 100_000),
-    "max_auth_attempts": (1, 100),
-    "login_grace_time": (1, 3600),
-    "max_unauthenticated": (1, 1_000_000),
-    "max_connections": (1, 1_000_000),
-    "max_connections_per_source": (1, 1_000_000),
-    "max_sessions_per_account": (1, 1_000_000),
-    "auth_free_failures": (0, 1000),
-    "auth_max_delay": (0, 3600),
-    "auth_block_after": (1, 1_000_000),
-    "auth_block_seconds": (0, 31_536_000),
-    "keepalive_interval": (0, 86400),
-    "keepalive_count_max": (1, 1000),
-    "presence_summary_over": (0, 1_000_000),
-}
+    max_line_length: int = option(
+        "limits.max_line_length",
+        DEFAULT_MAX_TEXT,
+        range=(1, 1_000_000),
+        live=True,
+        doc="characters in one chat line",
+    )
+    outbound_queue: int = option(
+        "limits.outbound_queue",
+        1000,
+        range=(1, 1_000_000),
+        live=True,
+        doc="lines queued per session before the oldest are dropped (new sessions)",
+    )
+    auth_workers: int = option(
+        "limits.auth_workers", 2, range=(1, 64), doc="threads verifying argon2 passwords"
+    )
+    message_burst: int = option(
+        "limits.message_burst",
+        DEFAULT_MESSAGE_BURST,
+        range=(1, 100_000),
+        live=True,
+        doc="lines a user may send at once ...",
+    )
+    message_rate: float = option(
+        "limits.message_rate",
+        1.0,
+        range=(0.001, 100_000),
+        live=True,
+        doc="... then this many per second",
+    )
+    max_auth_attempts: int = option(
+        "limits.max_auth_attempts",
+        6,
+        range=(1, 100),
+        live=True,
+        doc="failed attempts per connection before it is closed",
+    )
+    login_grace_time: int = option(
+        "limits.login_grace_time", 30, range=(1, 3600), doc="seconds a connection has to log in"
+    )
+    max_unauthenticated: int = option(
+        "limits.max_unauthenticated",
+        64,
+        range=(1, 1_000_000),
+        live=True,
+        doc="connections still logging in, server-wide",
+    )
+    max_connections: int = option(
+        "limits.max_connections",
+        5000,
+        range=(1, 1_000_000),
+        live=True,
+        doc="all connections, server-wide",
+    )
+    max_connections_per_source: int = option(
+        "limits.max_connections_per_source",
+        64,
+        range=(1, 1_000_000),
+        live=True,
+        doc="connections from one address",
+    )
+    max_sessions_per_account: int = option(
+        "limits.max_sessions_per_account",
+        16,
+        range=(1, 1_000_000),
+        live=True,
+        doc="sessions one account may have open",
+    )
+    auth_free_failures: int = option(
+        "limits.auth_free_failures",
+        3,
+        range=(0, 1000),
+        live=True,
+        doc="failed logins from a source or on an account before delays",
+    )
+    auth_max_delay: int = option(
+        "limits.auth_max_delay",
+        10,
+        range=(0, 3600),
+        live=True,
+        doc="seconds, the longest delay a failing source waits per attempt",
+    )
+    auth_block_after: int = option(
+        "limits.auth_block_after",
+        20,
+        range=(1, 1_000_000),
+        live=True,
+        doc="failures in a row that block the source / account ...",
+    )
+    auth_block_seconds: int = option(
+        "limits.auth_block_seconds",
+        600,
+        range=(0, 31_536_000),
+        live=True,
+        doc="... for this long",
+    )
+    keepalive_interval: int = option(
+        "limits.keepalive_interval",
+        30,
+        range=(0, 86400),
+        doc="seconds between keepalives to idle clients (0: off)",
+    )
+    keepalive_count_max: int = option(
+        "limits.keepalive_count_max",
+        3,
+        range=(1, 1000),
+        doc="unanswered keepalives before a client is dropped",
+    )
+    presence_summary_over: int = option(
+        "limits.presence_summary_over",
+        DEFAULT_PRESENCE_SUMMARY_OVER,
+        range=(0, 1_000_000),
+        live=True,
+        doc="members above which presence lines are summarised",
+    )
 
 
 @dataclass(frozen=True)
 class Metrics:
     """The optional Prometheus endpoint (``[metrics]``), off by default."""
 
-    enabled: bool = False
-    listen: str = "127.0.0.1"
-    port: int = 9108
+    enabled: bool = option("metrics.enabled", False, doc="serve /metrics")
+    listen: str = option("metrics.listen", "127.0.0.1", doc="address of the endpoint")
+    port: int = option("metrics.port", 9108, range=(0, 65535), doc="port of the endpoint")
+
+
+#: What ``[storage] path`` says for a database kept in memory only.
+MEMORY_PATH = ":memory:"
 
 
 @dataclass(frozen=True)
@@ -175,38 +319,85 @@ class Storage:
     the config file's default is ``data/sshchat.db`` next to it.
     """
 
-    path: Path | None = None  # absolute, or None for an in-memory database
-    history_lines: int = 50  # lines of a channel shown on joining it
-    commit_interval: float = 0.1  # seconds; the longest a record waits to be committed
-
-
-MEMORY_PATH = ":memory:"
-DEFAULT_STORAGE_PATH = "data/sshchat.db"
-MAX_HISTORY_LINES = 500  # the lines a channel keeps in memory (hub.HISTORY_KEEP)
-
-DEFAULT_LISTEN_HOST = "127.0.0.1"
-DEFAULT_PORT = 2222
-DEFAULT_HOST_KEY = "keys/ssh_host_ed25519_key"
-DEFAULT_SERVER_NAME = "sshchat"
-DEFAULT_MOTD = "Welcome to sshchat! Type a message and press Enter to talk."
-DEFAULT_CHANNEL = "lobby"
+    path: Path | None = option(
+        "storage.path",
+        "data/sshchat.db",
+        value=None,  # absolute, or None for an in-memory database
+        doc="the SQLite database, relative to the config file",
+    )
+    history_lines: int = option(
+        "storage.history_lines",
+        DEFAULT_HISTORY_LINES,
+        range=(0, HISTORY_KEEP),  # the lines a channel keeps in memory
+        doc="lines of a channel shown on joining it",
+    )
+    commit_interval: float = option(
+        "storage.commit_interval",
+        0.1,
+        range=(0, 10),
+        doc="seconds; the longest a record waits to be committed",
+    )
 
 
 @dataclass(frozen=True)
 class Config:
-    """The whole validated configuration."""
+    """The whole validated configuration.
+
+    ``path`` and ``users`` are not options: they always follow the file.
+    """
 
     path: Path  # the config file (absolute)
-    listen_host: str = DEFAULT_LISTEN_HOST
-    listen_port: int = DEFAULT_PORT  # 0 means "pick a free port" (tests)
-    host_keys: tuple[Path, ...] = ()  # absolute paths
-    server_name: str = DEFAULT_SERVER_NAME
-    motd: str = DEFAULT_MOTD
-    default_channel: str = DEFAULT_CHANNEL
+    listen_host: str = option("server.listen", "127.0.0.1", doc="address to bind")
+    listen_port: int = option(
+        "server.port", 2222, range=(0, 65535), doc='TCP port; 0 means "pick a free port" (tests)'
+    )
+    host_keys: tuple[Path, ...] = option(
+        "server.host_keys",
+        ["keys/ssh_host_ed25519_key"],
+        value=(),  # absolute paths
+        doc="SSH host key files, relative to the config file",
+    )
+    server_name: str = option("server.name", "sshchat", live=True, doc="shown to users")
+    motd: str = option(
+        "server.motd",
+        "Welcome to sshchat! Type a message and press Enter to talk.",
+        live=True,
+        doc="message of the day, shown after logging in",
+    )
+    default_channel: str = option(
+        "server.default_channel",
+        DEFAULT_CHANNEL,
+        live=True,
+        doc="the channel every user joins after logging in",
+    )
     users: Mapping[str, UserConfig] = field(default_factory=lambda: MappingProxyType({}))
     limits: Limits = field(default_factory=Limits)
     metrics: Metrics = field(default_factory=Metrics)
     storage: Storage = field(default_factory=Storage)
+
+
+def _declared() -> dict[str, Option]:
+    found: dict[str, Option] = {}
+    for cls in (Config, Limits, Metrics, Storage):
+        for _, declared in options_of(cls):
+            found[declared.key] = declared
+    return found
+
+
+#: Every option, by dotted key ("server.port", "limits.max_line_length"...).
+OPTIONS: Mapping[str, Option] = MappingProxyType(_declared())
+
+
+def settings_of(config: Config) -> Iterator[tuple[Option, Any]]:
+    """Each option of *config* with its value, sections included ([limits]...)."""
+    for f in fields(config):
+        value = getattr(config, f.name)
+        declared = f.metadata.get("option")
+        if isinstance(declared, Option):
+            yield declared, value
+        elif is_dataclass(value):
+            for sub, sub_declared in options_of(type(value)):
+                yield sub_declared, getattr(value, sub.name)
 
 
 # ---------------------------------------------------------------------------
@@ -364,11 +555,16 @@ def _check_password_hash(value: str) -> str | None:
 # Parsing
 # ---------------------------------------------------------------------------
 
-_SERVER_KEYS = ("listen", "port", "host_keys", "name", "motd", "default_channel")
-_LIMITS_KEYS = tuple(_LIMIT_RANGES)
+
+def _keys(cls: type) -> tuple[str, ...]:
+    return tuple(declared.name for _, declared in options_of(cls))
+
+
+_SERVER_KEYS = _keys(Config)
+_LIMITS_KEYS = _keys(Limits)
 _USER_KEYS = ("password_hash", "public_keys", "admin")
-_METRICS_KEYS = ("enabled", "listen", "port")
-_STORAGE_KEYS = ("path", "history_lines", "commit_interval")
+_METRICS_KEYS = _keys(Metrics)
+_STORAGE_KEYS = _keys(Storage)
 _TOP_KEYS = ("server", "limits", "metrics", "storage", "users")
 
 
@@ -468,11 +664,22 @@ class _Parser:
             )
         return value
 
-    def limit(self, table: Mapping[str, Any], key: str) -> float:
+    def bounded(self, table: Mapping[str, Any], dotted: str) -> int:
+        """A whole number within the range its :class:`Option` declares."""
+        declared = OPTIONS[dotted]
+        assert declared.range is not None
+        low, high = declared.range
+        return self.integer(
+            table, declared.name, dotted, declared.default, minimum=int(low), maximum=int(high)
+        )
+
+    def limit(self, table: Mapping[str, Any], key: str) -> int | float:
         """One ``[limits]`` value: a whole number, or any number for ``message_rate``."""
-        default = getattr(Limits, key)
-        low, high = _LIMIT_RANGES[key]
         dotted = f"limits.{key}"
+        declared = OPTIONS[dotted]
+        default = declared.default
+        assert declared.range is not None
+        low, high = declared.range
         if isinstance(default, int):
             return self.integer(table, key, dotted, default, minimum=int(low), maximum=int(high))
         value = table.get(key, default)
@@ -498,7 +705,11 @@ class _Parser:
         self.check_keys(limits_table, _LIMITS_KEYS, "limits")
 
         listen = self.string(
-            server, "listen", "server.listen", DEFAULT_LISTEN_HOST, example='listen = "127.0.0.1"'
+            server,
+            "listen",
+            "server.listen",
+            OPTIONS["server.listen"].default,
+            example='listen = "127.0.0.1"',
         ).strip()
         if not listen:
             raise self.error(
@@ -506,24 +717,32 @@ class _Parser:
                 "is empty",
                 'use "127.0.0.1" for this machine only or "0.0.0.0" for all interfaces',
             )
-        port = self.integer(server, "port", "server.port", DEFAULT_PORT, minimum=0, maximum=65535)
+        port = self.bounded(server, "server.port")
         host_keys = self.host_keys(server)
         name = self.string(
-            server, "name", "server.name", DEFAULT_SERVER_NAME, example='name = "sshchat"'
+            server,
+            "name",
+            "server.name",
+            OPTIONS["server.name"].default,
+            example='name = "sshchat"',
         ).strip()
         if not name or "\n" in name or "\r" in name:
             raise self.error(
                 "server.name", "must be a non-empty single line", 'write it as name = "sshchat"'
             )
         motd = self.string(
-            server, "motd", "server.motd", DEFAULT_MOTD, example='motd = """Welcome!"""'
+            server,
+            "motd",
+            "server.motd",
+            OPTIONS["server.motd"].default,
+            example='motd = """Welcome!"""',
         )
         motd = motd.replace("\r\n", "\n").rstrip()
         channel = self.string(
             server,
             "default_channel",
             "server.default_channel",
-            DEFAULT_CHANNEL,
+            OPTIONS["server.default_channel"].default,
             example='default_channel = "lobby"',
         )
         if not valid_name(channel):
@@ -533,7 +752,8 @@ class _Parser:
                 f'use {NAME_RULE}, e.g. "lobby"',
             )
 
-        limits = Limits(**{key: self.limit(limits_table, key) for key in _LIMIT_RANGES})
+        values: dict[str, Any] = {key: self.limit(limits_table, key) for key in _LIMITS_KEYS}
+        limits = Limits(**values)
         metrics = self.metrics(doc)
         storage = self.storage(doc)
         users = self.users(doc)
@@ -554,7 +774,7 @@ class _Parser:
     def metrics(self, doc: Mapping[str, Any]) -> Metrics:
         table = self.table(doc, "metrics", "metrics")
         self.check_keys(table, _METRICS_KEYS, "metrics")
-        enabled = table.get("enabled", False)
+        enabled = table.get("enabled", OPTIONS["metrics.enabled"].default)
         if not isinstance(enabled, bool):
             raise self.error(
                 "metrics.enabled",
@@ -562,60 +782,63 @@ class _Parser:
                 "write enabled = true or enabled = false (no quotes)",
             )
         listen = self.string(
-            table, "listen", "metrics.listen", Metrics.listen, example='listen = "127.0.0.1"'
+            table,
+            "listen",
+            "metrics.listen",
+            OPTIONS["metrics.listen"].default,
+            example='listen = "127.0.0.1"',
         ).strip()
         if not listen:
             raise self.error("metrics.listen", "is empty", 'use "127.0.0.1" (loopback only)')
-        port = self.integer(table, "port", "metrics.port", Metrics.port, minimum=0, maximum=65535)
+        port = self.bounded(table, "metrics.port")
         return Metrics(enabled=enabled, listen=listen, port=port)
 
     def storage(self, doc: Mapping[str, Any]) -> Storage:
         table = self.table(doc, "storage", "storage")
         self.check_keys(table, _STORAGE_KEYS, "storage")
+        default_path = OPTIONS["storage.path"].default
         raw = self.string(
             table,
             "path",
             "storage.path",
-            DEFAULT_STORAGE_PATH,
-            example=f'path = "{DEFAULT_STORAGE_PATH}"',
+            default_path,
+            example=f'path = "{default_path}"',
         ).strip()
         if not raw:
             raise self.error(
                 "storage.path",
                 "is empty",
-                f'write path = "{DEFAULT_STORAGE_PATH}", or ":memory:" to keep nothing on disk',
+                f'write path = "{default_path}", or "{MEMORY_PATH}" to keep nothing on disk',
             )
         path: Path | None = None
         if raw != MEMORY_PATH:
             path = Path(raw).expanduser()
             if not path.is_absolute():
                 path = self.path.resolve().parent / path
-        history_lines = self.integer(
-            table,
-            "history_lines",
-            "storage.history_lines",
-            Storage.history_lines,
-            minimum=0,
-            maximum=MAX_HISTORY_LINES,
-        )
-        interval = table.get("commit_interval", Storage.commit_interval)
+        history_lines = self.bounded(table, "storage.history_lines")
+        interval_option = OPTIONS["storage.commit_interval"]
+        assert interval_option.range is not None
+        low, high = interval_option.range
+        interval = table.get("commit_interval", interval_option.default)
         if isinstance(interval, bool) or not isinstance(interval, int | float):
             raise self.error(
                 "storage.commit_interval",
                 f"must be a number of seconds, not {_type_name(interval)}",
-                f"write it without quotes, e.g. commit_interval = {Storage.commit_interval}",
+                f"write it without quotes, e.g. commit_interval = {interval_option.default}",
             )
-        if not 0 <= interval <= 10:
+        if not low <= interval <= high:
             raise self.error(
                 "storage.commit_interval",
                 f"{interval} is out of range",
-                f"use a value between 0 and 10 seconds (default: {Storage.commit_interval})",
+                f"use a value between {low} and {high} seconds "
+                f"(default: {interval_option.default})",
             )
         return Storage(path=path, history_lines=history_lines, commit_interval=float(interval))
 
     def host_keys(self, server: Mapping[str, Any]) -> tuple[Path, ...]:
-        value = server.get("host_keys", [DEFAULT_HOST_KEY])
-        example = f'write it as host_keys = ["{DEFAULT_HOST_KEY}"]'
+        default = OPTIONS["server.host_keys"].default
+        value = server.get("host_keys", list(default))
+        example = f'write it as host_keys = ["{default[0]}"]'
         if isinstance(value, str):
             raise self.error(
                 "server.host_keys", "must be a list of paths, not a single string", example

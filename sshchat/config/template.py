@@ -13,18 +13,7 @@ import json
 import shlex
 from typing import Any
 
-from sshchat.config.schema import (
-    DEFAULT_CHANNEL,
-    DEFAULT_HOST_KEY,
-    DEFAULT_LISTEN_HOST,
-    DEFAULT_MOTD,
-    DEFAULT_PORT,
-    DEFAULT_SERVER_NAME,
-    DEFAULT_STORAGE_PATH,
-    Limits,
-    Metrics,
-    Storage,
-)
+from sshchat.config.schema import OPTIONS
 
 __all__ = ["documented_settings", "initial_config"]
 
@@ -200,26 +189,11 @@ def _toml(value: Any) -> str:
 
 
 def _defaults() -> dict[str, Any]:
-    values: dict[str, Any] = {
-        "server_listen": DEFAULT_LISTEN_HOST,
-        "server_port": DEFAULT_PORT,
-        "server_host_keys": [DEFAULT_HOST_KEY],
-        "server_name": DEFAULT_SERVER_NAME,
-        "server_default_channel": DEFAULT_CHANNEL,
-        "metrics_enabled": Metrics.enabled,
-        "metrics_listen": Metrics.listen,
-        "metrics_port": Metrics.port,
-        "storage_path": DEFAULT_STORAGE_PATH,
-        "storage_history_lines": Storage.history_lines,
-        "storage_commit_interval": Storage.commit_interval,
-    }
-    limits = Limits()
-    for key in Limits.__dataclass_fields__:
-        values[f"limits_{key}"] = getattr(limits, key)
-    return values
+    """Every option's default, by its key with "_" for "." (``limits_message_rate``)."""
+    return {key.replace(".", "_"): declared.default for key, declared in OPTIONS.items()}
 
 
-def documented_settings(*, motd: str = DEFAULT_MOTD) -> str:
+def documented_settings(*, motd: str = OPTIONS["server.motd"].default) -> str:
     """The documented [server], [limits], [metrics] and [storage] tables at their defaults.
 
     Ends with the comment that explains the [users] tables.  *motd* is
@@ -239,7 +213,10 @@ def initial_config(*, config: str, admin: str, password_hash: str) -> str:
     its opening comment; *password_hash* an argon2id hash.
     """
     header = _HEADER.format(
-        config=shlex.quote(config), port=DEFAULT_PORT, admin=admin, listen=DEFAULT_LISTEN_HOST
+        config=shlex.quote(config),
+        port=OPTIONS["server.port"].default,
+        admin=admin,
+        listen=OPTIONS["server.listen"].default,
     )
     users = _USERS.format(admin=admin, password_hash=_toml(password_hash))
     return header + documented_settings() + users

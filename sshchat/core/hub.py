@@ -40,6 +40,11 @@ from sshchat.core.facts import Fact
 from sshchat.core.identity import Identity
 from sshchat.core.messaging import Messaging
 from sshchat.core.model import (
+    DEFAULT_CHANNEL,
+    DEFAULT_HISTORY_LINES,
+    DEFAULT_MAX_TEXT,
+    DEFAULT_MESSAGE_BURST,
+    DEFAULT_PRESENCE_SUMMARY_OVER,
     FOREVER,
     HISTORY_KEEP,
     MAX_REASON,
@@ -86,12 +91,13 @@ class Hub:
         self,
         accounts: Iterable[tuple[str, bool]],
         *,
-        default_channel: str = "lobby",
-        max_text: int = 2000,
+        default_channel: str = DEFAULT_CHANNEL,
+        max_text: int = DEFAULT_MAX_TEXT,
         message_rate: float | None = None,
-        message_burst: int = 15,
-        history_lines: int = 50,
-        presence_summary_over: int = 50,
+        message_burst: int = DEFAULT_MESSAGE_BURST,
+        history_lines: int = DEFAULT_HISTORY_LINES,
+        presence_summary_over: int = DEFAULT_PRESENCE_SUMMARY_OVER,
+        stats: Stats | None = None,
         clock: Clock = wall_clock,
         ids: IdSource | None = None,
         log: FactLog | None = None,
@@ -102,6 +108,7 @@ class Hub:
         channel. ``observers`` (append to it) receive every fact once it is
         applied: the store keeps them, the audit log logs them. ``clock`` and
         ``ids`` serve deciding only; ``log`` defaults to applying at once.
+        ``stats`` are the counters to add to (the server's; a new set if None).
         """
         self.clock = clock
         self.ids = ids or new_id_source()
@@ -109,7 +116,9 @@ class Hub:
             max_text, message_rate, message_burst, history_lines, presence_summary_over
         )
         home = Channel(name=default_channel, created=clock())
-        self.state = HubState(default_channel=home, settings=settings)
+        self.state = HubState(
+            default_channel=home, settings=settings, stats=stats if stats is not None else Stats()
+        )
         self.delivery = Delivery(self.state)
         parts: tuple[Any, ...] = (self.state, self.delivery, clock, self.ids)
         self.sessions = Sessions(*parts)

@@ -15,6 +15,7 @@ from typing import Protocol
 from sshchat.core.events import ChatMessage, Event, PresenceKind, PrivateMessage
 from sshchat.core.prefs import Prefs
 from sshchat.core.ratelimit import TokenBucket
+from sshchat.errors import SshchatError
 
 __all__ = [
     "FOREVER",
@@ -29,7 +30,13 @@ __all__ = [
     "Sink",
 ]
 
-DEFAULT_MAX_TEXT = 2000
+# Defaults of the hub's settings. The config's [server] and [limits] options
+# read them (config.schema), so that each default is written once.
+DEFAULT_CHANNEL = "lobby"
+DEFAULT_MAX_TEXT = 2000  # characters in one chat line
+DEFAULT_MESSAGE_BURST = 15  # lines a user may send at once before the rate applies
+DEFAULT_HISTORY_LINES = 50  # lines of a channel shown on joining it
+DEFAULT_PRESENCE_SUMMARY_OVER = 50  # members above which presence lines are summarised
 MAX_REASON = 200
 MAX_TOPIC = 300
 MAX_PENDING = 100  # private messages kept for an offline user
@@ -42,7 +49,7 @@ _NOISE = frozenset(
 )
 
 
-class HubError(Exception):
+class HubError(SshchatError):
     """A refusal meant for the user who asked, e.g. "no such channel"."""
 
 

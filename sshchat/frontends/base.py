@@ -23,8 +23,10 @@ from sshchat.commands.registry import (
     default_registry,
     handle_line,
 )
+from sshchat.config.schema import Limits
 from sshchat.core.events import Event, Notice, NoticeKind, SessionEnded
 from sshchat.core.hub import Client, Hub
+from sshchat.core.model import DEFAULT_MAX_TEXT
 from sshchat.frontends.render import Renderer
 
 __all__ = ["FrontEnd", "LineGuard", "Outbox", "Transport"]
@@ -182,8 +184,8 @@ class FrontEnd:
         login: str,
         *,
         welcome: str = "",
-        max_line: int = 2000,
-        queue_limit: int = 1000,
+        max_line: int = DEFAULT_MAX_TEXT,
+        queue_limit: int = Limits.outbound_queue,
         key_fingerprint: str | None = None,
         source: str = "",
         registry: CommandRegistry | None = None,

@@ -582,7 +582,9 @@ class TerminalFrontEnd(FrontEnd):
         control = BufferControl(
             buffer,
             input_processors=[BeforeInput(self._prompt)],
-            search_buffer_control=self._search_control,
+            # None until the first Ctrl-R: BufferControl.search_buffer_control accepts
+            # a callable returning None, though its annotation says otherwise.
+            search_buffer_control=self._search_control,  # type: ignore[arg-type]
             preview_search=True,  # show the line found while searching
         )
         app = _ChatApplication(

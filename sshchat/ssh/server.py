@@ -1,54 +1,38 @@
-"""The SSH server: host keys, authentication and the glue between asyncssh and the hub.
+"""The SSH edge: host keys, the listener and asyncssh's per-connection callbacks.
 
-:func:`start_server` builds the hub from the configuration and listens;
-:func:`serve` runs it until SIGINT or SIGTERM. Each TCP connection gets a
+:func:`listen` opens the SSH listener; each TCP connection gets a
 :class:`ChatServer` (asyncssh's per-connection server object), which
 authenticates against :class:`~sshchat.security.passwords.Authenticator` and opens a
-:class:`~sshchat.ssh.session.ChatSession` per session channel.
+:class:`~sshchat.ssh.session.ChatSession` per session channel. What the
+connections share (:class:`ServerContext`) is built by the composition root,
+:mod:`sshchat.app`, which also starts and stops the server.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
-import signal
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import asyncssh
 
 from sshchat.commands.refusals import refusal_text
 from sshchat.config.schema import Config
-from sshchat.core.events import SessionEnded
-from sshchat.core.facts import moderation_action
-from sshchat.core.hub import FOREVER, Hub
-from sshchat.ops.gcpolicy import GcPolicy
+from sshchat.core.hub import Hub
+from sshchat.core.stats import Stats
+from sshchat.errors import StartupError
 from sshchat.ops.logs import log_event
-from sshchat.ops.metrics import Gauges, MetricsEndpoint, start_metrics
-from sshchat.reload import WATCH_INTERVAL, ConfigWatcher
 from sshchat.security.admission import Busy, ConnectionGate, FairSlots
 from sshchat.security.passwords import Authenticator
-from sshchat.security.throttle import AuthThrottle
 from sshchat.ssh.algorithms import algorithm_options
 from sshchat.ssh.forwards import RefusedForwards
 from sshchat.ssh.session import ChatSession, SessionSettings
-from sshchat.storage.sqlite import Store, StoreError, restore
 
-__all__ = ["ChatServer", "RunningServer", "StartupError", "load_host_key", "serve", "start_server"]
+__all__ = ["Acceptor", "ChatServer", "ServerContext", "StartupError", "listen", "load_host_key"]
 
 log = logging.getLogger(__name__)
-
-
-SHUTDOWN_NOTICE = "The server is shutting down. Bye for now!"
-
-
-class StartupError(Exception):
-    """The server cannot start; the message says why and how to fix it."""
 
 
 def load_host_key(path: Path) -> asyncssh.SSHKey:
@@ -62,8 +46,9 @@ def load_host_key(path: Path) -> asyncssh.SSHKey:
                 f.write(key.export_private_key())
         except OSError as err:
             raise StartupError(
-                f"cannot create host key {path}: {err.strerror}. "
-                "Fix: make its directory writable, or point [server] host_keys elsewhere."
+                None,
+                f"cannot create host key {path}: {err.strerror}",
+                "make its directory writable, or point [server] host_keys elsewhere",
             ) from None
         log_event(log, "hostkey.created", path=path, fingerprint=key.get_fingerprint("sha256"))
         return key
@@ -71,73 +56,35 @@ def load_host_key(path: Path) -> asyncssh.SSHKey:
         return asyncssh.read_private_key(path)
     except OSError as err:
         raise StartupError(
-            f"cannot read host key {path}: {err.strerror}. "
-            "Fix: check its permissions, or point [server] host_keys elsewhere."
+            None,
+            f"cannot read host key {path}: {err.strerror}",
+            "check its permissions, or point [server] host_keys elsewhere",
         ) from None
     except (asyncssh.KeyImportError, ValueError) as err:
         raise StartupError(
-            f"host key {path} is not a usable private key ({err}). "
-            "Fix: move it away and restart to create a new one, or point [server] host_keys "
-            "at a valid key."
+            None,
+            f"host key {path} is not a usable private key ({err})",
+            "move it away and restart to create a new one, or point [server] host_keys "
+            "at a valid key",
         ) from None
 
 
-def _audit(fact: object) -> None:
-    """Log every moderation fact with who did it."""
-    record = moderation_action(fact)  # type: ignore[arg-type]
-    if record is not None:
-        until = ""
-        if record.until is not None:
-            until = (
-                "forever"
-                if record.until == FOREVER
-                else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.until))
-            )
-        log_event(
-            log,
-            "moderation",
-            actor=record.actor,
-            action=record.action,
-            target=record.target,
-            channel=record.channel or "",
-            reason=record.reason,
-            until=until,
-        )
+#: The listening SSH server (what :func:`listen` returns).
+Acceptor = asyncssh.SSHAcceptor
 
 
-def _welcome(config: Config) -> str:
-    lines = [f"Welcome to {config.server_name}!"]
-    if config.motd.strip():
-        lines.append(config.motd.rstrip("\n"))
-    lines.append(
-        f"You are in #{config.default_channel}. Type /help for commands, /quit or Ctrl-D to leave."
-    )
-    return "\n".join(lines)
-
-
-def _session_settings(config: Config) -> SessionSettings:
-    """What new sessions get from ``config`` (remade on every config reload)."""
-    return SessionSettings(
-        welcome=_welcome(config),
-        max_line=config.limits.max_line_length,
-        queue_limit=config.limits.outbound_queue,
-        max_sessions=config.limits.max_sessions_per_account,
-    )
-
-
-@dataclass
-class ServerState:
-    """What every connection shares."""
+class ServerContext(Protocol):
+    """What every connection shares; :class:`sshchat.app.ServerState` provides it."""
 
     config: Config
     hub: Hub
+    stats: Stats  # the server's counters (the hub adds to the same ones)
     auth: Authenticator
     settings: SessionSettings
     gate: ConnectionGate
     verify_slots: FairSlots
-    connections: set[ChatServer] = field(default_factory=set)
-    sessions: set[ChatSession] = field(default_factory=set)  # chat sessions running
-    store: Store | None = None  # history and lasting state on disk
+    connections: set[ChatServer]
+    sessions: set[ChatSession]
 
 
 class ChatServer(RefusedForwards, asyncssh.SSHServer):
@@ -154,7 +101,7 @@ class ChatServer(RefusedForwards, asyncssh.SSHServer):
     refused and logged (see :class:`~sshchat.ssh.forwards.RefusedForwards`).
     """
 
-    def __init__(self, state: ServerState) -> None:
+    def __init__(self, state: ServerContext) -> None:
         self._state = state
         self._conn: asyncssh.SSHServerConnection | None = None
         self._peer = ""
@@ -172,7 +119,7 @@ class ChatServer(RefusedForwards, asyncssh.SSHServer):
         refusal = self._state.gate.admit(self._source)
         if refusal is not None:
             log_event(log, "conn.refused", logging.WARNING, source=self._peer, reason=refusal)
-            self._state.hub.stats.connections_refused[refusal.split(";")[0]] += 1
+            self._state.stats.connections_refused[refusal.split(";")[0]] += 1
             # Not from here: asyncssh sends its version line only after this
             # method returns, and a disconnect sent before it is garbage to the
             # client, which then sees just a reset and never learns the reason.
@@ -223,7 +170,7 @@ class ChatServer(RefusedForwards, asyncssh.SSHServer):
             self._failed()
             return False
         if verdict.delay:
-            state.hub.stats.throttled += 1
+            state.stats.throttled += 1
             log_event(
                 log,
                 "auth.delay",
@@ -268,7 +215,7 @@ class ChatServer(RefusedForwards, asyncssh.SSHServer):
         return True
 
     def _auth_failed(self, username: str, kind: str, reason: str) -> None:
-        self._state.hub.stats.auth_failures[kind] += 1
+        self._state.stats.auth_failures[kind] += 1
         log_event(
             log,
             "auth.failure",
@@ -331,110 +278,12 @@ class ChatServer(RefusedForwards, asyncssh.SSHServer):
             self._conn.close()
 
 
-class RunningServer:
-    """A listening sshchat server."""
+async def listen(config: Config, keys: list[asyncssh.SSHKey], state: ServerContext) -> Acceptor:
+    """Listen for SSH connections as ``config`` says; each gets a :class:`ChatServer`.
 
-    def __init__(self, state: ServerState, acceptor: asyncssh.SSHAcceptor, fingerprint: str):
-        self.state = state
-        self.acceptor = acceptor
-        self.fingerprint = fingerprint
-        self.metrics: MetricsEndpoint | None = None
-        self.watcher: ConfigWatcher | None = None  # config reloads (SIGHUP, file changes)
-        self.ticker: asyncio.Task[None] | None = None
-
-    @property
-    def hub(self) -> Hub:
-        return self.state.hub
-
-    @property
-    def port(self) -> int:
-        return int(self.acceptor.get_port())
-
-    async def close(self, notice: str | None = None, grace: float = 5.0) -> None:
-        """Stop listening, end every session and release resources.
-
-        With ``notice``, every connected user is told it first and their
-        sessions are given up to ``grace`` seconds to write what is queued
-        and end by themselves.
-        """
-        self.acceptor.close()
-        if self.watcher is not None:
-            await self.watcher.close()
-        if self.ticker is not None:
-            self.ticker.cancel()
-        if notice:
-            for client in list(self.hub.online_clients()):
-                client.sink.deliver(SessionEnded(notice))
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + grace
-            while self.state.sessions and loop.time() < deadline:
-                await asyncio.sleep(0.05)
-        for conn in list(self.state.connections):
-            conn.close()
-        await self.acceptor.wait_closed()
-        self.state.auth.close()
-        if self.metrics is not None:
-            self.metrics.close()
-            self.metrics = None
-        store, self.state.store = self.state.store, None
-        if store is not None:
-            # Sessions end (recording their users' last-seen time) as their
-            # connections close: let them, then write everything out.
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + 1.0
-            while self.state.sessions and loop.time() < deadline:
-                await asyncio.sleep(0.01)
-            await asyncio.to_thread(store.close)
-
-
-async def start_server(
-    config: Config, *, watch_interval: float | None = WATCH_INTERVAL
-) -> RunningServer:
-    """Create the hub and start listening as ``config`` says.
-
-    The config file is reloaded when it changes (looked at every
-    ``watch_interval`` seconds; None: only on request, see
-    :class:`~sshchat.reload.ConfigWatcher`).
+    Raises :class:`StartupError` when the address cannot be bound.
     """
-    keys = [load_host_key(path) for path in config.host_keys]
-    hub = Hub(
-        ((user.name, user.admin) for user in config.users.values()),
-        default_channel=config.default_channel,
-        max_text=config.limits.max_line_length,
-        message_rate=config.limits.message_rate,
-        message_burst=config.limits.message_burst,
-        presence_summary_over=config.limits.presence_summary_over,
-        history_lines=config.storage.history_lines,
-    )
-    hub.observers.append(_audit)
-    store = await _open_store(config, hub)
     limits = config.limits
-    throttle = AuthThrottle(
-        free_failures=limits.auth_free_failures,
-        max_delay=limits.auth_max_delay,
-        block_after=limits.auth_block_after,
-        block_seconds=limits.auth_block_seconds,
-    )
-    state = ServerState(
-        config=config,
-        hub=hub,
-        store=store,
-        auth=Authenticator(config.users, workers=config.limits.auth_workers),
-        settings=_session_settings(config),
-        gate=ConnectionGate(
-            max_connections=limits.max_connections,
-            max_per_source=limits.max_connections_per_source,
-            max_unauthenticated=limits.max_unauthenticated,
-            throttle=throttle,
-        ),
-        verify_slots=FairSlots(
-            limits.auth_workers,
-            # Several users behind one NAT may log in at once; more waiting
-            # checks than this from one address are refused as failures.
-            per_key=8,
-            rank=lambda source: throttle.failures(source),
-        ),
-    )
     options: dict[str, Any] = {
         "server_host_keys": keys,
         "line_editor": False,
@@ -452,7 +301,7 @@ async def start_server(
         **algorithm_options(),
     }
     try:
-        acceptor = await asyncssh.create_server(
+        return await asyncssh.create_server(
             lambda: ChatServer(state),
             config.listen_host,
             config.listen_port,
@@ -460,152 +309,9 @@ async def start_server(
             **options,
         )
     except OSError as err:
-        state.auth.close()
-        await asyncio.to_thread(store.close)
         raise StartupError(
-            f"cannot listen on {config.listen_host}:{config.listen_port}: {err.strerror or err}. "
-            f"Fix: choose another [server] port or listen address in {config.path}, "
-            "or stop the program using it."
+            None,
+            f"cannot listen on {config.listen_host}:{config.listen_port}: {err.strerror or err}",
+            f"choose another [server] port or listen address in {config.path}, "
+            "or stop the program using it",
         ) from None
-    fingerprint = keys[0].get_fingerprint("sha256")
-    running = RunningServer(state, acceptor, fingerprint)
-    running.watcher = ConfigWatcher(state, _session_settings, interval=watch_interval)
-    running.watcher.start()
-    running.ticker = asyncio.get_running_loop().create_task(_tick(hub, GcPolicy()))
-    if config.metrics.enabled:
-        try:
-            running.metrics = _start_metrics(state)
-        except BaseException:
-            await running.close()
-            raise
-        log_event(
-            log,
-            "metrics.listening",
-            url=f"http://{_host_port(config.metrics.listen, running.metrics.port)}/metrics",
-        )
-    _log_listening(running, keys)
-    return running
-
-
-def _host_port(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _log_listening(running: RunningServer, keys: list[asyncssh.SSHKey]) -> None:
-    """The start-up event: where the server listens and the host key(s) to expect.
-
-    ``host_key`` is the fingerprint users compare with what their client shows
-    on first connect (``SHA256:...``); with several host keys, they are listed
-    in the order the config gives, separated by commas.
-    """
-    config = running.state.config
-    log_event(
-        log,
-        "server.listening",
-        address=config.listen_host,
-        port=running.port,
-        host_key=",".join(key.get_fingerprint("sha256") for key in keys),
-        users=len(config.users),
-    )
-
-
-async def _tick(hub: Hub, gc_policy: GcPolicy) -> None:
-    """Once a second: presence summaries of big channels, garbage-collection policy."""
-    try:
-        while True:
-            await asyncio.sleep(1.0)
-            try:
-                hub.flush_presence()
-                gc_policy.tick()
-            except Exception:
-                log.exception("periodic work failed")
-    finally:
-        gc_policy.stop()
-
-
-async def _open_store(config: Config, hub: Hub) -> Store:
-    """Open the database, give ``hub`` its saved state and keep its records from now on.
-
-    Runs before the server listens; the disk work happens in a thread.
-    """
-    storage = config.storage
-    try:
-        store = await asyncio.to_thread(
-            Store.open, storage.path, commit_interval=storage.commit_interval
-        )
-    except StoreError as err:
-        raise StartupError(str(err)) from None
-    try:
-        snapshot = await asyncio.to_thread(store.load, [config.default_channel])
-    except BaseException as err:
-        await asyncio.to_thread(store.close)
-        if isinstance(err, StoreError):
-            raise StartupError(str(err)) from None
-        raise
-    restore(hub, snapshot)
-    store.attach(hub)
-    log_event(
-        log,
-        "store.open",
-        path=store.path,
-        channels=len(snapshot.channels),
-        accounts=len(snapshot.accounts),
-        lines=sum(len(lines) for lines in snapshot.history.values()),
-    )
-    return store
-
-
-def _start_metrics(state: ServerState) -> MetricsEndpoint:
-    metrics = state.config.metrics
-    gate = state.gate
-    gauges = Gauges(
-        sessions=lambda: len(state.sessions),
-        connections=lambda: gate.total,
-        unauthenticated=lambda: gate.unauthenticated,
-        online_users=lambda: sum(1 for a in state.hub.accounts.values() if a.online),
-    )
-    try:
-        return start_metrics(metrics.listen, metrics.port, state.hub.stats, gauges)
-    except ImportError:
-        raise StartupError(
-            "[metrics] enabled = true needs the prometheus-client package. "
-            "Fix: pip install 'sshchat[metrics]', or set enabled = false."
-        ) from None
-    except OSError as err:
-        raise StartupError(
-            f"cannot serve metrics on {metrics.listen}:{metrics.port}: {err.strerror or err}. "
-            f"Fix: choose another [metrics] port in {state.config.path}."
-        ) from None
-
-
-async def serve(
-    config: Config,
-    *,
-    watch_interval: float | None = WATCH_INTERVAL,
-    on_start: Callable[[RunningServer], object] | None = None,
-) -> None:
-    """Run the server until SIGINT or SIGTERM; SIGHUP reloads the config file.
-
-    ``on_start`` is called with the running server once it listens.
-    """
-    running = await start_server(config, watch_interval=watch_interval)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-    hangup = getattr(signal, "SIGHUP", None)
-    watcher = running.watcher
-    if hangup is not None and watcher is not None:
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(hangup, watcher.request_reload, "signal")
-    try:
-        if on_start is not None:
-            on_start(running)
-        await stop.wait()
-    finally:
-        if hangup is not None:
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.remove_signal_handler(hangup)
-        log_event(log, "server.stop", sessions=sum(1 for _ in running.hub.online_clients()))
-        await running.close(notice=SHUTDOWN_NOTICE)

@@ -85,7 +85,7 @@ class SessionSettings:
     welcome: str
     max_line: int
     queue_limit: int
-    max_sessions: int = 16
+    max_sessions: int
 
 
 class _ChannelTransport:

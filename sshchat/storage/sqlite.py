@@ -41,11 +41,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sshchat.config.schema import MEMORY_PATH
+from sshchat.config.schema import Storage as StorageSettings
 from sshchat.core import facts as f
 from sshchat.core.events import ChatMessage, PrivateMessage
 from sshchat.core.hub import Hub
 from sshchat.core.model import FOREVER, HISTORY_KEEP, MAX_PENDING, ModerationAction
 from sshchat.core.prefs import BELL_MODES, Prefs
+from sshchat.errors import FixError
 from sshchat.ops.logs import log_event
 
 __all__ = [
@@ -64,8 +67,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-MEMORY = ":memory:"  # a throwaway database that lives as long as the server
-DEFAULT_COMMIT_INTERVAL = 0.1  # seconds
+MEMORY = MEMORY_PATH  # a throwaway database that lives as long as the server
+#: Seconds a record may wait to be committed (``[storage] commit_interval``).
+DEFAULT_COMMIT_INTERVAL: float = StorageSettings.commit_interval
 MAX_BATCH = 5000  # records in one transaction
 
 # Each step takes the schema from version i to i + 1. Never edit a released
@@ -137,7 +141,7 @@ SCHEMA_VERSION = len(MIGRATIONS)
 _FIX_ELSEWHERE = "or point [storage] path in the config at another file"
 
 
-class StoreError(Exception):
+class StoreError(FixError):
     """The database cannot be used; the message names the file and the fix."""
 
 
@@ -229,9 +233,10 @@ def migrate(conn: sqlite3.Connection, path: str, target: int = SCHEMA_VERSION) -
     found = int(conn.execute("PRAGMA user_version").fetchone()[0])
     if found > SCHEMA_VERSION:
         raise StoreError(
-            f"{path}: the database has schema version {found}, but this sshchat only knows "
-            f"versions up to {SCHEMA_VERSION} (it was written by a newer sshchat). "
-            f"Fix: run the newer sshchat again, {_FIX_ELSEWHERE}."
+            path,
+            f"the database has schema version {found}, but this sshchat only knows "
+            f"versions up to {SCHEMA_VERSION} (it was written by a newer sshchat)",
+            f"run the newer sshchat again, {_FIX_ELSEWHERE}",
         )
     for version in range(found, target):
         try:
@@ -303,9 +308,9 @@ class Store:
                 Path(where).parent.mkdir(parents=True, exist_ok=True)
             except OSError as err:
                 raise StoreError(
-                    f"{where}: cannot create the database's directory "
-                    f"({err.strerror or err}). Fix: create it writable by the user running "
-                    f"sshchat, {_FIX_ELSEWHERE}."
+                    where,
+                    f"cannot create the database's directory ({err.strerror or err})",
+                    f"create it writable by the user running sshchat, {_FIX_ELSEWHERE}",
                 ) from None
         conn: sqlite3.Connection | None = None
         try:
@@ -863,7 +868,7 @@ def _open_error(path: str, err: sqlite3.Error) -> StoreError:
             "move the file away (a new, empty database is created at the next start) or "
             f"restore it from a backup, {_FIX_ELSEWHERE}"
         )
-    return StoreError(f"{path}: cannot use the database ({text}). Fix: {fix}.")
+    return StoreError(path, f"cannot use the database ({text})", fix)
 
 
 def _json_names(text: str | None) -> tuple[str, ...]:

@@ -1,0 +1,502 @@
+"""The composition root: builds a running sshchat server from its configuration.
+
+:func:`start_server` makes every part -- the hub, the store, the
+authenticator, admission control, the metrics endpoint, the GC policy and the
+config watcher -- wires them together and starts the SSH listener
+(:func:`sshchat.ssh.server.listen`); :meth:`RunningServer.close` stops them in
+order; :func:`serve` runs the server until SIGINT or SIGTERM.
+
+Nothing below this module knows how the parts fit: the SSH edge gets a
+:class:`ServerState` to share between connections, the hub gets its observers
+(the store, the audit log), and the config watcher gets the function that
+applies a new configuration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sshchat.commands.refusals import refusal_text
+from sshchat.config.schema import Config
+from sshchat.config.watch import (
+    WATCH_INTERVAL,
+    ConfigWatcher,
+    ReloadResult,
+    effective_config,
+    live_settings,
+    restart_settings,
+    user_changes,
+)
+from sshchat.core.events import SessionEnded
+from sshchat.core.facts import moderation_action
+from sshchat.core.hub import FOREVER, Hub, HubError
+from sshchat.core.stats import Stats
+from sshchat.errors import StartupError
+from sshchat.ops.gcpolicy import GcPolicy
+from sshchat.ops.logs import log_event
+from sshchat.ops.metrics import Gauges, MetricsEndpoint, start_metrics
+from sshchat.security.admission import ConnectionGate, FairSlots
+from sshchat.security.passwords import Authenticator
+from sshchat.security.throttle import AuthThrottle
+from sshchat.ssh.server import Acceptor, ChatServer, listen, load_host_key
+from sshchat.ssh.session import ChatSession, SessionSettings
+from sshchat.storage.sqlite import Store, StoreError, restore
+
+__all__ = [
+    "ACCOUNT_REMOVED",
+    "RunningServer",
+    "ServerState",
+    "StartupError",
+    "serve",
+    "start_server",
+]
+
+log = logging.getLogger(__name__)
+
+
+SHUTDOWN_NOTICE = "The server is shutting down. Bye for now!"
+#: What a user whose account was removed from the config is told.
+ACCOUNT_REMOVED = "Your account was removed from the server. Goodbye."
+#: Seconds a removed user's sessions get to write that message before their
+#: SSH connections are closed.
+REMOVED_GRACE = 5.0
+
+
+def _audit(fact: object) -> None:
+    """Log every moderation fact with who did it."""
+    record = moderation_action(fact)  # type: ignore[arg-type]
+    if record is not None:
+        until = ""
+        if record.until is not None:
+            until = (
+                "forever"
+                if record.until == FOREVER
+                else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.until))
+            )
+        log_event(
+            log,
+            "moderation",
+            actor=record.actor,
+            action=record.action,
+            target=record.target,
+            channel=record.channel or "",
+            reason=record.reason,
+            until=until,
+        )
+
+
+def _welcome(config: Config) -> str:
+    lines = [f"Welcome to {config.server_name}!"]
+    if config.motd.strip():
+        lines.append(config.motd.rstrip("\n"))
+    lines.append(
+        f"You are in #{config.default_channel}. Type /help for commands, /quit or Ctrl-D to leave."
+    )
+    return "\n".join(lines)
+
+
+def _session_settings(config: Config) -> SessionSettings:
+    """What new sessions get from ``config`` (remade on every config reload)."""
+    return SessionSettings(
+        welcome=_welcome(config),
+        max_line=config.limits.max_line_length,
+        queue_limit=config.limits.outbound_queue,
+        max_sessions=config.limits.max_sessions_per_account,
+    )
+
+
+@dataclass
+class ServerState:
+    """What every connection shares."""
+
+    config: Config
+    hub: Hub
+    stats: Stats  # the server's counters: the hub, the SSH edge and /metrics share them
+    auth: Authenticator
+    settings: SessionSettings
+    gate: ConnectionGate
+    verify_slots: FairSlots
+    connections: set[ChatServer] = field(default_factory=set)
+    sessions: set[ChatSession] = field(default_factory=set)  # chat sessions running
+    store: Store | None = None  # history and lasting state on disk
+
+
+class RunningServer:
+    """A listening sshchat server."""
+
+    def __init__(self, state: ServerState, acceptor: Acceptor, fingerprint: str):
+        self.state = state
+        self.acceptor = acceptor
+        self.fingerprint = fingerprint
+        self.metrics: MetricsEndpoint | None = None
+        self.watcher: ConfigWatcher | None = None  # config reloads (SIGHUP, file changes)
+        self.ticker: asyncio.Task[None] | None = None
+        #: Seconds a removed user's sessions get to write :data:`ACCOUNT_REMOVED`
+        #: before their SSH connections are closed.
+        self.removed_grace = REMOVED_GRACE
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    @property
+    def hub(self) -> Hub:
+        return self.state.hub
+
+    @property
+    def stats(self) -> Stats:
+        """The server's counters (what /metrics serves)."""
+        return self.state.stats
+
+    @property
+    def port(self) -> int:
+        return int(self.acceptor.get_port())
+
+    def apply_config(self, config: Config, trigger: str = "manual") -> ReloadResult:
+        """Put a new, valid configuration in force; say what changed.
+
+        * users: :meth:`~sshchat.security.passwords.Authenticator.update_users`
+          (changed passwords and keys apply to the next login) and
+          :meth:`~sshchat.core.hub.Hub.sync_accounts` (new accounts appear,
+          admin flags change at once, removed accounts' sessions end with
+          :data:`ACCOUNT_REMOVED`; their SSH connections are closed
+          :attr:`removed_grace` seconds later, once the message was written);
+        * the server name, message of the day, home channel and the live
+          ``[limits]`` apply at once or to new sessions;
+        * settings fixed at start-up (listen address, host keys, ``[metrics]``,
+          ...: see :func:`~sshchat.config.watch.restart_settings`) keep their
+          running values; a ``config.restart_needed`` warning names them.
+
+        The :class:`~sshchat.config.watch.ConfigWatcher` calls this after
+        reading and validating the file.
+        """
+        state = self.state
+        old = state.config
+        added, removed, changed = user_changes(old.users, config.users)
+        restart = restart_settings(old, config)
+        effective = effective_config(old, config)
+
+        state.auth.update_users(config.users)
+        hub = state.hub
+        hub.sync_accounts(((u.name, u.admin) for u in config.users.values()), ACCOUNT_REMOVED)
+        if effective.default_channel != old.default_channel:
+            try:
+                hub.set_default_channel(effective.default_channel)
+            except HubError as exc:
+                log_event(
+                    log,
+                    "config.not_applied",
+                    logging.WARNING,
+                    setting="server.default_channel",
+                    reason=refusal_text(exc),
+                    kept=old.default_channel,
+                )
+                effective = dataclasses.replace(effective, default_channel=old.default_channel)
+        limits = effective.limits
+        hub.set_limits(
+            max_text=limits.max_line_length,
+            message_rate=limits.message_rate,
+            message_burst=limits.message_burst,
+            presence_summary_over=limits.presence_summary_over,
+        )
+        gate = state.gate
+        gate.max_connections = limits.max_connections
+        gate.max_per_source = limits.max_connections_per_source
+        gate.max_unauthenticated = limits.max_unauthenticated
+        throttle = gate.throttle
+        throttle.free_failures = limits.auth_free_failures
+        throttle.max_delay = limits.auth_max_delay
+        throttle.block_after = limits.auth_block_after
+        throttle.block_seconds = limits.auth_block_seconds
+        state.settings = _session_settings(effective)
+        settings = live_settings(old, effective)
+        state.config = effective
+
+        if removed:
+            gone = set(removed)
+            stale = [conn for conn in state.connections if conn.login in gone]
+            if stale:
+                self._spawn(self._drop_later(stale))
+
+        result = ReloadResult(trigger, added, removed, changed, settings, restart)
+        log_event(
+            log,
+            "config.reloaded",
+            trigger=trigger,
+            users=len(config.users),
+            added=len(added),
+            removed=len(removed),
+            changed=len(changed),
+            added_users=",".join(added),
+            removed_users=",".join(removed),
+            changed_users=",".join(changed),
+            settings=",".join(settings),
+        )
+        if restart:
+            log_event(
+                log,
+                "config.restart_needed",
+                logging.WARNING,
+                settings=",".join(restart),
+                reason="these settings apply only when the server starts; the running values "
+                "stay until a restart",
+            )
+        return result
+
+    async def _drop_later(self, connections: list[Any]) -> None:
+        """Close removed users' SSH connections once their goodbye had time to go out."""
+        await asyncio.sleep(self.removed_grace)
+        for conn in connections:
+            if conn in self.state.connections:
+                conn.close()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self, notice: str | None = None, grace: float = 5.0) -> None:
+        """Stop listening, end every session and release resources.
+
+        With ``notice``, every connected user is told it first and their
+        sessions are given up to ``grace`` seconds to write what is queued
+        and end by themselves.
+        """
+        self.acceptor.close()
+        if self.watcher is not None:
+            await self.watcher.close()
+        if self.ticker is not None:
+            self.ticker.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        if notice:
+            for client in list(self.hub.online_clients()):
+                client.sink.deliver(SessionEnded(notice))
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + grace
+            while self.state.sessions and loop.time() < deadline:
+                await asyncio.sleep(0.05)
+        for conn in list(self.state.connections):
+            conn.close()
+        await self.acceptor.wait_closed()
+        self.state.auth.close()
+        if self.metrics is not None:
+            self.metrics.close()
+            self.metrics = None
+        store, self.state.store = self.state.store, None
+        if store is not None:
+            # Sessions end (recording their users' last-seen time) as their
+            # connections close: let them, then write everything out.
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 1.0
+            while self.state.sessions and loop.time() < deadline:
+                await asyncio.sleep(0.01)
+            await asyncio.to_thread(store.close)
+
+
+async def start_server(
+    config: Config, *, watch_interval: float | None = WATCH_INTERVAL
+) -> RunningServer:
+    """Create the hub and start listening as ``config`` says.
+
+    The config file is reloaded when it changes (looked at every
+    ``watch_interval`` seconds; None: only on request, see
+    :class:`~sshchat.config.watch.ConfigWatcher`).
+    """
+    keys = [load_host_key(path) for path in config.host_keys]
+    stats = Stats()
+    hub = Hub(
+        ((user.name, user.admin) for user in config.users.values()),
+        default_channel=config.default_channel,
+        max_text=config.limits.max_line_length,
+        message_rate=config.limits.message_rate,
+        message_burst=config.limits.message_burst,
+        presence_summary_over=config.limits.presence_summary_over,
+        history_lines=config.storage.history_lines,
+        stats=stats,
+    )
+    hub.observers.append(_audit)
+    store = await _open_store(config, hub)
+    limits = config.limits
+    throttle = AuthThrottle(
+        free_failures=limits.auth_free_failures,
+        max_delay=limits.auth_max_delay,
+        block_after=limits.auth_block_after,
+        block_seconds=limits.auth_block_seconds,
+    )
+    state = ServerState(
+        config=config,
+        hub=hub,
+        stats=stats,
+        store=store,
+        auth=Authenticator(config.users, workers=config.limits.auth_workers),
+        settings=_session_settings(config),
+        gate=ConnectionGate(
+            max_connections=limits.max_connections,
+            max_per_source=limits.max_connections_per_source,
+            max_unauthenticated=limits.max_unauthenticated,
+            throttle=throttle,
+        ),
+        verify_slots=FairSlots(
+            limits.auth_workers,
+            # Several users behind one NAT may log in at once; more waiting
+            # checks than this from one address are refused as failures.
+            per_key=8,
+            rank=lambda source: throttle.failures(source),
+        ),
+    )
+    try:
+        acceptor = await listen(config, keys, state)
+    except BaseException:
+        state.auth.close()
+        await asyncio.to_thread(store.close)
+        raise
+    fingerprint = keys[0].get_fingerprint("sha256")
+    running = RunningServer(state, acceptor, fingerprint)
+    running.watcher = ConfigWatcher(config.path, running.apply_config, interval=watch_interval)
+    running.watcher.start()
+    running.ticker = asyncio.get_running_loop().create_task(_tick(hub, GcPolicy()))
+    if config.metrics.enabled:
+        try:
+            running.metrics = _start_metrics(state)
+        except BaseException:
+            await running.close()
+            raise
+        log_event(
+            log,
+            "metrics.listening",
+            url=f"http://{_host_port(config.metrics.listen, running.metrics.port)}/metrics",
+        )
+    _log_listening(running, keys)
+    return running
+
+
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _log_listening(running: RunningServer, keys: list[Any]) -> None:
+    """The start-up event: where the server listens and the host key(s) to expect.
+
+    ``host_key`` is the fingerprint users compare with what their client shows
+    on first connect (``SHA256:...``); with several host keys, they are listed
+    in the order the config gives, separated by commas.
+    """
+    config = running.state.config
+    log_event(
+        log,
+        "server.listening",
+        address=config.listen_host,
+        port=running.port,
+        host_key=",".join(key.get_fingerprint("sha256") for key in keys),
+        users=len(config.users),
+    )
+
+
+async def _tick(hub: Hub, gc_policy: GcPolicy) -> None:
+    """Once a second: presence summaries of big channels, garbage-collection policy."""
+    try:
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                hub.flush_presence()
+                gc_policy.tick()
+            except Exception:
+                log.exception("periodic work failed")
+    finally:
+        gc_policy.stop()
+
+
+async def _open_store(config: Config, hub: Hub) -> Store:
+    """Open the database, give ``hub`` its saved state and keep its records from now on.
+
+    Runs before the server listens; the disk work happens in a thread.
+    """
+    storage = config.storage
+    try:
+        store = await asyncio.to_thread(
+            Store.open, storage.path, commit_interval=storage.commit_interval
+        )
+    except StoreError as err:
+        raise StartupError(err.where, err.problem, err.fix) from None
+    try:
+        snapshot = await asyncio.to_thread(store.load, [config.default_channel])
+    except BaseException as err:
+        await asyncio.to_thread(store.close)
+        if isinstance(err, StoreError):
+            raise StartupError(err.where, err.problem, err.fix) from None
+        raise
+    restore(hub, snapshot)
+    store.attach(hub)
+    log_event(
+        log,
+        "store.open",
+        path=store.path,
+        channels=len(snapshot.channels),
+        accounts=len(snapshot.accounts),
+        lines=sum(len(lines) for lines in snapshot.history.values()),
+    )
+    return store
+
+
+def _start_metrics(state: ServerState) -> MetricsEndpoint:
+    metrics = state.config.metrics
+    gate = state.gate
+    gauges = Gauges(
+        sessions=lambda: len(state.sessions),
+        connections=lambda: gate.total,
+        unauthenticated=lambda: gate.unauthenticated,
+        online_users=lambda: sum(1 for a in state.hub.accounts.values() if a.online),
+    )
+    try:
+        return start_metrics(metrics.listen, metrics.port, state.stats, gauges)
+    except ImportError:
+        raise StartupError(
+            None,
+            "[metrics] enabled = true needs the prometheus-client package",
+            "pip install 'sshchat[metrics]', or set enabled = false",
+        ) from None
+    except OSError as err:
+        raise StartupError(
+            None,
+            f"cannot serve metrics on {metrics.listen}:{metrics.port}: {err.strerror or err}",
+            f"choose another [metrics] port in {state.config.path}",
+        ) from None
+
+
+async def serve(
+    config: Config,
+    *,
+    watch_interval: float | None = WATCH_INTERVAL,
+    on_start: Callable[[RunningServer], object] | None = None,
+) -> None:
+    """Run the server until SIGINT or SIGTERM; SIGHUP reloads the config file.
+
+    ``on_start`` is called with the running server once it listens.
+    """
+    running = await start_server(config, watch_interval=watch_interval)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    hangup = getattr(signal, "SIGHUP", None)
+    watcher = running.watcher
+    if hangup is not None and watcher is not None:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(hangup, watcher.request_reload, "signal")
+    try:
+        if on_start is not None:
+            on_start(running)
+        await stop.wait()
+    finally:
+        if hangup is not None:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(hangup)
+        log_event(log, "server.stop", sessions=sum(1 for _ in running.hub.online_clients()))
+        await running.close(notice=SHUTDOWN_NOTICE)
