@@ -11,7 +11,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from sshchat.config.schema import UserConfig, parse_authorized_key
-from sshchat.security.passwords import MAX_PASSWORD_LENGTH, Authenticator, hash_password
+from sshchat.security.passwords import (
+    MAX_PASSWORD_LENGTH,
+    Authenticator,
+    PasswordError,
+    hash_password,
+    password_warnings,
+    prepare_password,
+)
 
 CHEAP = argon2.PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
 
@@ -307,3 +314,50 @@ def test_public_key_mismatch(auth) -> None:
 def test_public_key_garbage(auth, blob) -> None:
     assert auth.check_public_key("alice", blob) is None
     assert auth.check_public_key(None, ALICE_KEY.blob) is None  # type: ignore[arg-type]
+
+
+# -- password preparation (SASLprep, as the SSH layer applies it) -------------------------
+
+
+@pytest.mark.parametrize(
+    ("typed", "delivered"),
+    [
+        ("café\u00a0ｐw-long", "café pw-long"),  # no-break space, full-width letter
+        ("soft\u00adhyphen", "softhyphen"),
+        ("e\u0301t\u00e9-accents", "\u00e9t\u00e9-accents"),  # NFKC composes
+        ("plain ascii pw", "plain ascii pw"),
+    ],
+)
+def test_prepare_password_is_what_asyncssh_delivers(typed: str, delivered: str) -> None:
+    from asyncssh.saslprep import saslprep
+
+    assert prepare_password(typed) == delivered == saslprep(typed)
+
+
+def test_hash_password_hashes_the_prepared_password() -> None:
+    hashed = hash_password("café\u00a0ｐw-long")
+    assert argon2.PasswordHasher().verify(hashed, "café pw-long")
+
+
+@pytest.mark.parametrize(
+    ("bad", "words"),
+    [
+        ("with\ttab", "a tab"),
+        ("bell\x07", "control character (U+0007)"),
+        ("private\ue000", "private-use character (U+E000)"),
+        ("\u05d0abc", "right-to-left"),
+        ("\u00ad\u00ad", "empty once invisible characters are removed"),
+    ],
+)
+def test_passwords_ssh_cannot_send_are_refused_with_the_fix(bad: str, words: str) -> None:
+    with pytest.raises(PasswordError) as info:
+        hash_password(bad)
+    assert words in info.value.problem
+    assert info.value.fix
+    assert "Fix: " in str(info.value)
+
+
+def test_short_passwords_get_a_warning() -> None:
+    [warning] = password_warnings("seven77")
+    assert "only 7 characters" in warning and "at least 8" in warning
+    assert password_warnings("eight888") == []

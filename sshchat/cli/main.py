@@ -244,16 +244,29 @@ def _read_password(nothing: str = "nothing printed", prompt: str = "Password: ")
     return line
 
 
-def _cmd_hash_password(args: argparse.Namespace) -> int:
-    from sshchat.security.passwords import hash_password  # argon2 import only when needed
+def _hash_or_explain(password: str, nothing: str) -> str | None:
+    """Hash *password* as SSH logins deliver it; None after printing why it cannot be used.
 
+    Short passwords are hashed, with a warning on stderr.
+    """
+    from sshchat.security import passwords  # argon2 import only when needed
+
+    try:
+        hashed = passwords.hash_password(password)
+    except passwords.PasswordError as exc:
+        _error(f"{exc.problem}; {nothing}. Fix: {exc.fix}.")
+        return None
+    for warning in passwords.password_warnings(passwords.prepare_password(password)):
+        _error(f"warning: {warning}")
+    return hashed
+
+
+def _cmd_hash_password(args: argparse.Namespace) -> int:
     password = _read_password()
     if password is None:
         return EXIT_FAILURE
-    try:
-        hashed = hash_password(password)
-    except ValueError as exc:
-        _error(f"{exc}; nothing printed")
+    hashed = _hash_or_explain(password, "nothing printed")
+    if hashed is None:
         return EXIT_FAILURE
     print(hashed)
     if sys.stdin is not None and sys.stdin.isatty():
@@ -502,16 +515,10 @@ def _read_key_file(file_arg: str) -> tuple[str, str] | None:
 
 def _hash_new_password(name: str) -> str | None:
     """Ask for *name*'s new password and return its hash; None after printing why not."""
-    from sshchat.security.passwords import hash_password
-
     password = _read_password("nothing changed", prompt=f"New password for {name}: ")
     if password is None:
         return None
-    try:
-        return hash_password(password)
-    except ValueError as exc:
-        _error(f"{exc}; nothing changed")
-        return None
+    return _hash_or_explain(password, "nothing changed")
 
 
 def _cmd_user_add(args: argparse.Namespace) -> int:
