@@ -9,7 +9,9 @@ A reload reads and validates the file in a worker thread
 (:func:`~sshchat.config.schema.load_config`), then applies it on the event loop:
 
 * users: :meth:`~sshchat.security.passwords.Authenticator.update_users` (changed passwords
-  and keys apply to the next login) and :meth:`~sshchat.core.hub.Hub.sync_accounts`
+  and keys apply to the next login; open connections that logged in with a
+  password that changed or a key that was removed are ended, telling the user
+  why) and :meth:`~sshchat.core.hub.Hub.sync_accounts`
   (new accounts appear, admin flags change at once, removed accounts' sessions
   end with :data:`ACCOUNT_REMOVED`; their SSH connections are closed shortly
   after, once the message has been written);
@@ -307,6 +309,8 @@ class ConfigWatcher:
             stale = [conn for conn in state.connections if conn.login in gone]
             if stale:
                 self._spawn(self._drop_later(stale))
+        if changed:
+            self._end_revoked_connections(set(changed))
 
         result = ReloadResult(trigger, added, removed, changed, settings, restart)
         log_event(
@@ -332,6 +336,18 @@ class ConfigWatcher:
                 "stay until a restart",
             )
         return result
+
+    def _end_revoked_connections(self, logins: set[str]) -> None:
+        """End the connections of ``logins`` whose password or key no longer stands.
+
+        A password login ends when the account's password hash changed, a key
+        login when its key was removed; the user's other connections stay.
+        """
+        for conn in list(self.state.connections):
+            if conn.login in logins:
+                reason = conn.revocation()
+                if reason is not None:
+                    conn.end(reason, self.removed_grace)
 
     async def _drop_later(self, connections: list[Any]) -> None:
         """Close removed users' SSH connections once their goodbye had time to go out."""

@@ -361,3 +361,34 @@ def test_short_passwords_get_a_warning() -> None:
     [warning] = password_warnings("seven77")
     assert "only 7 characters" in warning and "at least 8" in warning
     assert password_warnings("eight888") == []
+
+
+# -- does the credential a connection used still stand? -----------------------------------
+
+
+def test_a_password_login_stands_while_the_hash_is_unchanged() -> None:
+    from sshchat.security.credentials import PASSWORD_CHANGED, Credential
+
+    login = Credential.password(USERS["alice"].password_hash)
+    assert login.fingerprint is None
+    assert login.revoked(USERS["alice"]) is None
+    fewer_keys = UserConfig("alice", USERS["alice"].password_hash, (ALICE_KEY,), admin=True)
+    assert login.revoked(fewer_keys) is None  # keys are not what it used
+    rehashed = UserConfig("alice", CHEAP.hash("alice-pw2"), USERS["alice"].public_keys, True)
+    assert login.revoked(rehashed) == PASSWORD_CHANGED
+    key_only = UserConfig("alice", None, USERS["alice"].public_keys, admin=True)
+    assert login.revoked(key_only) == PASSWORD_CHANGED
+    assert "removed" in (login.revoked(None) or "")
+
+
+def test_a_key_login_stands_while_that_key_is_authorized() -> None:
+    from sshchat.security.credentials import Credential
+
+    login = Credential.public_key(ALICE_KEY2)
+    assert login.fingerprint == ALICE_KEY2.fingerprint
+    assert login.revoked(USERS["alice"]) is None
+    new_password = UserConfig("alice", CHEAP.hash("x"), USERS["alice"].public_keys, True)
+    assert login.revoked(new_password) is None
+    without = UserConfig("alice", USERS["alice"].password_hash, (ALICE_KEY,), admin=True)
+    reason = login.revoked(without) or ""
+    assert ALICE_KEY2.fingerprint in reason and "no longer authorized" in reason

@@ -375,8 +375,8 @@ def _add_user_parsers(sub: argparse._SubParsersAction, config_help: str) -> None
     passwd = leaf(
         "passwd",
         "set or change a user's password",
-        "Set a user's password (asked twice on a terminal, else one line from stdin). Open "
-        "sessions stay; the new password applies from the next login.",
+        "Set a user's password (asked twice on a terminal, else one line from stdin). A "
+        "running server ends the connections that logged in with the old password.",
     )
     passwd.add_argument("name", metavar="NAME", help="login name")
     passwd.set_defaults(func=_cmd_user_passwd)
@@ -577,8 +577,8 @@ def _cmd_user_passwd(args: argparse.Namespace) -> int:
     return _edit(
         args.config,
         lambda path, text: accounts.set_password(text, path, name, password_hash),
-        f"set the password of {name}. Their open sessions stay; the new password applies "
-        "from their next login.",
+        f"set the password of {name}. A running server ends their connections that logged "
+        "in with the old password (key logins stay); the new one works from now on.",
     )
 
 

@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,12 +24,13 @@ from typing import Any
 import asyncssh
 
 from sshchat.config.schema import Config
-from sshchat.core.hub import FOREVER, Hub, ModerationAction
+from sshchat.core.hub import FOREVER, Hub, ModerationAction, Record
 from sshchat.ops.gcpolicy import GcPolicy
 from sshchat.ops.logs import log_event
 from sshchat.ops.metrics import Gauges, MetricsEndpoint, start_metrics
 from sshchat.reload import WATCH_INTERVAL, ConfigWatcher
 from sshchat.security.admission import Busy, ConnectionGate, FairSlots
+from sshchat.security.credentials import Credential
 from sshchat.security.passwords import Authenticator
 from sshchat.security.throttle import AuthThrottle
 from sshchat.ssh.algorithms import algorithm_options
@@ -41,6 +43,9 @@ log = logging.getLogger(__name__)
 
 
 SHUTDOWN_NOTICE = "The server is shutting down. Bye for now!"
+#: Seconds a connection whose login no longer stands (banned, password changed,
+#: key removed) keeps, for its sessions to write why, before it is closed.
+GOODBYE_GRACE = 5.0
 
 
 class StartupError(Exception):
@@ -133,6 +138,7 @@ class ServerState:
     connections: set[ChatServer] = field(default_factory=set)
     sessions: set[ChatSession] = field(default_factory=set)  # chat sessions running
     store: Store | None = None  # history and lasting state on disk
+    goodbye_grace: float = GOODBYE_GRACE  # see ChatServer.end
 
 
 class ChatServer(asyncssh.SSHServer):
@@ -146,6 +152,11 @@ class ChatServer(asyncssh.SSHServer):
     Password checks wait for a fair turn in the verification pool, after any
     penalty delay their source or account has earned; a connection that fails
     ``max_auth_attempts`` times is closed.
+
+    The :class:`~sshchat.security.credentials.Credential` a connection logged
+    in with is kept: a connection whose password was changed, whose key was
+    removed or whose account was banned is ended (:meth:`end`), and every new
+    session first checks that the login still stands (:meth:`revocation`).
     """
 
     def __init__(self, state: ServerState) -> None:
@@ -156,7 +167,15 @@ class ChatServer(asyncssh.SSHServer):
         self._admitted = False
         self._authenticated = False
         self._failures = 0
-        self._key_fingerprint: str | None = None
+        # What the last accepted authentication request used. asyncssh asks
+        # validate_public_key both for an unsigned "would this key do?" probe
+        # and before checking a signature, and tells nobody when the signature
+        # then fails: so this is only a candidate until auth_completed.
+        self._accepted: Credential | None = None
+        self._credential: Credential | None = None  # what the login used
+        self._ended: str | None = None  # why end() was called
+        self._goodbye: asyncio.TimerHandle | None = None
+        self._sessions: weakref.WeakSet[ChatSession] = weakref.WeakSet()
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
@@ -180,6 +199,9 @@ class ChatServer(asyncssh.SSHServer):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._state.connections.discard(self)
+        if self._goodbye is not None:
+            self._goodbye.cancel()
+            self._goodbye = None
         if self._admitted:
             log_event(
                 log,
@@ -225,6 +247,8 @@ class ChatServer(asyncssh.SSHServer):
                 reason=verdict.reason,
             )
             await asyncio.sleep(verdict.delay)
+        user = state.config.users.get(username)
+        checked_hash = user.password_hash if user is not None else None
         try:
             ok = await state.verify_slots.run(
                 self._source, lambda: state.auth.check_password(username, password)
@@ -238,6 +262,7 @@ class ChatServer(asyncssh.SSHServer):
             if self._banned(username):
                 self._failed()
                 return False
+            self._accepted = Credential.password(checked_hash)
             return True
         self._auth_failed(username, "password", "wrong password or unknown user")
         state.gate.throttle.failed(self._source, username)
@@ -256,7 +281,8 @@ class ChatServer(asyncssh.SSHServer):
         if self._banned(username):
             self._failed()
             return False
-        self._key_fingerprint = match.fingerprint
+        # Not yet a login: asyncssh verifies the signature (if any) after this.
+        self._accepted = Credential.public_key(match)
         return True
 
     def _auth_failed(self, username: str, kind: str, reason: str) -> None:
@@ -284,18 +310,73 @@ class ChatServer(asyncssh.SSHServer):
             )
 
     def auth_completed(self) -> None:
+        # asyncssh calls this right after the request that succeeded, and the
+        # only requests it lets succeed are ones this class accepted: so the
+        # last accepted credential is the one used (a key only once its
+        # signature was verified; a key merely offered before a password
+        # login is not it).
         self._authenticated = True
+        self._credential = self._accepted
         if self._admitted:
             self._state.gate.authenticated(self._source)
-        method = "key" if self._key_fingerprint else "password"
+        credential = self._credential
         log_event(
             log,
             "auth.success",
             user=self._username(),
             source=self._peer,
-            method=method,
-            key=self._key_fingerprint or "",
+            method=credential.method if credential is not None else "unknown",
+            key=(credential.fingerprint if credential is not None else None) or "",
         )
+
+    @property
+    def key_fingerprint(self) -> str | None:
+        """The fingerprint of the key this connection logged in with; None for a password."""
+        return self._credential.fingerprint if self._credential is not None else None
+
+    def revocation(self) -> str | None:
+        """Why this connection's login no longer stands (the line to tell the user), or None.
+
+        Its account was banned, or the password or key it logged in with was
+        changed or removed since (see :meth:`Credential.revoked`).
+        """
+        if self._ended is not None:
+            return self._ended
+        login = self.login
+        if login is None:
+            return None
+        banned = self._state.hub.ban_message(login)
+        if banned is not None:
+            return banned[0].upper() + banned[1:] + ("" if banned[-1] in ".!?" else ".")
+        if self._credential is None:
+            return None
+        return self._credential.revoked(self._state.config.users.get(login))
+
+    def end(self, reason: str, grace: float) -> None:
+        """End this connection: its sessions tell the user ``reason``; closed after ``grace`` s.
+
+        New sessions are refused from now on. The SSH disconnect carries
+        ``reason`` too, so a client without a chat session open sees it.
+        """
+        if self._ended is not None:
+            return
+        self._ended = reason
+        log_event(
+            log,
+            "conn.revoked",
+            logging.WARNING,
+            user=self.login or "",
+            source=self._peer,
+            reason=reason,
+        )
+        for session in list(self._sessions):
+            session.end(reason)
+        self._goodbye = asyncio.get_running_loop().call_later(grace, self._disconnect, reason)
+
+    def _disconnect(self, reason: str) -> None:
+        self._goodbye = None
+        if self._conn is not None and self in self._state.connections:
+            self._conn.disconnect(asyncssh.DISC_BY_APPLICATION, reason)
 
     def _username(self) -> str:
         assert self._conn is not None
@@ -307,14 +388,28 @@ class ChatServer(asyncssh.SSHServer):
         return self._username() if self._authenticated and self._conn is not None else None
 
     def session_requested(self) -> ChatSession:
-        return ChatSession(
+        refusal = self.revocation()
+        if refusal is not None:
+            log_event(
+                log,
+                "session.refused",
+                logging.WARNING,
+                user=self._username(),
+                source=self._peer,
+                request="session",
+                reason=refusal,
+            )
+            raise asyncssh.ChannelOpenError(asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED, refusal)
+        session = ChatSession(
             self._state.hub,
             self._state.settings,
             self._username(),
-            key_fingerprint=self._key_fingerprint,
+            key_fingerprint=self.key_fingerprint,
             source=self._peer,
             live=self._state.sessions,
         )
+        self._sessions.add(session)
+        return session
 
     def close(self) -> None:
         if self._conn is not None:
@@ -425,6 +520,7 @@ async def start_server(
             rank=lambda source: throttle.failures(source),
         ),
     )
+    hub.observers.append(_ban_ends_connections(state))
     options: dict[str, Any] = {
         "server_host_keys": keys,
         "line_editor": False,
@@ -480,6 +576,24 @@ async def start_server(
         fingerprint,
     )
     return running
+
+
+def _ban_ends_connections(state: ServerState) -> Callable[[Record], None]:
+    """A hub observer: a ban ends the banned account's SSH connections, not only its sessions.
+
+    The hub closes the sessions with the ban message; without this the
+    connection would stay up and could ask for new sessions.
+    """
+
+    def observe(record: Record) -> None:
+        if isinstance(record, ModerationAction) and record.action == "ban":
+            for conn in list(state.connections):
+                if conn.login == record.target:
+                    reason = conn.revocation()
+                    if reason is not None:
+                        conn.end(reason, state.goodbye_grace)
+
+    return observe
 
 
 async def _tick(hub: Hub, gc_policy: GcPolicy) -> None:
