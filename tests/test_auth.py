@@ -9,6 +9,8 @@ import argon2
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sshchat.config.schema import UserConfig, parse_authorized_key
 from sshchat.security.passwords import (
@@ -392,3 +394,31 @@ def test_a_key_login_stands_while_that_key_is_authorized() -> None:
     without = UserConfig("alice", USERS["alice"].password_hash, (ALICE_KEY,), admin=True)
     reason = login.revoked(without) or ""
     assert ALICE_KEY2.fingerprint in reason and "no longer authorized" in reason
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.text(
+        alphabet=st.one_of(
+            st.characters(),  # anything, including unassigned, private use, surrogates
+            st.sampled_from("\u00a0\u2003\u00ad\u200b\ufeffｐ①\t\x07\u05d0\u0627\u0301 aZ9"),
+        ),
+        max_size=12,
+    )
+)
+def test_prepare_password_agrees_with_the_ssh_layer(text: str) -> None:
+    """Our SASLprep is asyncssh's: same result, or both refuse."""
+    from asyncssh.saslprep import SASLPrepError, saslprep
+
+    try:
+        expected: str | None = saslprep(text)
+    except SASLPrepError:
+        expected = None
+    try:
+        got: str | None = prepare_password(text)
+    except PasswordError:
+        got = None
+    if expected == "":
+        assert got is None  # an empty password is refused here, on purpose
+    else:
+        assert got == expected

@@ -316,6 +316,10 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     for note in notes:
         print(note)
+    from sshchat.security.exposure import exposure_warnings
+
+    for warning in exposure_warnings(config):
+        print(f"warning: {warning}")
     address = _address(config.listen_host, config.listen_port)
     print(f"{args.config}: OK ({_plural(len(config.users), 'user')}, listening on {address})")
     return EXIT_OK

@@ -178,6 +178,8 @@ class Storage:
     path: Path | None = None  # absolute, or None for an in-memory database
     history_lines: int = 50  # lines of a channel shown on joining it
     commit_interval: float = 0.1  # seconds; the longest a record waits to be committed
+    history_days: int = 30  # messages older than this are deleted (0: kept forever)
+    history_max_lines: int = 1000  # lines kept per channel, newest first (0: no limit)
 
 
 MEMORY_PATH = ":memory:"
@@ -368,7 +370,15 @@ _SERVER_KEYS = ("listen", "port", "host_keys", "name", "motd", "default_channel"
 _LIMITS_KEYS = tuple(_LIMIT_RANGES)
 _USER_KEYS = ("password_hash", "public_keys", "admin")
 _METRICS_KEYS = ("enabled", "listen", "port")
-_STORAGE_KEYS = ("path", "history_lines", "commit_interval")
+_STORAGE_KEYS = (
+    "path",
+    "history_lines",
+    "commit_interval",
+    "history_days",
+    "history_max_lines",
+)
+MAX_HISTORY_DAYS = 36_500
+MAX_HISTORY_MAX_LINES = 100_000_000
 _TOP_KEYS = ("server", "limits", "metrics", "storage", "users")
 
 
@@ -611,7 +621,29 @@ class _Parser:
                 f"{interval} is out of range",
                 f"use a value between 0 and 10 seconds (default: {Storage.commit_interval})",
             )
-        return Storage(path=path, history_lines=history_lines, commit_interval=float(interval))
+        history_days = self.integer(
+            table,
+            "history_days",
+            "storage.history_days",
+            Storage.history_days,
+            minimum=0,
+            maximum=MAX_HISTORY_DAYS,
+        )
+        history_max_lines = self.integer(
+            table,
+            "history_max_lines",
+            "storage.history_max_lines",
+            Storage.history_max_lines,
+            minimum=0,
+            maximum=MAX_HISTORY_MAX_LINES,
+        )
+        return Storage(
+            path=path,
+            history_lines=history_lines,
+            commit_interval=float(interval),
+            history_days=history_days,
+            history_max_lines=history_max_lines,
+        )
 
     def host_keys(self, server: Mapping[str, Any]) -> tuple[Path, ...]:
         value = server.get("host_keys", [DEFAULT_HOST_KEY])

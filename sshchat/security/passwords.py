@@ -1,8 +1,6 @@
 """Credential checks: argon2id passwords and SSH public keys.
 
-No SSH connections here; the one thing taken from the SSH library is its
-SASLprep (:func:`prepare_password`), so that a hash is made of exactly the
-text a login delivers.  Password verification is
+This is a pure layer (no SSH library).  Password verification is
 deliberately slow (argon2id with the library defaults takes roughly 100 ms
 and 64 MiB), so it runs in a small bounded thread pool and never blocks the
 event loop.
@@ -33,7 +31,6 @@ from concurrent.futures import ThreadPoolExecutor
 from types import MappingProxyType
 
 import argon2
-from asyncssh.saslprep import SASLPrepError, saslprep
 
 from sshchat.config.schema import AuthorizedKey, UserConfig
 
@@ -79,6 +76,10 @@ def prepare_password(password: str) -> str:
     made of this form. Passwords the SSH layer refuses outright (control
     characters such as a tab, unassigned code points, mixed-direction text)
     could be stored but never used: they raise :class:`PasswordError`.
+
+    The steps are asyncssh's ``saslprep``, in its order, written out here so
+    that this layer needs no SSH library and can say *what* is refused; a
+    property test checks that both agree.
     """
     if not isinstance(password, str):
         raise TypeError(f"password must be a str, not {type(password).__name__}")
@@ -89,10 +90,42 @@ def prepare_password(password: str) -> str:
             "the password is not valid text (it holds bytes that are not UTF-8)",
             "type it again in a UTF-8 terminal",
         ) from None
-    try:
-        prepared = saslprep(password)
-    except SASLPrepError:
-        raise PasswordError(*_refusal(password)) from None
+    for char in password:
+        if stringprep.in_table_a1(char):
+            raise PasswordError(
+                f"the password contains {_char_name(char)}, a character SSH logins refuse "
+                "(not assigned in the Unicode version SSH uses)",
+                _CHOOSE_ANOTHER,
+            )
+    mapped = "".join(  # non-ASCII spaces become spaces, then "commonly mapped to nothing" go
+        " " if stringprep.in_table_c12(c) else c
+        for c in password
+        if stringprep.in_table_c12(c) or not stringprep.in_table_b1(c)
+    )
+    prepared = unicodedata.normalize("NFKC", mapped)
+    for char in prepared:
+        if char == "\t":
+            raise PasswordError(
+                "the password contains a tab, which SSH logins refuse", _CHOOSE_ANOTHER
+            )
+        if stringprep.in_table_c21_c22(char):
+            raise PasswordError(
+                f"the password contains a control character ({_char_name(char)}), "
+                "which SSH logins refuse",
+                _CHOOSE_ANOTHER,
+            )
+        if any(check(char) for check in _PROHIBITED):
+            raise PasswordError(
+                f"the password contains {_char_name(char)}, which SSH logins refuse",
+                _CHOOSE_ANOTHER,
+            )
+    if prepared and _bidi_refused(prepared):
+        raise PasswordError(
+            "the password mixes right-to-left and left-to-right letters (or has right-to-left "
+            "letters but does not start and end with one), which SSH logins refuse",
+            "choose a password written in one direction, or start and end it with a "
+            "right-to-left letter",
+        )
     if not prepared:
         raise PasswordError(
             "the password is empty once invisible characters are removed",
@@ -101,51 +134,27 @@ def prepare_password(password: str) -> str:
     return prepared
 
 
-def _refusal(password: str) -> tuple[str, str]:
-    """Which part of *password* SASLprep refuses, in words: (problem, fix)."""
-    for char in password:
-        if stringprep.in_table_a1(char):
-            return (
-                f"the password contains {_char_name(char)}, a character SSH logins refuse "
-                "(not assigned in the Unicode version SSH uses)",
-                _CHOOSE_ANOTHER,
-            )
-    mapped = "".join(  # the same mapping as asyncssh's: spaces first, then removals
-        " " if stringprep.in_table_c12(c) else c
-        for c in password
-        if stringprep.in_table_c12(c) or not stringprep.in_table_b1(c)
-    )
-    for char in unicodedata.normalize("NFKC", mapped):
-        if char == "\t":
-            return "the password contains a tab, which SSH logins refuse", _CHOOSE_ANOTHER
-        if stringprep.in_table_c21_c22(char):
-            return (
-                f"the password contains a control character ({_char_name(char)}), "
-                "which SSH logins refuse",
-                _CHOOSE_ANOTHER,
-            )
-        if any(
-            check(char)
-            for check in (
-                stringprep.in_table_c3,
-                stringprep.in_table_c4,
-                stringprep.in_table_c5,
-                stringprep.in_table_c6,
-                stringprep.in_table_c7,
-                stringprep.in_table_c8,
-                stringprep.in_table_c9,
-            )
-        ):
-            return (
-                f"the password contains {_char_name(char)}, which SSH logins refuse",
-                _CHOOSE_ANOTHER,
-            )
-    return (
-        "the password mixes right-to-left and left-to-right letters (or has right-to-left "
-        "letters but does not start and end with one), which SSH logins refuse",
-        "choose a password written in one direction, or start and end it with a "
-        "right-to-left letter",
-    )
+# RFC 4013 prohibited output besides the controls (C.2): SASLprep's tables C.1.2, C.3-C.9.
+_PROHIBITED = (
+    stringprep.in_table_c12,
+    stringprep.in_table_c3,
+    stringprep.in_table_c4,
+    stringprep.in_table_c5,
+    stringprep.in_table_c6,
+    stringprep.in_table_c7,
+    stringprep.in_table_c8,
+    stringprep.in_table_c9,
+)
+
+
+def _bidi_refused(text: str) -> bool:
+    """RFC 3454 section 6: right-to-left text must not mix in left-to-right letters
+    and must start and end with a right-to-left character."""
+    rtl = any(stringprep.in_table_d1(c) for c in text)
+    if not rtl:
+        return False
+    ltr = any(stringprep.in_table_d2(c) for c in text)
+    return ltr or not (stringprep.in_table_d1(text[0]) and stringprep.in_table_d1(text[-1]))
 
 
 _UNNAMED = {"Co": "a private-use character", "Cs": "a surrogate", "Cn": "a non-character"}

@@ -23,7 +23,7 @@ from typing import Any
 
 import asyncssh
 
-from sshchat.config.schema import Config
+from sshchat.config.schema import Config, Storage
 from sshchat.core.hub import FOREVER, Hub, ModerationAction, Record
 from sshchat.ops.gcpolicy import GcPolicy
 from sshchat.ops.logs import log_event
@@ -31,6 +31,7 @@ from sshchat.ops.metrics import Gauges, MetricsEndpoint, start_metrics
 from sshchat.reload import WATCH_INTERVAL, ConfigWatcher
 from sshchat.security.admission import Busy, ConnectionGate, FairSlots
 from sshchat.security.credentials import Credential
+from sshchat.security.exposure import exposure_warnings
 from sshchat.security.passwords import Authenticator
 from sshchat.security.throttle import AuthThrottle
 from sshchat.ssh.algorithms import algorithm_options
@@ -46,6 +47,9 @@ SHUTDOWN_NOTICE = "The server is shutting down. Bye for now!"
 #: Seconds a connection whose login no longer stands (banned, password changed,
 #: key removed) keeps, for its sessions to write why, before it is closed.
 GOODBYE_GRACE = 5.0
+#: Seconds between two applications of the ``[storage]`` retention rules (old
+#: history, delivered private messages).
+RETENTION_INTERVAL = 60.0
 
 
 class StartupError(Exception):
@@ -426,6 +430,7 @@ class RunningServer:
         self.metrics: MetricsEndpoint | None = None
         self.watcher: ConfigWatcher | None = None  # config reloads (SIGHUP, file changes)
         self.ticker: asyncio.Task[None] | None = None
+        self.retention: asyncio.Task[None] | None = None  # see _retention
 
     @property
     def hub(self) -> Hub:
@@ -447,6 +452,10 @@ class RunningServer:
             await self.watcher.close()
         if self.ticker is not None:
             self.ticker.cancel()
+        if self.retention is not None:
+            self.retention.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.retention
         if notice:
             for client in list(self.hub.online_clients()):
                 client.sink.close(notice)
@@ -481,6 +490,7 @@ async def start_server(
     ``watch_interval`` seconds; None: only on request, see
     :class:`~sshchat.reload.ConfigWatcher`).
     """
+    _warn_about_exposure(config)
     keys = [load_host_key(path) for path in config.host_keys]
     hub = Hub(
         ((user.name, user.admin) for user in config.users.values()),
@@ -558,6 +568,9 @@ async def start_server(
     running.watcher = ConfigWatcher(state, _session_settings, interval=watch_interval)
     running.watcher.start()
     running.ticker = asyncio.get_running_loop().create_task(_tick(hub, GcPolicy()))
+    running.retention = asyncio.get_running_loop().create_task(
+        _retention(store, config.storage, RETENTION_INTERVAL)
+    )
     if config.metrics.enabled:
         try:
             running.metrics = _start_metrics(state)
@@ -596,6 +609,12 @@ def _ban_ends_connections(state: ServerState) -> Callable[[Record], None]:
     return observe
 
 
+def _warn_about_exposure(config: Config) -> None:
+    """Log a ``security.warning`` for a readable config file, metrics beyond loopback..."""
+    for warning in exposure_warnings(config):
+        log_event(log, "security.warning", logging.WARNING, message=warning)
+
+
 async def _tick(hub: Hub, gc_policy: GcPolicy) -> None:
     """Once a second: presence summaries of big channels, garbage-collection policy."""
     try:
@@ -623,6 +642,7 @@ async def _open_store(config: Config, hub: Hub) -> Store:
     except StoreError as err:
         raise StartupError(str(err)) from None
     try:
+        await _apply_retention(store, storage)
         snapshot = await asyncio.to_thread(store.load, [config.default_channel])
     except BaseException as err:
         await asyncio.to_thread(store.close)
@@ -640,6 +660,34 @@ async def _open_store(config: Config, hub: Hub) -> Store:
         lines=sum(len(lines) for lines in snapshot.history.values()),
     )
     return store
+
+
+async def _apply_retention(store: Store, storage: Storage) -> None:
+    """Delete the stored messages ``[storage]`` keeps no longer (in a worker thread)."""
+    pruned = await asyncio.to_thread(
+        store.prune, days=storage.history_days, max_lines=storage.history_max_lines
+    )
+    if pruned.total:
+        log_event(
+            log,
+            "store.pruned",
+            path=store.path,
+            delivered=pruned.delivered,
+            old=pruned.old,
+            surplus=pruned.surplus,
+        )
+
+
+async def _retention(store: Store, storage: Storage, interval: float) -> None:
+    """Apply the retention rules every ``interval`` seconds, off the event loop."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await _apply_retention(store, storage)
+        except StoreError as err:
+            log_event(log, "store.prune_failed", logging.ERROR, error=str(err))
+        except Exception:
+            log.exception("applying the storage retention rules failed")
 
 
 def _start_metrics(state: ServerState) -> MetricsEndpoint:
