@@ -32,6 +32,7 @@ from sshchat.core.model import (
     DEFAULT_MAX_TEXT,
     FOREVER,
     HISTORY_KEEP,
+    MAX_PENDING,
     MAX_REASON,
     MAX_TOPIC,
     SUMMARY_NAMES,
@@ -224,13 +225,21 @@ class Hub(ModerationMixin):
     def private_message(self, client: Client, target: str, text: str) -> Account:
         """Send a private message to the user called ``target`` (nick or login).
 
-        An offline recipient gets it at their next login.
+        An offline recipient gets it at their next login. At most
+        :data:`MAX_PENDING` wait for them: beyond that the message is refused
+        and its sender told, rather than silently dropping an older one.
         """
         self._check_not_muted(client.account)
         text = self._clean_text(text)
         recipient = self.find_account(target)
         if recipient is None:
             raise HubError(f"no user called {sanitize(target)!r}; /users lists everyone")
+        if not recipient.online and len(recipient.pending) >= MAX_PENDING:
+            raise HubError(
+                f"{recipient.nick} is offline and already has {MAX_PENDING} private messages "
+                "waiting, the most kept, so yours was not sent; try again once they have "
+                "logged in"
+            )
         sender = client.account
         event = PrivateMessage(sender.login, sender.nick, recipient.login, recipient.nick, text)
         self.stats.messages += 1
