@@ -12,6 +12,11 @@ The hub stays pure: it tells its ``observers`` about every lasting change (a
   The observer runs on the event loop: it copies each record into plain,
   immutable values (channels and accounts are live mutable objects) and puts
   them on a queue; it never blocks and never does I/O.
+* :meth:`Store.prune` applies the retention rules (``[storage] history_days``,
+  ``history_max_lines``; delivered private messages go), at start-up and then
+  periodically from a worker thread on a connection of its own.
+* The data directory is created 0700 and the database file 0600 (see
+  :meth:`Store.open`): the stored messages are nobody else's business.
 * One writer thread owns the connection. It commits a batch as soon as the
   first record arrives if the last commit is at least ``commit_interval``
   seconds old, otherwise when that interval has passed: at most one commit
