@@ -26,6 +26,7 @@ from typing import Any
 
 from sshchat.commands.refusals import refusal_text
 from sshchat.config.schema import Config
+from sshchat.config.schema import Storage as StorageSettings
 from sshchat.config.watch import (
     WATCH_INTERVAL,
     ConfigWatcher,
@@ -36,7 +37,7 @@ from sshchat.config.watch import (
     user_changes,
 )
 from sshchat.core.events import SessionEnded
-from sshchat.core.facts import moderation_action
+from sshchat.core.facts import Banned, Fact, moderation_action
 from sshchat.core.hub import FOREVER, Hub, HubError
 from sshchat.core.stats import Stats
 from sshchat.errors import StartupError
@@ -44,6 +45,7 @@ from sshchat.ops.gcpolicy import GcPolicy
 from sshchat.ops.logs import log_event
 from sshchat.ops.metrics import Gauges, MetricsEndpoint, start_metrics
 from sshchat.security.admission import ConnectionGate, FairSlots
+from sshchat.security.exposure import exposure_warnings
 from sshchat.security.passwords import Authenticator
 from sshchat.security.throttle import AuthThrottle
 from sshchat.ssh.server import Acceptor, ChatServer, listen, load_host_key
@@ -63,6 +65,12 @@ log = logging.getLogger(__name__)
 
 
 SHUTDOWN_NOTICE = "The server is shutting down. Bye for now!"
+#: Seconds a connection whose login no longer stands (banned, password changed,
+#: key removed) keeps, for its sessions to write why, before it is closed.
+GOODBYE_GRACE = 5.0
+#: Seconds between two applications of the ``[storage]`` retention rules (old
+#: history, delivered private messages).
+RETENTION_INTERVAL = 60.0
 #: What a user whose account was removed from the config is told.
 ACCOUNT_REMOVED = "Your account was removed from the server. Goodbye."
 #: Seconds a removed user's sessions get to write that message before their
@@ -127,6 +135,7 @@ class ServerState:
     connections: set[ChatServer] = field(default_factory=set)
     sessions: set[ChatSession] = field(default_factory=set)  # chat sessions running
     store: Store | None = None  # history and lasting state on disk
+    goodbye_grace: float = GOODBYE_GRACE  # see ChatServer.end
 
 
 class RunningServer:
@@ -139,6 +148,7 @@ class RunningServer:
         self.metrics: MetricsEndpoint | None = None
         self.watcher: ConfigWatcher | None = None  # config reloads (SIGHUP, file changes)
         self.ticker: asyncio.Task[None] | None = None
+        self.retention: asyncio.Task[None] | None = None  # see _retention
         #: Seconds a removed user's sessions get to write :data:`ACCOUNT_REMOVED`
         #: before their SSH connections are closed.
         self.removed_grace = REMOVED_GRACE
@@ -161,7 +171,9 @@ class RunningServer:
         """Put a new, valid configuration in force; say what changed.
 
         * users: :meth:`~sshchat.security.passwords.Authenticator.update_users`
-          (changed passwords and keys apply to the next login) and
+          (changed passwords and keys apply to the next login; open connections
+          that logged in with a password that changed or a key that was removed
+          are ended, telling the user why) and
           :meth:`~sshchat.core.hub.Hub.sync_accounts` (new accounts appear,
           admin flags change at once, removed accounts' sessions end with
           :data:`ACCOUNT_REMOVED`; their SSH connections are closed
@@ -222,6 +234,8 @@ class RunningServer:
             stale = [conn for conn in state.connections if conn.login in gone]
             if stale:
                 self._spawn(self._drop_later(stale))
+        if changed:
+            self._end_revoked_connections(set(changed))
 
         result = ReloadResult(trigger, added, removed, changed, settings, restart)
         log_event(
@@ -248,6 +262,18 @@ class RunningServer:
             )
         return result
 
+    def _end_revoked_connections(self, logins: set[str]) -> None:
+        """End the connections of ``logins`` whose password or key no longer stands.
+
+        A password login ends when the account's password hash changed, a key
+        login when its key was removed; the user's other connections stay.
+        """
+        for conn in list(self.state.connections):
+            if conn.login in logins:
+                reason = conn.revocation()
+                if reason is not None:
+                    conn.end(reason, self.removed_grace)
+
     async def _drop_later(self, connections: list[Any]) -> None:
         """Close removed users' SSH connections once their goodbye had time to go out."""
         await asyncio.sleep(self.removed_grace)
@@ -272,6 +298,10 @@ class RunningServer:
             await self.watcher.close()
         if self.ticker is not None:
             self.ticker.cancel()
+        if self.retention is not None:
+            self.retention.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.retention
         for task in list(self._tasks):
             task.cancel()
         if notice:
@@ -308,6 +338,7 @@ async def start_server(
     ``watch_interval`` seconds; None: only on request, see
     :class:`~sshchat.config.watch.ConfigWatcher`).
     """
+    _warn_about_exposure(config)
     keys = [load_host_key(path) for path in config.host_keys]
     stats = Stats()
     hub = Hub(
@@ -350,6 +381,7 @@ async def start_server(
             rank=lambda source: throttle.failures(source),
         ),
     )
+    hub.observers.append(_ban_ends_connections(state))
     try:
         acceptor = await listen(config, keys, state)
     except BaseException:
@@ -361,6 +393,10 @@ async def start_server(
     running.watcher = ConfigWatcher(config.path, running.apply_config, interval=watch_interval)
     running.watcher.start()
     running.ticker = asyncio.get_running_loop().create_task(_tick(hub, GcPolicy()))
+    if state.store is not None:
+        running.retention = asyncio.get_running_loop().create_task(
+            _retention(state.store, config.storage, RETENTION_INTERVAL)
+        )
     if config.metrics.enabled:
         try:
             running.metrics = _start_metrics(state)
@@ -398,6 +434,58 @@ def _log_listening(running: RunningServer, keys: list[Any]) -> None:
     )
 
 
+def _ban_ends_connections(state: ServerState) -> Callable[[Fact], None]:
+    """A hub observer: a ban ends the banned account's SSH connections, not only its sessions.
+
+    The hub ends the sessions with the ban message; without this the
+    connection would stay up and could ask for new sessions.
+    """
+
+    def observe(fact: Fact) -> None:
+        if isinstance(fact, Banned):
+            for conn in list(state.connections):
+                if conn.login == fact.login:
+                    reason = conn.revocation()
+                    if reason is not None:
+                        conn.end(reason, state.goodbye_grace)
+
+    return observe
+
+
+def _warn_about_exposure(config: Config) -> None:
+    """Log a ``security.warning`` for a readable config file, metrics beyond loopback..."""
+    for warning in exposure_warnings(config):
+        log_event(log, "security.warning", logging.WARNING, message=warning)
+
+
+async def _apply_retention(store: Store, storage: StorageSettings) -> None:
+    """Delete the stored messages ``[storage]`` keeps no longer (in a worker thread)."""
+    pruned = await asyncio.to_thread(
+        store.prune, days=storage.history_days, max_lines=storage.history_max_lines
+    )
+    if pruned.total:
+        log_event(
+            log,
+            "store.pruned",
+            path=store.path,
+            delivered=pruned.delivered,
+            old=pruned.old,
+            surplus=pruned.surplus,
+        )
+
+
+async def _retention(store: Store, storage: StorageSettings, interval: float) -> None:
+    """Apply the retention rules every ``interval`` seconds, off the event loop."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await _apply_retention(store, storage)
+        except StoreError as err:
+            log_event(log, "store.prune_failed", logging.ERROR, error=str(err))
+        except Exception:
+            log.exception("applying the storage retention rules failed")
+
+
 async def _tick(hub: Hub, gc_policy: GcPolicy) -> None:
     """Once a second: presence summaries of big channels, garbage-collection policy."""
     try:
@@ -425,6 +513,7 @@ async def _open_store(config: Config, hub: Hub) -> Store:
     except StoreError as err:
         raise StartupError(err.where, err.problem, err.fix) from None
     try:
+        await _apply_retention(store, storage)
         snapshot = await asyncio.to_thread(store.load, [config.default_channel])
     except BaseException as err:
         await asyncio.to_thread(store.close)

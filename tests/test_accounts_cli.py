@@ -213,7 +213,7 @@ def test_passwd_changes_only_that_line(cfg: Path, capsys, monkeypatch) -> None:
     monkeypatch.setattr(sys, "stdin", FakeStdin("new-bob-pw\n"))
     code, out, err = run(capsys, "user", "passwd", "bob", "--config", str(cfg))
     assert code == 0, err
-    assert "next login" in out and "running sshchat server" in out
+    assert "logged in with the old password" in out and "running sshchat server" in out
     before, after = ORIGINAL.splitlines(), cfg.read_text().splitlines()
     assert len(before) == len(after)
     changed = [i for i, (a, b) in enumerate(zip(before, after, strict=True)) if a != b]

@@ -9,9 +9,18 @@ import argon2
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sshchat.config.schema import UserConfig, parse_authorized_key
-from sshchat.security.passwords import MAX_PASSWORD_LENGTH, Authenticator, hash_password
+from sshchat.security.passwords import (
+    MAX_PASSWORD_LENGTH,
+    Authenticator,
+    PasswordError,
+    hash_password,
+    password_warnings,
+    prepare_password,
+)
 
 CHEAP = argon2.PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
 
@@ -307,3 +316,109 @@ def test_public_key_mismatch(auth) -> None:
 def test_public_key_garbage(auth, blob) -> None:
     assert auth.check_public_key("alice", blob) is None
     assert auth.check_public_key(None, ALICE_KEY.blob) is None  # type: ignore[arg-type]
+
+
+# -- password preparation (SASLprep, as the SSH layer applies it) -------------------------
+
+
+@pytest.mark.parametrize(
+    ("typed", "delivered"),
+    [
+        ("café\u00a0ｐw-long", "café pw-long"),  # no-break space, full-width letter
+        ("soft\u00adhyphen", "softhyphen"),
+        ("e\u0301t\u00e9-accents", "\u00e9t\u00e9-accents"),  # NFKC composes
+        ("plain ascii pw", "plain ascii pw"),
+    ],
+)
+def test_prepare_password_is_what_asyncssh_delivers(typed: str, delivered: str) -> None:
+    from asyncssh.saslprep import saslprep
+
+    assert prepare_password(typed) == delivered == saslprep(typed)
+
+
+def test_hash_password_hashes_the_prepared_password() -> None:
+    hashed = hash_password("café\u00a0ｐw-long")
+    assert argon2.PasswordHasher().verify(hashed, "café pw-long")
+
+
+@pytest.mark.parametrize(
+    ("bad", "words"),
+    [
+        ("with\ttab", "a tab"),
+        ("bell\x07", "control character (U+0007)"),
+        ("private\ue000", "private-use character (U+E000)"),
+        ("\u05d0abc", "right-to-left"),
+        ("\u00ad\u00ad", "empty once invisible characters are removed"),
+    ],
+)
+def test_passwords_ssh_cannot_send_are_refused_with_the_fix(bad: str, words: str) -> None:
+    with pytest.raises(PasswordError) as info:
+        hash_password(bad)
+    assert words in info.value.problem
+    assert info.value.fix
+    assert "Fix: " in str(info.value)
+
+
+def test_short_passwords_get_a_warning() -> None:
+    [warning] = password_warnings("seven77")
+    assert "only 7 characters" in warning and "at least 8" in warning
+    assert password_warnings("eight888") == []
+
+
+# -- does the credential a connection used still stand? -----------------------------------
+
+
+def test_a_password_login_stands_while_the_hash_is_unchanged() -> None:
+    from sshchat.security.credentials import PASSWORD_CHANGED, Credential
+
+    login = Credential.password(USERS["alice"].password_hash)
+    assert login.fingerprint is None
+    assert login.revoked(USERS["alice"]) is None
+    fewer_keys = UserConfig("alice", USERS["alice"].password_hash, (ALICE_KEY,), admin=True)
+    assert login.revoked(fewer_keys) is None  # keys are not what it used
+    rehashed = UserConfig("alice", CHEAP.hash("alice-pw2"), USERS["alice"].public_keys, True)
+    assert login.revoked(rehashed) == PASSWORD_CHANGED
+    key_only = UserConfig("alice", None, USERS["alice"].public_keys, admin=True)
+    assert login.revoked(key_only) == PASSWORD_CHANGED
+    assert "removed" in (login.revoked(None) or "")
+
+
+def test_a_key_login_stands_while_that_key_is_authorized() -> None:
+    from sshchat.security.credentials import Credential
+
+    login = Credential.public_key(ALICE_KEY2)
+    assert login.fingerprint == ALICE_KEY2.fingerprint
+    assert login.revoked(USERS["alice"]) is None
+    new_password = UserConfig("alice", CHEAP.hash("x"), USERS["alice"].public_keys, True)
+    assert login.revoked(new_password) is None
+    without = UserConfig("alice", USERS["alice"].password_hash, (ALICE_KEY,), admin=True)
+    reason = login.revoked(without) or ""
+    assert ALICE_KEY2.fingerprint in reason and "no longer authorized" in reason
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.text(
+        alphabet=st.one_of(
+            st.characters(),  # anything, including unassigned, private use, surrogates
+            st.sampled_from("\u00a0\u2003\u00ad\u200b\ufeffｐ①\t\x07\u05d0\u0627\u0301 aZ9"),
+        ),
+        max_size=12,
+    )
+)
+def test_prepare_password_agrees_with_the_ssh_layer(text: str) -> None:
+    """Our SASLprep is asyncssh's: same result, or both refuse."""
+    from asyncssh.saslprep import SASLPrepError, saslprep
+
+    try:
+        expected: str | None = saslprep(text)
+    except SASLPrepError:
+        expected = None
+    try:
+        got: str | None = prepare_password(text)
+    except PasswordError:
+        got = None
+    if expected == "":
+        assert got is None  # an empty password is refused here, on purpose
+    else:
+        assert got == expected

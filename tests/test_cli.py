@@ -130,6 +130,34 @@ def test_hash_password_empty_stdin_refused(capsys, monkeypatch, text: str) -> No
     assert "empty" in captured.err
 
 
+def test_hash_password_hashes_what_ssh_delivers(capsys, monkeypatch) -> None:
+    # SSH logins arrive SASLprep-normalised: the no-break space as a space, ｐ as p.
+    monkeypatch.setattr(sys, "stdin", FakeStdin("café\u00a0ｐassword\n"))
+    assert cli.main(["hash-password"]) == 0
+    captured = capsys.readouterr()
+    assert argon2.PasswordHasher().verify(captured.out.strip(), "café password")
+    assert captured.err == ""
+
+
+def test_hash_password_refuses_what_ssh_cannot_send(capsys, monkeypatch) -> None:
+    monkeypatch.setattr(sys, "stdin", FakeStdin("tab\tin the middle\n"))
+    assert cli.main(["hash-password"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        "sshchat: the password contains a tab, which SSH logins refuse; nothing printed. "
+        "Fix: choose a password without it.\n"
+    )
+
+
+def test_hash_password_warns_about_a_short_password(capsys, monkeypatch) -> None:
+    monkeypatch.setattr(sys, "stdin", FakeStdin("short\n"))
+    assert cli.main(["hash-password"]) == 0
+    captured = capsys.readouterr()
+    assert argon2.PasswordHasher().verify(captured.out.strip(), "short")
+    assert "sshchat: warning: the password has only 5 characters" in captured.err
+
+
 def _fake_getpass(monkeypatch, answers: list[str]) -> list[str]:
     prompts: list[str] = []
     it = iter(answers)

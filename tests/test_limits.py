@@ -6,7 +6,7 @@ import pytest
 from sinks import RecordingSink as _Sink
 
 from sshchat.core.ratelimit import TokenBucket
-from sshchat.security.throttle import AuthThrottle
+from sshchat.security.throttle import AuthThrottle, Verdict
 
 
 class Clock:
@@ -44,10 +44,45 @@ def test_throttle_free_failures_then_growing_delay_then_block() -> None:
     verdict = throttle.check("10.0.0.1")
     assert verdict.blocked and "source address" in verdict.reason
     assert throttle.check("10.0.0.2").delay == 0  # other sources unaffected
-    # The account was blocked too, for password attempts from anywhere.
-    assert throttle.check("10.0.0.2", "alice").blocked
+    # alice's account is only slowed down from elsewhere, never blocked.
+    elsewhere = throttle.check("10.0.0.2", "alice")
+    assert not elsewhere.blocked and elsewhere.delay <= 8
     clock.now += 601
     assert not throttle.check("10.0.0.1").blocked
+
+
+def test_throttle_failures_from_everywhere_never_lock_the_owner_out() -> None:
+    """Anyone can fail on purpose against an account: its owner still gets in."""
+    clock = Clock()
+    throttle = AuthThrottle(free_failures=3, max_delay=10, block_after=5, clock=clock)
+    for i in range(200):  # a distributed attack, or one attacker hopping addresses
+        throttle.failed(f"10.1.{i // 256}.{i % 256}", "alice")
+        throttle.failed("10.9.9.9", "alice")  # and one address hammering away
+    owner = throttle.check("192.0.2.7", "alice")  # the owner, from a clean address
+    assert not owner.blocked
+    assert 0 < owner.delay <= 10  # guessing is slowed down, within the cap
+    assert "all addresses" in owner.reason
+    assert throttle.check("10.9.9.9", "alice").blocked  # the hammering address is
+    # Once the owner is in, the account's delay is gone again.
+    throttle.succeeded("192.0.2.7", "alice")
+    assert throttle.check("192.0.2.8", "alice") == Verdict()
+
+
+def test_throttle_blocks_an_account_per_address_across_others_successes() -> None:
+    """Behind one NAT: a colleague's login does not reset the guesser's block on alice."""
+    clock = Clock()
+    throttle = AuthThrottle(free_failures=1, max_delay=4, block_after=4, clock=clock)
+    for _ in range(4):
+        throttle.failed("203.0.113.5", "alice")
+    assert throttle.check("203.0.113.5", "alice").blocked
+    throttle.succeeded("203.0.113.5", "bob")  # clears the address ...
+    assert not throttle.blocked_source("203.0.113.5")
+    assert throttle.check("203.0.113.5", "bob") == Verdict()  # ... for bob
+    verdict = throttle.check("203.0.113.5", "alice")  # ... but not for alice
+    assert verdict.blocked and "account from this address" in verdict.reason
+    assert not throttle.check("198.51.100.1", "alice").blocked
+    clock.now += 601
+    assert not throttle.check("203.0.113.5", "alice").blocked
 
 
 def test_throttle_success_clears_source_and_records_expire() -> None:
@@ -69,6 +104,7 @@ def test_throttle_tables_are_bounded() -> None:
     for i in range(1000):
         throttle.failed(f"10.0.{i // 256}.{i % 256}", f"user{i}")
     assert len(throttle._sources) == 100
+    assert len(throttle._pairs) == 100
     assert len(throttle._accounts) == 100
 
 

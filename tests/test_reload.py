@@ -172,7 +172,9 @@ async def test_removed_user_sessions_end_and_logins_are_refused(
 
 async def test_changed_password_applies_to_new_logins(running: RunningServer) -> None:
     alice = await connect(running, "alice")
+    bob = await connect(running, "bob")
     try:
+        watcher(running).removed_grace = 0.2
         hashed = FAST_HASHER.hash("alice-new-pw")
         edit_config(
             running.state.config.path, lambda t, p: accounts.set_password(t, p, "alice", hashed)
@@ -182,11 +184,15 @@ async def test_changed_password_applies_to_new_logins(running: RunningServer) ->
         assert await refused(running, "alice", PASSWORDS["alice"])
         second = await connect(running, "alice", password="alice-new-pw")
         await second.close()
-        # The session opened with the old password stays.
-        alice.send("open session still works")
-        await alice.expect("open session still works")
+        # The session opened with the old password ends (tests/test_security.py has more).
+        await alice.expect("Your password was changed")
+        await asyncio.wait_for(alice.conn.wait_closed(), 5)
+        # Everyone else carries on.
+        bob.send("bob still here")
+        await bob.expect("bob still here")
     finally:
         await alice.close()
+        await bob.close()
 
 
 @pytest.mark.parametrize(

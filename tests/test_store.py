@@ -147,7 +147,7 @@ def test_pending_messages_are_forgotten_once_delivered(db: Path) -> None:
     hub, store = attached(db)
     pending = list(hub.accounts["carol"].pending)
     assert len(pending) == MAX_PENDING
-    assert pending[-1].text == f"note {MAX_PENDING + 4}"
+    assert pending[-1].text == f"note {MAX_PENDING - 1}"  # later ones were refused
     sink = Sink()
     hub.connect("carol", sink)
     shown = [e for e in sink.events if isinstance(e, History) and e.channel is None]

@@ -418,16 +418,29 @@ def _read_password(nothing: str = "nothing printed", prompt: str = "Password: ")
     return line
 
 
-def _cmd_hash_password(args: argparse.Namespace) -> int:
-    from sshchat.security.passwords import hash_password  # argon2 import only when needed
+def _hash_or_explain(password: str, nothing: str) -> str | None:
+    """Hash *password* as SSH logins deliver it; None after printing why it cannot be used.
 
+    Short passwords are hashed, with a warning on stderr.
+    """
+    from sshchat.security import passwords  # argon2 import only when needed
+
+    try:
+        hashed = passwords.hash_password(password)
+    except passwords.PasswordError as exc:
+        _error(f"{exc.problem}; {nothing}. Fix: {exc.fix}.")
+        return None
+    for warning in passwords.password_warnings(passwords.prepare_password(password)):
+        _error(f"warning: {warning}")
+    return hashed
+
+
+def _cmd_hash_password(args: argparse.Namespace) -> int:
     password = _read_password()
     if password is None:
         return EXIT_FAILURE
-    try:
-        hashed = hash_password(password)
-    except ValueError as exc:
-        _error(f"{exc}; nothing printed")
+    hashed = _hash_or_explain(password, "nothing printed")
+    if hashed is None:
         return EXIT_FAILURE
     print(hashed)
     if sys.stdin is not None and sys.stdin.isatty():
@@ -477,6 +490,10 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     for note in notes:
         print(note)
+    from sshchat.security.exposure import exposure_warnings
+
+    for warning in exposure_warnings(config):
+        print(f"warning: {warning}")
     address = _address(config.listen_host, config.listen_port)
     print(f"{args.config}: OK ({_plural(len(config.users), 'user')}, listening on {address})")
     return EXIT_OK
@@ -548,8 +565,8 @@ def _add_user_parsers(sub: argparse._SubParsersAction) -> None:
         actions,
         "passwd",
         "set or change a user's password",
-        "Set a user's password (asked twice on a terminal, else one line from stdin). Open "
-        "sessions stay; the new password applies from the next login.",
+        "Set a user's password (asked twice on a terminal, else one line from stdin). A "
+        "running server ends the connections that logged in with the old password.",
     )
     passwd.add_argument("name", metavar="NAME", help="login name")
     passwd.set_defaults(func=_cmd_user_passwd)
@@ -726,16 +743,10 @@ def _read_key_file(file_arg: str) -> tuple[str, str] | None:
 
 def _hash_new_password(name: str) -> str | None:
     """Ask for *name*'s new password and return its hash; None after printing why not."""
-    from sshchat.security.passwords import hash_password
-
     password = _read_password("nothing changed", prompt=f"New password for {name}: ")
     if password is None:
         return None
-    try:
-        return hash_password(password)
-    except ValueError as exc:
-        _error(f"{exc}; nothing changed")
-        return None
+    return _hash_or_explain(password, "nothing changed")
 
 
 def _cmd_user_add(args: argparse.Namespace) -> int:
@@ -808,8 +819,8 @@ def _cmd_user_passwd(args: argparse.Namespace) -> int:
     return _edit(
         args.config,
         lambda path, text: accounts.set_password(text, path, name, password_hash),
-        f"set the password of {name}. Their open sessions stay; the new password applies "
-        "from their next login.",
+        f"set the password of {name}. A running server ends their connections that logged "
+        "in with the old password (key logins stay); the new one works from now on.",
     )
 
 

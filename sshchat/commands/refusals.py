@@ -63,6 +63,12 @@ def refusal_text(err: HubError) -> str:
             return f"you are not in #{err.channel}; /join it first"
         case r.NoSuchUser():
             return f"no user called {err.name!r}; /users lists everyone"
+        case r.PendingFull():
+            return (
+                f"{err.nick} is offline and already has {err.limit} private messages "
+                "waiting, the most kept, so yours was not sent; try again once they have "
+                "logged in"
+            )
         case r.NoOneToReply():
             return "nobody has sent you a private message yet; use /msg NICK TEXT"
         case r.AdminsOnly():

@@ -337,6 +337,20 @@ class Storage:
         range=(0, 10),
         doc="seconds; the longest a record waits to be committed",
     )
+    history_days: int = option(
+        "storage.history_days",
+        30,
+        range=(0, 36_500),
+        live=False,
+        doc="days of channel history kept on disk; older lines are deleted (0: kept forever)",
+    )
+    history_max_lines: int = option(
+        "storage.history_max_lines",
+        1000,
+        range=(0, 100_000_000),
+        live=False,
+        doc="lines of history kept on disk per channel, newest first (0: no limit)",
+    )
 
 
 @dataclass(frozen=True)
@@ -833,7 +847,15 @@ class _Parser:
                 f"use a value between {low} and {high} seconds "
                 f"(default: {interval_option.default})",
             )
-        return Storage(path=path, history_lines=history_lines, commit_interval=float(interval))
+        history_days = self.bounded(table, "storage.history_days")
+        history_max_lines = self.bounded(table, "storage.history_max_lines")
+        return Storage(
+            path=path,
+            history_lines=history_lines,
+            commit_interval=float(interval),
+            history_days=history_days,
+            history_max_lines=history_max_lines,
+        )
 
     def host_keys(self, server: Mapping[str, Any]) -> tuple[Path, ...]:
         default = OPTIONS["server.host_keys"].default

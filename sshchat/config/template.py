@@ -91,11 +91,14 @@ max_connections = {limits_max_connections}
 max_connections_per_source = {limits_max_connections_per_source}
 max_sessions_per_account = {limits_max_sessions_per_account}
 
-# Penalties for failed logins, per source address and per account (in the
-# spirit of OpenSSH's PerSourcePenalties): after auth_free_failures failures,
-# each further attempt waits 0.5 s, 1 s, 2 s ... up to auth_max_delay seconds;
-# after auth_block_after failures the source (or, for passwords, the account)
-# is refused for auth_block_seconds.  A successful login clears the source.
+# Penalties for failed logins (in the spirit of OpenSSH's PerSourcePenalties):
+# after auth_free_failures failures, each further attempt waits 0.5 s, 1 s,
+# 2 s ... up to auth_max_delay seconds; after auth_block_after failures in a
+# row the source address -- or that address for that one account -- is refused
+# for auth_block_seconds.  Failures on an account from many addresses only slow
+# its password logins down (by at most auth_max_delay), never block them: a
+# stranger cannot lock a user out, who still gets in from an address with a
+# clean record.  A successful login clears the address's record.
 auth_free_failures = {limits_auth_free_failures}
 auth_max_delay = {limits_auth_max_delay}
 auth_block_after = {limits_auth_block_after}
@@ -116,7 +119,9 @@ presence_summary_over = {limits_presence_summary_over}
 # Optional Prometheus endpoint at http://<listen>:<port>/metrics: sessions,
 # connections, auth failures by reason, messages, deliveries, queue drops,
 # rate-limited lines and throttled logins.  Off by default; needs
-# `pip install 'sshchat[metrics]'`.  Keep it on loopback: it is not protected.
+# `pip install 'sshchat[metrics]'`.  Keep it on loopback: it is not protected
+# (any other listen address is reported as a warning at start and by
+# check-config).
 enabled = {metrics_enabled}
 listen = {metrics_listen}
 port = {metrics_port}
@@ -126,8 +131,18 @@ port = {metrics_port}
 # /create (owner, topic, private flag, ops, invitations), nicks, preferences,
 # last-seen times, ignores, bans, mutes and private messages waiting for offline
 # users, across restarts.  Relative to this file's directory; the directory is
-# created.  ":memory:" keeps nothing on disk (throwaway servers).
+# created.  ":memory:" keeps nothing on disk (throwaway servers).  A directory
+# sshchat creates is mode 0700 and the database files 0600; existing ones that
+# other users could read are reported at start with the chmod that fixes them.
 path = {storage_path}
+
+# How long stored messages are kept, applied at start and then every minute:
+# messages older than history_days days are deleted, and each channel keeps at
+# most its history_max_lines newest lines (0 turns either limit off).  Private
+# messages are deleted once delivered; those waiting for an offline user stay
+# until they are.  The moderation log is kept.
+history_days = {storage_history_days}
+history_max_lines = {storage_history_max_lines}
 
 # Lines of a channel's history shown on joining it (0-500; /history N shows
 # up to 500).

@@ -267,7 +267,9 @@ class Hub:
     def private_message(self, client: Client, target: str, text: str) -> Account:
         """Send a private message to the user called ``target`` (nick or login).
 
-        An offline recipient gets it at their next login.
+        An offline recipient gets it at their next login. At most
+        :data:`MAX_PENDING` wait for them: beyond that the message is refused
+        and its sender told, rather than silently dropping an older one.
         """
         self._live(client)
         expired = self.moderation.mute_check(client.account)

@@ -7,7 +7,7 @@ from typing import Any
 
 from sshchat.core.events import Broadcast, ChatMessage, PrivateMessage, RecipientOffline
 from sshchat.core.facts import Broadcasted, Fact, MessageSaid, PrivateMessageSent
-from sshchat.core.model import Account, Client
+from sshchat.core.model import MAX_PENDING, Account, Client
 from sshchat.core.part import Part
 from sshchat.core.refusals import (
     AdminsOnly,
@@ -16,6 +16,7 @@ from sshchat.core.refusals import (
     NoSuchUser,
     NothingToSend,
     NotInChannel,
+    PendingFull,
 )
 from sshchat.core.text import sanitize
 
@@ -42,6 +43,9 @@ class Messaging(Part):
         recipient = self.state.find_account(target)
         if recipient is None:
             raise NoSuchUser(sanitize(target))
+        if not recipient.online and len(recipient.pending) >= MAX_PENDING:
+            # Refused, rather than silently dropping an older message.
+            raise PendingFull(recipient.nick, MAX_PENDING)
         sender = client.account
         return PrivateMessageSent(
             self.ids(),

@@ -42,6 +42,7 @@ __all__ = [
     "NothingToSend",
     "OnlyOwnerInvites",
     "OwnerCannotBeKicked",
+    "PendingFull",
     "PrivateHomeChannel",
     "Refusal",
     "SessionGone",
@@ -90,6 +91,15 @@ class NoSuchUser(Refusal):
     def __init__(self, name: str) -> None:
         super().__init__(name)
         self.name = name
+
+
+class PendingFull(Refusal):
+    """``nick`` is offline and already has ``limit`` private messages waiting."""
+
+    def __init__(self, nick: str, limit: int) -> None:
+        super().__init__(nick, limit)
+        self.nick = nick
+        self.limit = limit
 
 
 class NoOneToReply(Refusal):

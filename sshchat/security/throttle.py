@@ -1,9 +1,25 @@
-"""Failed-login penalties per source address and per account.
+"""Failed-login penalties per source address, per (source, account) and per account.
 
 In the spirit of OpenSSH's ``PerSourcePenalties``: after a few free failures
 every further failure adds a growing delay before the next attempt is even
-looked at, and many failures in a row block the source (or, for password
-logins, the account) for a while. A success from a source clears its record.
+looked at, and many failures in a row block for a while.
+
+Who gets blocked matters. A block keyed on the account alone would let anyone,
+from anywhere, lock its owner out by failing on purpose; so blocks are only
+ever keyed on where the failures came from:
+
+* **source address**: every failure from it, whatever the account (a guesser
+  trying many names). Blocked after ``block_after`` failures in a row; a
+  success from the address clears it.
+* **(source address, account)**: failures on one account from one address.
+  Blocked after ``block_after`` too; it survives a success of *another*
+  account from the same address (a colleague behind the same NAT), so a
+  guesser cannot reset its record by logging in as itself.
+* **account**: failures on it from every address (guessing spread over many
+  addresses). This only ever *delays* attempts on the account, by at most
+  ``max_delay`` seconds, and never blocks: its owner, coming from an address
+  with a clean record, still gets in.
+
 Records expire when they have been quiet for ``forget_after`` seconds, so the
 tables cannot grow without bound (and are also capped in size).
 """
@@ -12,7 +28,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 __all__ = ["AuthThrottle", "Verdict"]
@@ -55,32 +71,32 @@ class AuthThrottle:
         self.forget_after = forget_after
         self.max_records = max_records
         self._clock = clock
-        self._sources: OrderedDict[str, _Record] = OrderedDict()
-        self._accounts: OrderedDict[str, _Record] = OrderedDict()
+        self._sources: OrderedDict[Hashable, _Record] = OrderedDict()
+        self._pairs: OrderedDict[Hashable, _Record] = OrderedDict()
+        self._accounts: OrderedDict[Hashable, _Record] = OrderedDict()
 
     # -- queries ------------------------------------------------------------
 
     def check(self, source: str, account: str | None = None) -> Verdict:
-        """The verdict for an attempt from ``source`` (on ``account``, for passwords)."""
+        """The verdict for an attempt from ``source`` (on ``account``, for passwords).
+
+        Blocked only by the source's own record or by the (source, account)
+        record; the account's record across all sources adds a delay at most.
+        """
         now = self._clock()
         worst = Verdict()
-        for kind, table, key in (
-            ("source address", self._sources, source),
-            ("account", self._accounts, account),
-        ):
-            if key is None:
-                continue
+        for kind, table, key, can_block in self._keys(source, account):
             record = self._get(table, key, now)
             if record is None:
                 continue
-            if record.blocked_until > now:
+            if can_block and record.blocked_until > now:
                 remaining = int(record.blocked_until - now) + 1
                 return Verdict(
                     blocked=True, reason=f"{kind} blocked for {remaining}s after failed logins"
                 )
             delay = self._delay(record.failures)
             if delay > worst.delay:
-                worst = Verdict(delay=delay, reason=f"{record.failures} failures from {kind}")
+                worst = Verdict(delay=delay, reason=f"{record.failures} failures: {kind}")
         return worst
 
     def blocked_source(self, source: str) -> bool:
@@ -96,13 +112,11 @@ class AuthThrottle:
     def failed(self, source: str, account: str | None = None) -> None:
         """Record a failed attempt."""
         now = self._clock()
-        for table, key in ((self._sources, source), (self._accounts, account)):
-            if key is None:
-                continue
+        for _, table, key, can_block in self._keys(source, account):
             record = self._get(table, key, now) or _Record()
             record.failures += 1
             record.last = now
-            if record.failures >= self.block_after:
+            if can_block and record.failures >= self.block_after:
                 record.blocked_until = now + self.block_seconds
                 record.failures = 0
             table[key] = record
@@ -111,14 +125,34 @@ class AuthThrottle:
                 table.popitem(last=False)
 
     def succeeded(self, source: str, account: str | None = None) -> None:
-        """A successful login clears the source's record (not the account's block)."""
+        """A successful login clears the source's record and the account's delay.
+
+        The (source, account) record of *this* account is cleared too, unless
+        it is blocked: a success can only come after the block ended, so that
+        cannot happen with a password; it can with a key, which must not lift
+        a block on password guessing.
+        """
         self._sources.pop(source, None)
-        if account is not None:
-            record = self._accounts.get(account)
-            if record is not None and record.blocked_until <= self._clock():
-                self._accounts.pop(account, None)
+        if account is None:
+            return
+        self._accounts.pop(account, None)
+        pair = self._pairs.get((source, account))
+        if pair is not None and pair.blocked_until <= self._clock():
+            self._pairs.pop((source, account), None)
 
     # -- internals ------------------------------------------------------------
+
+    def _keys(
+        self, source: str, account: str | None
+    ) -> list[tuple[str, OrderedDict[Hashable, _Record], Hashable, bool]]:
+        """(description, table, key, may block) of each record an attempt touches."""
+        keys: list[tuple[str, OrderedDict[Hashable, _Record], Hashable, bool]] = [
+            ("source address", self._sources, source, True)
+        ]
+        if account is not None:
+            keys.append(("account from this address", self._pairs, (source, account), True))
+            keys.append(("account from all addresses", self._accounts, account, False))
+        return keys
 
     def _delay(self, failures: int) -> float:
         extra = failures - self.free_failures
@@ -126,7 +160,9 @@ class AuthThrottle:
             return 0.0
         return min(self.max_delay, 0.5 * 2 ** (extra - 1))
 
-    def _get(self, table: OrderedDict[str, _Record], key: str, now: float) -> _Record | None:
+    def _get(
+        self, table: OrderedDict[Hashable, _Record], key: Hashable, now: float
+    ) -> _Record | None:
         record = table.get(key)
         if record is None:
             return None

@@ -13,18 +13,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import weakref
 from pathlib import Path
 from typing import Any, Protocol
 
 import asyncssh
 
-from sshchat.commands.refusals import refusal_text
+from sshchat.commands.refusals import banned_text, refusal_text
 from sshchat.config.schema import Config
 from sshchat.core.hub import Hub
 from sshchat.core.stats import Stats
 from sshchat.errors import StartupError
 from sshchat.ops.logs import log_event
 from sshchat.security.admission import Busy, ConnectionGate, FairSlots
+from sshchat.security.credentials import Credential
 from sshchat.security.passwords import Authenticator
 from sshchat.ssh.algorithms import algorithm_options
 from sshchat.ssh.forwards import RefusedForwards
@@ -85,6 +87,7 @@ class ServerContext(Protocol):
     verify_slots: FairSlots
     connections: set[ChatServer]
     sessions: set[ChatSession]
+    goodbye_grace: float  # see ChatServer.end
 
 
 class ChatServer(RefusedForwards, asyncssh.SSHServer):
@@ -99,6 +102,11 @@ class ChatServer(RefusedForwards, asyncssh.SSHServer):
     penalty delay their source or account has earned; a connection that fails
     ``max_auth_attempts`` times is closed.  Every kind of forwarding is
     refused and logged (see :class:`~sshchat.ssh.forwards.RefusedForwards`).
+
+    The :class:`~sshchat.security.credentials.Credential` a connection logged
+    in with is kept: a connection whose password was changed, whose key was
+    removed or whose account was banned is ended (:meth:`end`), and every new
+    session first checks that the login still stands (:meth:`revocation`).
     """
 
     def __init__(self, state: ServerContext) -> None:
@@ -109,7 +117,15 @@ class ChatServer(RefusedForwards, asyncssh.SSHServer):
         self._admitted = False
         self._authenticated = False
         self._failures = 0
-        self._key_fingerprint: str | None = None
+        # What the last accepted authentication request used. asyncssh asks
+        # validate_public_key both for an unsigned "would this key do?" probe
+        # and before checking a signature, and tells nobody when the signature
+        # then fails: so this is only a candidate until auth_completed.
+        self._accepted: Credential | None = None
+        self._credential: Credential | None = None  # what the login used
+        self._ended: str | None = None  # why end() was called
+        self._goodbye: asyncio.TimerHandle | None = None
+        self._sessions: weakref.WeakSet[ChatSession] = weakref.WeakSet()
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
@@ -134,6 +150,9 @@ class ChatServer(RefusedForwards, asyncssh.SSHServer):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._state.connections.discard(self)
+        if self._goodbye is not None:
+            self._goodbye.cancel()
+            self._goodbye = None
         if self._admitted:
             log_event(
                 log,
@@ -180,6 +199,8 @@ class ChatServer(RefusedForwards, asyncssh.SSHServer):
                 reason=verdict.reason,
             )
             await asyncio.sleep(verdict.delay)
+        user = state.config.users.get(username)
+        checked_hash = user.password_hash if user is not None else None
         try:
             ok = await state.verify_slots.run(
                 self._source, lambda: state.auth.check_password(username, password)
@@ -193,6 +214,7 @@ class ChatServer(RefusedForwards, asyncssh.SSHServer):
             if self._banned(username):
                 self._failed()
                 return False
+            self._accepted = Credential.password(checked_hash)
             return True
         self._auth_failed(username, "password", "wrong password or unknown user")
         state.gate.throttle.failed(self._source, username)
@@ -211,7 +233,8 @@ class ChatServer(RefusedForwards, asyncssh.SSHServer):
         if self._banned(username):
             self._failed()
             return False
-        self._key_fingerprint = match.fingerprint
+        # Not yet a login: asyncssh verifies the signature (if any) after this.
+        self._accepted = Credential.public_key(match)
         return True
 
     def _auth_failed(self, username: str, kind: str, reason: str) -> None:
@@ -241,18 +264,74 @@ class ChatServer(RefusedForwards, asyncssh.SSHServer):
             )
 
     def auth_completed(self) -> None:
+        # asyncssh calls this right after the request that succeeded, and the
+        # only requests it lets succeed are ones this class accepted: so the
+        # last accepted credential is the one used (a key only once its
+        # signature was verified; a key merely offered before a password
+        # login is not it).
         self._authenticated = True
+        self._credential = self._accepted
         if self._admitted:
             self._state.gate.authenticated(self._source)
-        method = "key" if self._key_fingerprint else "password"
+        credential = self._credential
         log_event(
             log,
             "auth.success",
             user=self._username(),
             source=self._peer,
-            method=method,
-            key=self._key_fingerprint or "",
+            method=credential.method if credential is not None else "unknown",
+            key=(credential.fingerprint if credential is not None else None) or "",
         )
+
+    @property
+    def key_fingerprint(self) -> str | None:
+        """The fingerprint of the key this connection logged in with; None for a password."""
+        return self._credential.fingerprint if self._credential is not None else None
+
+    def revocation(self) -> str | None:
+        """Why this connection's login no longer stands (the line to tell the user), or None.
+
+        Its account was banned, or the password or key it logged in with was
+        changed or removed since (see :meth:`Credential.revoked`).
+        """
+        if self._ended is not None:
+            return self._ended
+        login = self.login
+        if login is None:
+            return None
+        banned = self._state.hub.ban_refusal(login)
+        if banned is not None:
+            text = banned_text(banned.until, banned.reason)
+            return text[0].upper() + text[1:] + ("" if text[-1] in ".!?" else ".")
+        if self._credential is None:
+            return None
+        return self._credential.revoked(self._state.config.users.get(login))
+
+    def end(self, reason: str, grace: float) -> None:
+        """End this connection: its sessions tell the user ``reason``; closed after ``grace`` s.
+
+        New sessions are refused from now on. The SSH disconnect carries
+        ``reason`` too, so a client without a chat session open sees it.
+        """
+        if self._ended is not None:
+            return
+        self._ended = reason
+        log_event(
+            log,
+            "conn.revoked",
+            logging.WARNING,
+            user=self.login or "",
+            source=self._peer,
+            reason=reason,
+        )
+        for session in list(self._sessions):
+            session.end(reason)
+        self._goodbye = asyncio.get_running_loop().call_later(grace, self._disconnect, reason)
+
+    def _disconnect(self, reason: str) -> None:
+        self._goodbye = None
+        if self._conn is not None and self in self._state.connections:
+            self._conn.disconnect(asyncssh.DISC_BY_APPLICATION, reason)
 
     def _username(self) -> str:
         assert self._conn is not None
@@ -264,14 +343,28 @@ class ChatServer(RefusedForwards, asyncssh.SSHServer):
         return self._username() if self._authenticated and self._conn is not None else None
 
     def session_requested(self) -> ChatSession:
-        return ChatSession(
+        refusal = self.revocation()
+        if refusal is not None:
+            log_event(
+                log,
+                "session.refused",
+                logging.WARNING,
+                user=self._username(),
+                source=self._peer,
+                request="session",
+                reason=refusal,
+            )
+            raise asyncssh.ChannelOpenError(asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED, refusal)
+        session = ChatSession(
             self._state.hub,
             self._state.settings,
             self._username(),
-            key_fingerprint=self._key_fingerprint,
+            key_fingerprint=self.key_fingerprint,
             source=self._peer,
             live=self._state.sessions,
         )
+        self._sessions.add(session)
+        return session
 
     def close(self) -> None:
         if self._conn is not None:

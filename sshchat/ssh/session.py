@@ -224,6 +224,11 @@ class ChatSession(asyncssh.SSHServerSession[str]):
             mode="pty" if self._pty is not None else "plain",
         )
 
+    def end(self, reason: str) -> None:
+        """End the chat session, telling the user ``reason`` first (their login was revoked)."""
+        if self._front is not None:
+            self._front.outbox.close(reason)
+
     def data_received(self, data: str, datatype: Any) -> None:
         if self._front is not None and datatype is None:
             self._front.feed(data)

@@ -11,6 +11,11 @@ The hub stays pure: it tells its ``observers`` about every fact it applies
 * :meth:`Store.attach` subscribes to the hub and starts the writer thread.
   The observer runs on the event loop: it puts each fact (immutable, plain
   values) on a queue; it never blocks, never reads hub objects, never does I/O.
+* :meth:`Store.prune` applies the retention rules (``[storage] history_days``,
+  ``history_max_lines``; delivered private messages go), at start-up and then
+  periodically from a worker thread on a connection of its own.
+* The data directory is created 0700 and the database file 0600 (see
+  :meth:`Store.open`): the stored messages are nobody else's business.
 * One writer thread owns the connection. It commits a batch as soon as the
   first record arrives if the last commit is at least ``commit_interval``
   seconds old, otherwise when that interval has passed: at most one commit
@@ -32,8 +37,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import queue
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -56,6 +63,7 @@ __all__ = [
     "MEMORY",
     "MIGRATIONS",
     "SCHEMA_VERSION",
+    "Pruned",
     "SavedAccount",
     "SavedChannel",
     "Snapshot",
@@ -143,6 +151,19 @@ _FIX_ELSEWHERE = "or point [storage] path in the config at another file"
 
 class StoreError(FixError):
     """The database cannot be used; the message names the file and the fix."""
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """How many stored messages :meth:`Store.prune` deleted, and why."""
+
+    delivered: int = 0  # private messages already delivered
+    old: int = 0  # older than history_days
+    surplus: int = 0  # beyond history_max_lines in their channel
+
+    @property
+    def total(self) -> int:
+        return self.delivered + self.old + self.surplus
 
 
 # ---------------------------------------------------------------------------
@@ -301,17 +322,16 @@ class Store:
 
         Creates the directory, turns on WAL and migrates the schema. Raises
         :class:`StoreError` naming the file and the fix.
+
+        The stored messages are nobody else's business: a directory it
+        creates is made mode 0700 and a database file 0600 (whatever the
+        umask; SQLite gives the ``-wal`` and ``-shm`` files the database's
+        mode). Existing ones are left alone, with a ``store.permissions``
+        warning naming the ``chmod`` that fixes them if others may read them.
         """
         where = MEMORY if path is None or str(path) == MEMORY else str(path)
         if where != MEMORY:
-            try:
-                Path(where).parent.mkdir(parents=True, exist_ok=True)
-            except OSError as err:
-                raise StoreError(
-                    where,
-                    f"cannot create the database's directory ({err.strerror or err})",
-                    f"create it writable by the user running sshchat, {_FIX_ELSEWHERE}",
-                ) from None
+            _prepare_private_location(Path(where))
         conn: sqlite3.Connection | None = None
         try:
             conn = sqlite3.connect(
@@ -331,7 +351,74 @@ class Store:
             if conn is not None:
                 conn.close()
             raise _open_error(where, err) from None
+        if where != MEMORY:
+            _warn_if_readable_by_others(Path(where))
         return cls(conn, where, commit_interval=commit_interval)
+
+    # -- retention (blocking: run in a thread) ---------------------------------
+
+    def prune(self, *, days: int = 0, max_lines: int = 0, now: float | None = None) -> Pruned:
+        """Delete what is kept no longer: delivered private messages, messages
+        older than ``days`` days and channel lines beyond the newest
+        ``max_lines`` of their channel (0: no such limit).
+
+        Private messages still waiting for an offline recipient stay until
+        delivered. Before :meth:`attach` this uses the store's connection;
+        afterwards (the writer thread owns that one) a connection of its own,
+        so it can run in any thread next to the writer; an in-memory database
+        is then left alone. Deleted text is overwritten on disk
+        (``secure_delete``). Raises :class:`StoreError` if the file cannot be used.
+        """
+        when = time.time() if now is None else now
+        if self._thread is None:
+            return self._prune_on(self._conn, days, max_lines, when)
+        if self.path == MEMORY or self._closed:
+            return Pruned()
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=10.0)
+        except sqlite3.Error as err:
+            raise _open_error(self.path, err) from None
+        try:
+            return self._prune_on(conn, days, max_lines, when)
+        finally:
+            conn.close()
+
+    def _prune_on(self, conn: sqlite3.Connection, days: int, max_lines: int, now: float) -> Pruned:
+        waiting = "id NOT IN (SELECT message FROM pending)"
+        try:
+            conn.execute("PRAGMA secure_delete = ON")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                delivered = conn.execute(
+                    f"DELETE FROM messages WHERE kind = 'pm' AND {waiting}"
+                ).rowcount
+                old = 0
+                if days > 0:
+                    old = conn.execute(
+                        f"DELETE FROM messages WHERE time < ? AND {waiting}",
+                        (now - days * 86400.0,),
+                    ).rowcount
+                surplus = 0
+                if max_lines > 0:
+                    channels = conn.execute(
+                        "SELECT MIN(channel) FROM messages WHERE channel IS NOT NULL"
+                        " GROUP BY channel COLLATE NOCASE"
+                    ).fetchall()
+                    for (channel,) in channels:
+                        surplus += conn.execute(
+                            "DELETE FROM messages WHERE channel = ? COLLATE NOCASE AND id <="
+                            " (SELECT id FROM messages WHERE channel = ? COLLATE NOCASE"
+                            "  ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                            (channel, channel, max_lines),
+                        ).rowcount
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as err:
+            raise _open_error(self.path, err) from None
+        return Pruned(delivered=delivered, old=old, surplus=surplus)
 
     def load(
         self,
@@ -850,6 +937,61 @@ config names it)."""
 # ---------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------
+
+
+_PRIVATE_DIR = 0o700
+_PRIVATE_FILE = 0o600
+_DB_FILES = ("", "-wal", "-shm")  # the database and SQLite's companions in WAL mode
+
+
+def _prepare_private_location(path: Path) -> None:
+    """Create ``path``'s directory (0700) and the empty database file (0600) if missing.
+
+    Modes are set explicitly after creation, so the umask cannot widen (or,
+    for the owner, narrow) them. SQLite then creates ``-wal`` and ``-shm``
+    with the database file's mode.
+    """
+    directory = path.parent
+    try:
+        if not directory.is_dir():
+            directory.mkdir(parents=True, mode=_PRIVATE_DIR)
+            os.chmod(directory, _PRIVATE_DIR)
+    except OSError as err:
+        raise StoreError(
+            path,
+            f"cannot create the database's directory ({err.strerror or err})",
+            f"create it writable by the user running sshchat, {_FIX_ELSEWHERE}",
+        ) from None
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _PRIVATE_FILE)
+    except FileExistsError:
+        return
+    except OSError:
+        return  # sqlite3 reports an unusable path with its own, clearer error
+    try:
+        os.fchmod(fd, _PRIVATE_FILE)
+    finally:
+        os.close(fd)
+
+
+def _warn_if_readable_by_others(path: Path) -> None:
+    """Log ``store.permissions`` for the directory or files others may read or write."""
+    places = [(path.parent, "700")] + [(Path(f"{path}{suffix}"), "600") for suffix in _DB_FILES]
+    for place, wanted in places:
+        try:
+            mode = stat.S_IMODE(os.stat(place).st_mode)
+        except OSError:
+            continue
+        if mode & 0o077:
+            log_event(
+                log,
+                "store.permissions",
+                logging.WARNING,
+                path=str(place),
+                mode=f"{mode:04o}",
+                problem="other users of this machine can read the stored messages",
+                fix=f"chmod {wanted} {place}",
+            )
 
 
 def _open_error(path: str, err: sqlite3.Error) -> StoreError:
