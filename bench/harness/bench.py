@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import math
 import os
 import time
 from collections import Counter
@@ -42,6 +43,11 @@ class Bench:
     last_client_stats: dict[str, Any] = field(default_factory=dict)
     quiet_wait: float = 0.0
     gc_log: bool = False
+    # "go": the fan-out windows of fanout and floor use the Go load generator
+    # (harness.gogen, binary ``go_binary``); everything else uses the Python one.
+    generator: str = "python"
+    go_binary: Path | None = None
+    deadline: float = math.inf  # time.time() by which the whole run must end
 
     def logins(self, count: int, start: int = 0) -> list[str]:
         return [f"bench{i}" for i in range(start, start + count)]
@@ -50,6 +56,27 @@ class Bench:
     async def sshchat(
         self, name: str, limits: dict[str, Any] | None = None
     ) -> AsyncIterator[tuple[ServerProcess, Pool]]:
+        """An sshchat server with the Python load generator's workers connected to it."""
+        server, directory = self.sshchat_process(name, limits)
+        async with self._running(server, directory) as pool:
+            yield server, pool
+
+    @contextlib.asynccontextmanager
+    async def alone(self, server: ServerProcess) -> AsyncIterator[ServerProcess]:
+        """A server without the Python workers: the Go load generator brings its own clients."""
+        await asyncio.to_thread(server.start)
+        try:
+            yield server
+        finally:
+            t0 = time.monotonic()
+            self.last_stop = await asyncio.to_thread(server.stop)
+            self.last_stop["shutdown_s"] = round(time.monotonic() - t0, 1)
+            self.last_client_stats = {}
+
+    def sshchat_process(
+        self, name: str, limits: dict[str, Any] | None = None
+    ) -> tuple[ServerProcess, Path]:
+        """An sshchat server (not started yet), its config in a directory of its own."""
         directory = self.workdir / name
         directory.mkdir(parents=True, exist_ok=True)
         config = write_config(
@@ -58,6 +85,7 @@ class Bench:
             self.public_key,
             self.password_hash,
             limits=BENCH_LIMITS if limits is None else limits,
+            go_users=max(self.scale.fanout_members) if self.generator == "go" else 0,
         )
         env = self.env
         if self.gc_log:
@@ -67,16 +95,18 @@ class Bench:
         server = sshchat_server(directory, config, env, name)
         if self.gc_log:
             server.gc_log = directory / "gc.log"
-        async with self._running(server, directory) as pool:
-            yield server, pool
+        return server, directory
 
     @contextlib.asynccontextmanager
     async def floor(self, users: int) -> AsyncIterator[tuple[ServerProcess, Pool]]:
-        directory = self.workdir / "floor"
-        directory.mkdir(parents=True, exist_ok=True)
-        server = floor_server(directory, users, self.env)
+        server, directory = self.floor_process(users)
         async with self._running(server, directory) as pool:
             yield server, pool
+
+    def floor_process(self, users: int, name: str = "floor") -> tuple[ServerProcess, Path]:
+        directory = self.workdir / name
+        directory.mkdir(parents=True, exist_ok=True)
+        return floor_server(directory, users, self.env, name), directory
 
     @contextlib.asynccontextmanager
     async def _running(self, server: ServerProcess, directory: Path) -> AsyncIterator[Pool]:
@@ -204,7 +234,7 @@ class Bench:
         )
         return result
 
-    async def quiet_machine(self, server: ServerProcess, pool: Pool) -> float:
+    async def quiet_machine(self, server: ServerProcess, pool: Pool | None) -> float:
         """Wait (bounded) until other programs use under OTHER_CPU_QUIET % of a core.
 
         The machine is shared: a window measured while someone else's job takes
@@ -215,10 +245,10 @@ class Bench:
         t0 = time.monotonic()
         deadline = t0 + self.quiet_wait
         while True:
-            ours0 = server.cpu() + sum(pool.cpus()) + cpu_seconds(os.getpid())
+            ours0 = server.cpu() + (pool.cpu() if pool else 0.0) + cpu_seconds(os.getpid())
             box0, w0 = machine_cpu(), time.monotonic()
             await asyncio.sleep(0.5)
-            ours1 = server.cpu() + sum(pool.cpus()) + cpu_seconds(os.getpid())
+            ours1 = server.cpu() + (pool.cpu() if pool else 0.0) + cpu_seconds(os.getpid())
             box1 = machine_cpu()
             others = box1[0] - box0[0] - (box1[1] - box0[1]) - (ours1 - ours0)
             other = others / (time.monotonic() - w0) * 100

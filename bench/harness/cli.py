@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import scenarios
+from . import gogen, scenarios
 from .bench import Bench
 from .profiling import Profiler
 from .report import judge, plot, print_table
@@ -68,6 +68,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "smoke": args.smoke,
             "scenarios": [s for s in SCENARIOS if s in only],
             "workers": args.workers,
+            "generator": {"fanout_windows": args.generator_name, "why": args.generator_why},
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
             "machine": machine_note(),
             "scale": {
@@ -102,6 +103,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         bench.quiet_wait = 0.0 if args.smoke else args.quiet_wait
         bench.gc_log = args.gc_log
+        bench.generator, bench.go_binary = args.generator_name, args.go_binary
+        bench.deadline = started + args.time_limit
         plan: list[tuple[str, Any]] = []
         if "handshakes" in only:
             plan.append(("handshakes", lambda: scenarios.handshakes.run(bench)))
@@ -196,6 +199,14 @@ def main(argv: list[str] | None = None) -> int:
         metavar="RESULTS",
         help="only print the table and draw the plot of an earlier results JSON",
     )
+    parser.add_argument(
+        "--generator",
+        choices=gogen.GENERATORS,
+        help="load generator for the fan-out windows of fanout and floor: go "
+        "(../shared/loadgen-go, built into bench/.loadgen; about a third of the Python one's CPU) "
+        "or python; the other scenarios always use python (default: go when it is there and Go "
+        "is installed)",
+    )
     args = parser.parse_args(argv)
     if args.replot:
         results = json.loads(Path(args.replot).read_text())
@@ -207,6 +218,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.output is None:
         smoke_dir = Path(tempfile.gettempdir()) / "sshchat-bench-smoke"
         args.output = str(smoke_dir / "results.json" if args.smoke else BENCH / "results.json")
+    try:
+        args.generator_name, args.go_binary, args.generator_why = gogen.choose(args.generator)
+    except gogen.GeneratorUnavailable as exc:
+        parser.exit(2, f"bench/run.py: {exc}\n")
+    log(f"fan-out load generator: {args.generator_name} ({args.generator_why})")
     results = asyncio.run(run(args))
     rows = judge(results)
     results["targets"] = rows

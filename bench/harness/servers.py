@@ -24,8 +24,17 @@ LISTENING = re.compile(r"listening on (\S+):(\d+)")
 
 
 def write_config(
-    directory: Path, scale: Scale, public_key: str, password_hash: str, *, limits: dict[str, Any]
+    directory: Path,
+    scale: Scale,
+    public_key: str,
+    password_hash: str,
+    *,
+    limits: dict[str, Any],
+    go_users: int = 0,
 ) -> Path:
+    """The server's config: users ``bench0..``, ``benchpw``, and ``go_users`` more
+    named like the Go load generator logs in (``bench0000..``), all with one key.
+    """
     lines = [
         "[server]",
         'listen = "127.0.0.1"',
@@ -44,6 +53,8 @@ def write_config(
     ]
     for i in range(scale.users):
         lines += [f"[users.bench{i}]", f'public_keys = ["{public_key} bench"]', ""]
+    for i in range(go_users):
+        lines += [f"[users.bench{i:04d}]", f'public_keys = ["{public_key} bench"]', ""]
     path = directory / "sshchat.toml"
     path.write_text("\n".join(lines))
     return path
@@ -188,9 +199,11 @@ def sshchat_server(workdir: Path, config: Path, env: dict[str, str], name: str) 
     return ServerProcess(name, argv, workdir / f"{name}.log", env)
 
 
-def floor_server(workdir: Path, users: int, env: dict[str, str]) -> ServerProcess:
+def floor_server(
+    workdir: Path, users: int, env: dict[str, str], name: str = "floor"
+) -> ServerProcess:
     argv = [sys.executable, str(BENCH / "floor_server.py"), "--users", str(users)]
-    return ServerProcess("floor", argv, workdir / "floor.log", env)
+    return ServerProcess(name, argv, workdir / f"{name}.log", env)
 
 
 def _git(*argv: str) -> str:

@@ -9,6 +9,7 @@ import statistics
 import time
 from typing import Any
 
+from .. import gogen
 from ..bench import Bench
 from ..measure import rounded
 from ..pool import Pool
@@ -20,6 +21,14 @@ async def run(bench: Bench, *, spread: bool, fanout: bool) -> dict[str, Any]:
     s = bench.scale
     largest = max(*s.fanout_members, s.spread_channels * s.spread_per_channel if spread else 0)
     result: dict[str, Any] = {}
+    go_report: dict[str, Any] = {}
+    if fanout and bench.generator == "go":
+        # The fan-out windows with the Go generator, each on a server of its own;
+        # spread and presence below still need the Python one.
+        result["sshchat"], go_report = await gogen.fresh_windows(
+            bench, gogen.fanout_plan(bench, "fanout"), floor=False
+        )
+        fanout = False
     async with bench.sshchat("fanout") as (server, pool):
         merged = await pool.connect(
             bench.logins(largest), concurrency=100, timeout=s.connect_timeout
@@ -101,7 +110,16 @@ async def run(bench: Bench, *, spread: bool, fanout: bool) -> dict[str, Any]:
             await pool.quiet(1.0, s.drain_timeout)
         result["presence"] = await presence_cost(bench, server, pool, online=largest)
         result["rss_kb"] = server.rss_kb()
-    return result | bench.server_report(server)
+    report = bench.server_report(server)
+    if go_report:
+        result["go_servers"] = go_report
+        if report["server_exit"] == 0:
+            report["server_exit"] = go_report["server_exit"]
+        report["server_exited_early"] |= go_report["server_exited_early"]
+        report["server_log_problems"] = go_report["server_log_problems"] + list(
+            report["server_log_problems"]
+        )
+    return result | report
 
 
 async def presence_cost(

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import gogen
 from ..bench import Bench
 
 
 async def run(bench: Bench) -> dict[str, Any]:
     s = bench.scale
+    if bench.generator == "go":
+        windows, report = await gogen.fresh_windows(
+            bench, gogen.fanout_plan(bench, "floor"), floor=True
+        )
+        return windows | report
     result: dict[str, Any] = {}
     async with bench.floor(max(s.fanout_members)) as (server, pool):
         await pool.each("handshake", 60, logins=["bench0"], count=2, concurrency=1)
