@@ -192,6 +192,7 @@ class Bench:
         for k, v in buckets.items():
             timeline[k // 10] += v
         result = {
+            "generator": "python",
             "members": members,
             "senders": len(senders),
             "rate_msgs": rate,

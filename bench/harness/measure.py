@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -67,3 +68,21 @@ def time_summary(times: Sequence[float]) -> dict[str, Any]:
         "p99_ms": rounded(percentile(times, 99) * 1000 if times else None),
         "max_ms": rounded(max(times) * 1000 if times else None),
     }
+
+
+class CpuMeter:
+    """CPU used by some processes since the meter was made, as % of one core.
+
+    ``CpuMeter(pool.cpu)`` around a measured phase gives the load generator's
+    share, reported beside the phase's figures: a generator that needs most
+    of a core on this 2-core machine leaves little for the server.
+    """
+
+    def __init__(self, read: Callable[[], float]) -> None:
+        self.read = read
+        self.wall0 = time.monotonic()
+        self.cpu0 = read()
+
+    def pct(self) -> float:
+        wall = time.monotonic() - self.wall0
+        return round((self.read() - self.cpu0) / wall * 100, 1) if wall > 0 else 0.0

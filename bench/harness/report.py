@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,26 +15,50 @@ def judge(all_results: dict[str, Any]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     results = {k: v for k, v in all_results.items() if not (isinstance(v, dict) and "error" in v)}
 
-    def row(name: str, value: Any, target: str = "-", ok: bool | None = None) -> None:
-        rows.append({"metric": name, "value": value, "target": target, "met": ok})
+    def row(
+        name: str,
+        value: Any,
+        target: str = "-",
+        ok: bool | None = None,
+        *,
+        src: Sequence[dict[str, Any]] = (),
+    ) -> None:
+        """``src``: the results the figure comes from, for the generator's CPU beside it."""
+        rows.append(
+            {
+                "metric": name,
+                "value": value,
+                "target": target,
+                "met": ok,
+                "loadgen_cpu": generator_cpu(*src),
+            }
+        )
 
     p99_target = TARGETS["fanout_p99_ms"]
 
     def fixed_rate(label: str, r: dict[str, Any]) -> None:
         offered = r["offered_deliveries_per_s"]
         kept_up = r["deliveries_per_s"] >= SUSTAINED * offered and not r["fell_behind"]
-        row(f"{label}: deliveries/s", r["deliveries_per_s"], f">= {offered:.0f} (offered)", kept_up)
+        row(
+            f"{label}: deliveries/s",
+            r["deliveries_per_s"],
+            f">= {offered:.0f} (offered)",
+            kept_up,
+            src=[r],
+        )
         row(
             f"{label}: p50 / p99 ms",
             f"{r['p50_ms']} / {r['p99_ms']}",
             f"p99 < {p99_target:.0f}",
             r["p99_ms"] is not None and r["p99_ms"] < p99_target,
+            src=[r],
         )
         row(
             f"{label}: lag s / undelivered",
             f"{r['lag_s']} / {r['undelivered']}",
             "<= 1 / 0",
             not r["fell_behind"] and r["undelivered"] == 0,
+            src=[r],
         )
 
     hs = results.get("handshakes", {})
@@ -44,6 +69,7 @@ def judge(all_results: dict[str, Any]) -> list[dict[str, Any]]:
                 f"handshakes/s, {kind.replace('_', ' ')} (conc {h['concurrency']}), p50 ms",
                 f"{h['per_second']}, {h['p50_ms']}"
                 + (f" ({h['ok']}/{h['count']} ok)" if h["ok"] < h["count"] else ""),
+                src=[h],
             )
     ss = results.get("sessions")
     if ss:
@@ -53,8 +79,9 @@ def judge(all_results: dict[str, Any]) -> list[dict[str, Any]]:
             v,
             f"<= {TARGETS['session_kb']:.0f} KB",
             v is not None and v <= TARGETS["session_kb"],
+            src=[ss],
         )
-        row("server RSS with those sessions (MiB)", round(ss["rss_kb"] / 1024, 1))
+        row("server RSS with those sessions (MiB)", round(ss["rss_kb"] / 1024, 1), src=[ss])
     fo = results.get("fanout", {})
     sshchat = fo.get("sshchat", {})
     floor = results.get("floor", {})
@@ -62,7 +89,10 @@ def judge(all_results: dict[str, Any]) -> list[dict[str, Any]]:
         if key.startswith("saturation_"):
             members = key.split("_", 1)[1]
             row(
-                f"sshchat saturation, {members} members: deliveries/s", r["deliveries_per_s"], "max"
+                f"sshchat saturation, {members} members: deliveries/s",
+                r["deliveries_per_s"],
+                "max",
+                src=[r],
             )
         else:
             fixed_rate(f"sshchat, {key} members", r)
@@ -73,6 +103,7 @@ def judge(all_results: dict[str, Any]) -> list[dict[str, Any]]:
         row(
             f"floor, {words} members: deliveries/s, p99 ms",
             f"{r['deliveries_per_s']}, {r['p99_ms']}",
+            src=[r],
         )
         if key in sshchat and r["deliveries_per_s"]:
             ratio = sshchat[key]["deliveries_per_s"] / r["deliveries_per_s"]
@@ -83,6 +114,7 @@ def judge(all_results: dict[str, Any]) -> list[dict[str, Any]]:
                 rounded(ratio, 2),
                 f">= {target}",
                 ratio >= target,
+                src=[sshchat[key], r],
             )
     for key in ("spread", "spread_saturation"):
         r = fo.get(key)
@@ -96,11 +128,14 @@ def judge(all_results: dict[str, Any]) -> list[dict[str, Any]]:
                 f"{label}, saturation: deliveries/s, p99 ms",
                 f"{r['deliveries_per_s']}, {r['p99_ms']}",
                 "max",
+                src=[r],
             )
     pr = fo.get("presence")
     if pr:
         row(
-            f"server CPU ms for one login with {pr['online']} online", pr["server_cpu_ms_per_login"]
+            f"server CPU ms for one login with {pr['online']} online",
+            pr["server_cpu_ms_per_login"],
+            src=[pr],
         )
     st = results.get("storm")
     if st:
@@ -110,6 +145,7 @@ def judge(all_results: dict[str, Any]) -> list[dict[str, Any]]:
             v if v is not None else f"{st['ok']}/{st['users']} made it",
             f"< {TARGETS['storm_s']:.0f} s",
             v is not None and v < TARGETS["storm_s"],
+            src=[st],
         )
     bf = results.get("bruteforce")
     if bf:
@@ -121,18 +157,37 @@ def judge(all_results: dict[str, Any]) -> list[dict[str, Any]]:
             f"{v}" + (f" ({refused} of {bf['valid_count']} refused)" if refused else ""),
             f"< {TARGETS['brute_login_s']:.0f} s each",
             ok,
+            src=[bf],
         )
     return rows
 
 
+def generator_cpu(*sources: dict[str, Any]) -> str:
+    """The load generator's CPU while a figure was measured: ``"62 py"`` (% of one core,
+    all its processes), or ``"31 go / 9 go"`` for a figure made of two measurements;
+    empty when not recorded (results from before it was).
+    """
+    parts = []
+    for r in sources:
+        cpu = r.get("loadgen_cpu_pct")
+        if cpu is None:
+            continue
+        total = sum(cpu) if isinstance(cpu, list) else cpu
+        parts.append(f"{total:.0f} {'go' if r.get('generator') == 'go' else 'py'}")
+    return " / ".join(parts)
+
+
 def print_table(rows: list[dict[str, Any]]) -> None:
+    """The figures; ``gen CPU %`` is the load generator's CPU beside each (py or go)."""
     width = max((len(r["metric"]) for r in rows), default=10)
     vwidth = max((len(str(r["value"])) for r in rows), default=10)
-    print(f"\n{'metric':<{width}}  {'value':>{vwidth}}  {'target':<20} met")
-    print("-" * (width + vwidth + 28))
+    print(f"\n{'metric':<{width}}  {'value':>{vwidth}}  {'target':<20} met  gen CPU %")
+    print("-" * (width + vwidth + 39))
     for r in rows:
         met = {True: "yes", False: "NO", None: ""}[r["met"]]
-        print(f"{r['metric']:<{width}}  {r['value']!s:>{vwidth}}  {r['target']:<20} {met}")
+        gen = r.get("loadgen_cpu", "")
+        line = f"{r['metric']:<{width}}  {r['value']!s:>{vwidth}}  {r['target']:<20} {met:<4} {gen}"
+        print(line.rstrip())
 
 
 def plot(results: dict[str, Any], path: Path) -> str | None:

@@ -241,8 +241,18 @@ def server_tree(rev: str | None, workdir: Path) -> tuple[Path, dict[str, Any]]:
         if rev is not None:
             raise SystemExit(f"cannot extract sshchat at {rev!r}: {exc}") from None
         info["git"] = f"unavailable: {exc}"
-    digest = hashlib.sha256()
-    for path in sorted((tree / "sshchat").glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    info["sshchat_sha256"] = digest.hexdigest()[:16]
+    info["sshchat_sha256"] = code_digest(tree / "sshchat")
     return tree, info
+
+
+def code_digest(package: Path) -> str:
+    """A short hash of every ``.py`` file of ``package``, subpackages included.
+
+    It names the code a results file was measured on; the file paths are part
+    of it, so moving a module changes it too.
+    """
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        name = path.relative_to(package).as_posix()
+        digest.update(name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]

@@ -9,7 +9,7 @@ from collections import Counter
 from typing import Any
 
 from ..bench import Bench
-from ..measure import rounded
+from ..measure import CpuMeter, rounded
 from ..settings import PASSWORD, PASSWORD_USER, log
 
 
@@ -27,6 +27,7 @@ async def run(bench: Bench) -> dict[str, Any]:
         per_worker = [{"addrs": addrs[i::n], "logins": targets[i::n]} for i in range(n)]
         probes = max(1, int(s.brute_seconds / s.probe_interval) + 1)
         cpu0 = server.cpu()
+        gen = CpuMeter(pool.cpu)
         t0 = time.monotonic()
         async with bench.profiler.window("bruteforce", server.pid, s.brute_seconds):
             attack, probe = await asyncio.gather(
@@ -65,6 +66,7 @@ async def run(bench: Bench) -> dict[str, Any]:
             "valid_median_s": rounded(statistics.median(ok), 3) if ok else None,
             "baseline_login_s": [x.get("seconds") for x in before["logins"]],
             "server_cpu_pct": round((server.cpu() - cpu0) / wall * 100, 1),
+            "loadgen_cpu_pct": gen.pct(),
         }
         log(
             f"bruteforce: valid logins {result['valid_ok']}/{len(logins)}, "

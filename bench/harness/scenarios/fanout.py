@@ -11,7 +11,7 @@ from typing import Any
 
 from .. import gogen
 from ..bench import Bench
-from ..measure import rounded
+from ..measure import CpuMeter, rounded
 from ..pool import Pool
 from ..servers import ServerProcess
 from ..settings import log
@@ -135,6 +135,7 @@ async def presence_cost(
     await pool.pause(1.0)
     idle_rate = (server.cpu() - cpu0) / (time.monotonic() - t0)  # keepalives, timers
     costs, settle = [], []
+    gen = CpuMeter(pool.cpu)
     for i in range(s.presence_logins):
         login = f"bench{online + i}"
         cpu0 = server.cpu()
@@ -150,4 +151,5 @@ async def presence_cost(
         "idle_server_cpu_pct": round(idle_rate * 100, 1),
         "server_cpu_ms_per_login": rounded(statistics.median(costs) * 1000) if costs else None,
         "seconds_until_quiet": rounded(statistics.median(settle), 2) if settle else None,
+        "loadgen_cpu_pct": gen.pct(),
     }

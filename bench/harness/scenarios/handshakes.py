@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..bench import Bench
-from ..measure import time_summary
+from ..measure import CpuMeter, time_summary
 from ..pool import merge_connects
 from ..settings import PASSWORD, PASSWORD_USER, log
 
@@ -50,6 +50,7 @@ async def run(bench: Bench) -> dict[str, Any]:
                 for i in range(n)
             ]
             cpu0 = server.cpu()
+            gen = CpuMeter(pool.cpu)
             expected = count / (60 if password is None else 8)
             async with bench.profiler.window(f"handshake_{kind}", server.pid, expected):
                 results = await pool.each(
@@ -70,6 +71,7 @@ async def run(bench: Bench) -> dict[str, Any]:
                 "seconds": round(wall, 2),
                 "per_second": round(merged["ok"] / wall, 1) if wall > 0 else None,
                 "server_cpu_s": round(server.cpu() - cpu0, 2),
+                "loadgen_cpu_pct": gen.pct(),
                 **time_summary(merged["times"]),
             }
             log(

@@ -8,7 +8,7 @@ from collections import Counter
 from typing import Any
 
 from ..bench import Bench
-from ..measure import rounded, time_summary
+from ..measure import CpuMeter, rounded, time_summary
 from ..settings import log
 
 
@@ -22,6 +22,7 @@ async def run(bench: Bench) -> dict[str, Any]:
         baseline = server.rss_kb()
         curve.append({"sessions": 0, "rss_kb": baseline, "seconds": 0.0})
         t0 = time.monotonic()
+        gen = CpuMeter(pool.cpu)
         connected = 0
         errors: Counter[str] = Counter()
         times: list[float] = []
@@ -44,6 +45,7 @@ async def run(bench: Bench) -> dict[str, Any]:
             )
             log(f"sessions: {connected} open, RSS {curve[-1]['rss_kb'] // 1024} MiB")
         ramp = time.monotonic() - t0
+        ramp_gen_cpu = gen.pct()
         await pool.quiet(1.0, 60)
         await pool.pause(2.0)
         rss = server.rss_kb()
@@ -56,6 +58,7 @@ async def run(bench: Bench) -> dict[str, Any]:
             "connected": connected,
             "errors": dict(errors),
             "ramp_seconds": round(ramp, 1),
+            "loadgen_cpu_pct": ramp_gen_cpu,  # while the sessions were being opened
             "rss_baseline_kb": baseline,
             "rss_kb": rss,
             "rss_per_session_kb": rounded(per_session),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..bench import Bench
-from ..measure import rounded, time_summary
+from ..measure import CpuMeter, rounded, time_summary
 from ..settings import TARGETS, log
 
 
@@ -17,8 +17,10 @@ async def run(bench: Bench) -> dict[str, Any]:
         await pool.quiet(1.0, 10)
         baseline = server.rss_kb()
         logins = bench.logins(s.storm)
+        gen = CpuMeter(pool.cpu)
         async with bench.profiler.window("storm", server.pid, 30):
             merged = await pool.connect(logins, concurrency=s.storm, timeout=s.connect_timeout)
+        gen_cpu = gen.pct()
         done = merged["done_at"]
         all_in = (max(done) - merged["start"]) if done and merged["ok"] == s.storm else None
         result = {
@@ -33,6 +35,7 @@ async def run(bench: Bench) -> dict[str, Any]:
             "prompted_by_target": sum(1 for t in done if t - merged["start"] < TARGETS["storm_s"]),
             "settle_s": round(await pool.quiet(1.0, 120), 1),
             "rss_baseline_kb": baseline,
+            "loadgen_cpu_pct": gen_cpu,  # while connecting
             "rss_kb": server.rss_kb(),
         }
         result["rss_per_session_kb"] = rounded((result["rss_kb"] - baseline) / max(1, merged["ok"]))
