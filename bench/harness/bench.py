@@ -30,6 +30,12 @@ from .settings import BENCH_LIMITS, OTHER_CPU_QUIET, Scale, log
 
 @dataclass
 class Bench:
+    """One run's shared state: sizes, the client key, the servers' environment and options.
+
+    Scenarios (``harness.scenarios``) get it and start their servers through it,
+    so that every server is configured, logged and stopped the same way.
+    """
+
     scale: Scale
     workdir: Path
     key_path: Path
@@ -255,12 +261,3 @@ class Bench:
             other = others / (time.monotonic() - w0) * 100
             if other < OTHER_CPU_QUIET or time.monotonic() >= deadline:
                 return round(time.monotonic() - t0, 1)
-
-    async def join_all(self, pool: Pool, channel: str, logins: Sequence[str]) -> float:
-        """First login creates ``channel``, the rest join it; returns seconds to settle."""
-        t0 = time.monotonic()
-        await pool.lines(logins[:1], f"/create {channel}")
-        await pool.quiet(0.3, 10)
-        await pool.lines(logins[1:], f"/join {channel}", spacing=0.002)
-        await pool.quiet(1.0, 120)
-        return round(time.monotonic() - t0, 1)
