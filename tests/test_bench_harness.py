@@ -10,12 +10,13 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
-from harness import gogen, report, servers  # noqa: E402  (bench/ is not a package)
+from harness import gogen, report, servers, settings  # noqa: E402  (bench/ is not a package)
 
 # What the Go generator printed for 12 sessions, 2 senders, 10 lines/s for 1 s.
 GO_FIGURES = {
@@ -131,3 +132,40 @@ def test_code_digest_covers_subpackages(tmp_path: Path) -> None:
     before = servers.code_digest(package)
     (package / "core" / "hub.py").write_text("x = 2\n")
     assert servers.code_digest(package) != before
+
+
+@pytest.mark.parametrize("ending", [', "cut_short": true', ""])
+async def test_go_generator_that_stops_early_is_a_clear_error(tmp_path: Path, ending: str) -> None:
+    """A generator that could not connect anyone gives the scenario an error naming why.
+
+    Without ``cut_short`` the generator died (a Go panic prints the figures so far).
+    """
+    fake = tmp_path / "loadgen"
+    figures = '{"connected": 0, "first_errors": ["bench0000: refused"]' + ending + "}"
+    fake.write_text(
+        "#!/bin/sh\n"
+        "echo '# loadgen: 0/6 connected in 0.1s, 6 failed' >&2\n"
+        f"echo '{figures}'\n"
+        "exit 1\n"
+    )
+    fake.chmod(0o755)
+
+    async def quiet_machine(server: object, pool: object) -> float:
+        return 0.0
+
+    bench = SimpleNamespace(
+        scale=settings.SMOKE,
+        go_binary=fake,
+        key_path=tmp_path / "key",
+        deadline=float("inf"),
+        quiet_machine=quiet_machine,
+    )
+    server = SimpleNamespace(
+        port=1, pid=os.getpid(), log_path=tmp_path / "server.log", gc_log=None, cpu=lambda: 0.0
+    )
+    with pytest.raises(RuntimeError) as caught:
+        await gogen.window(
+            bench, server, name="fanout_6", members=6, senders=2, rate=10.0, seconds=1.0
+        )
+    message = str(caught.value)
+    assert "fanout_6" in message and "0/6 connected" in message and "refused" in message

@@ -261,7 +261,7 @@ async def window(
         raise RuntimeError(
             f"{name}: the Go load generator printed no figures (exit {proc.returncode}): {tail}"
         ) from None
-    if figures.get("cut_short"):
+    if figures.get("cut_short") or "deliveries_per_s" not in figures:
         tail = stderr_log.read_text(errors="replace")[-1500:]
         raise RuntimeError(
             f"{name}: the Go load generator stopped before the fan-out "
