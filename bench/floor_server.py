@@ -117,7 +117,12 @@ async def serve(users: frozenset[str], host: str, port: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="bare asyncssh broadcast server (benchmark floor)")
-    parser.add_argument("--users", type=int, required=True, help="logins PREFIX0..PREFIX<N-1>")
+    parser.add_argument(
+        "--users",
+        type=int,
+        required=True,
+        help="logins PREFIX0..PREFIX<N-1>, also spelt PREFIX0000..",
+    )
     parser.add_argument("--prefix", default="bench")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
@@ -128,7 +133,10 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("asyncssh").setLevel(logging.WARNING)
-    users = frozenset(f"{args.prefix}{i}" for i in range(args.users))
+    # Both spellings: bench7 (the Python load generator), bench0007 (the Go one).
+    users = frozenset(
+        name for i in range(args.users) for name in (f"{args.prefix}{i}", f"{args.prefix}{i:04d}")
+    )
     asyncio.run(serve(users, args.host, args.port))
     return 0
 

@@ -1,20 +1,26 @@
 """The benchmark harness runs end to end on a tiny load and writes well-formed results.
 
-This checks bench/run.py, bench/loadgen.py and bench/floor_server.py, not the
-server's speed: no timing is asserted.
+This checks bench/run.py (the bench/harness package), bench/loadgen.py and
+bench/floor_server.py, and the Go load generator's fan-out windows when it can be
+built, not the server's speed: no timing is asserted.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 RUN = REPO / "bench" / "run.py"
+sys.path.insert(0, str(REPO / "bench"))
+from harness import gogen  # noqa: E402  (bench/ is not a package)
 
 FANOUT_KEYS = {
     "members",
@@ -33,21 +39,58 @@ FANOUT_KEYS = {
 }
 
 
+@dataclass
+class Run:
+    results: dict
+    stdout: str
+
+
 @pytest.fixture(scope="module")
-def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, subprocess.CompletedProcess]:
-    out = tmp_path_factory.mktemp("bench") / "results.json"
-    proc = subprocess.run(
-        [sys.executable, str(RUN), "--smoke", "--output", str(out), "--no-plot"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return json.loads(out.read_text()), proc
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run | str]:
+    """Both smoke runs at once, to keep the module fast: the full smoke with the Python
+    generator, and (when Go is available) the fanout scenario with the Go generator.
+    A string in place of a run says why it did not run.
+    """
+    argvs = {"python": ["--smoke", "--generator", "python"]}
+    missing = go_generator_missing()
+    if missing is None:
+        argvs["go"] = ["--smoke", "--only", "fanout", "--generator", "go"]
+    procs = {}
+    for name, args in argvs.items():
+        out = tmp_path_factory.mktemp(f"bench-{name}") / "results.json"
+        command = [sys.executable, str(RUN), *args, "--no-plot", "--output", str(out)]
+        proc = subprocess.Popen(
+            command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        procs[name] = (proc, out)
+    found: dict[str, Run | str] = {"go": f"the Go load generator is not available: {missing}"}
+    for name, (proc, out) in procs.items():
+        try:
+            stdout, stderr = proc.communicate(timeout=900)  # a first Go run builds it
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            stdout, stderr = proc.communicate()
+        assert proc.returncode == 0, f"{name}: " + stdout[-3000:] + stderr[-3000:]
+        found[name] = Run(json.loads(out.read_text()), stdout)
+    return found
 
 
-def test_every_scenario_ran(smoke: tuple[dict, subprocess.CompletedProcess]) -> None:
+@pytest.fixture(scope="module")
+def smoke(runs: dict[str, Run | str]) -> tuple[dict, Run]:
+    run = runs["python"]
+    assert isinstance(run, Run)
+    return run.results, run
+
+
+@pytest.fixture(scope="module")
+def go_smoke(runs: dict[str, Run | str]) -> dict:
+    run = runs["go"]
+    if isinstance(run, str):
+        pytest.skip(run)
+    return run.results
+
+
+def test_every_scenario_ran(smoke: tuple[dict, Run]) -> None:
     results, _ = smoke
     for name in ("handshakes", "sessions", "fanout", "floor", "storm", "bruteforce"):
         assert name in results, name
@@ -57,7 +100,7 @@ def test_every_scenario_ran(smoke: tuple[dict, subprocess.CompletedProcess]) -> 
     assert results["meta"]["smoke"] is True
 
 
-def test_result_shapes(smoke: tuple[dict, subprocess.CompletedProcess]) -> None:
+def test_result_shapes(smoke: tuple[dict, Run]) -> None:
     results, _ = smoke
     hs = results["handshakes"]
     for kind in ("key", "password"):
@@ -85,9 +128,44 @@ def test_result_shapes(smoke: tuple[dict, subprocess.CompletedProcess]) -> None:
     assert "accepted?!" not in bf["attack_outcomes"]
 
 
-def test_table_and_targets(smoke: tuple[dict, subprocess.CompletedProcess]) -> None:
-    results, proc = smoke
+def test_table_and_targets(smoke: tuple[dict, Run]) -> None:
+    results, run = smoke
     rows = results["targets"]
     assert rows and all({"metric", "value", "target", "met"} <= row.keys() for row in rows)
-    assert "metric" in proc.stdout and "results:" in proc.stdout
+    assert "metric" in run.stdout and "results:" in run.stdout
     assert set(results["ratios"]) >= {"6", "12"}
+    # The load generator's CPU is beside every figure.
+    assert all(row["loadgen_cpu"].endswith(" py") for row in rows), rows
+    assert "gen CPU %" in run.stdout
+    assert results["meta"]["generator"]["fanout_windows"] == "python"
+
+
+def go_generator_missing() -> str | None:
+    """Why the Go generator cannot run here (None: it can)."""
+    try:
+        gogen.find_source()
+    except gogen.GeneratorUnavailable as exc:
+        return str(exc)
+    if shutil.which("go") is None and not os.access(gogen.BINARY, os.X_OK):
+        return "Go is not installed (apt-get install -y golang-go)"
+    return None
+
+
+def test_go_generator_fanout_windows(go_smoke: dict) -> None:
+    fo = go_smoke["fanout"]
+    assert "error" not in fo, fo
+    assert go_smoke["meta"]["generator"]["fanout_windows"] == "go"
+    assert fo["server_exit"] == 0 and fo["client_lost_sessions"] == 0, fo
+    assert set(fo["sshchat"]) == {"6", "12", "saturation_6"}
+    for key, run in fo["sshchat"].items():
+        assert run["generator"] == "go"
+        assert run.keys() >= FANOUT_KEYS
+        assert run["members"] == (6 if key != "12" else 12)
+        assert run["sent"] > 0 and run["deliveries"] > 0
+        assert run["deliveries"] + run["undelivered"] == run["expected_deliveries"]
+        assert len(run["loadgen_cpu_pct"]) == 1  # one generator process
+        assert run["server"]["server_exit"] == 0
+    # spread and presence still come from the Python generator, on their own server
+    assert fo["presence"]["server_cpu_ms_per_login"] is not None
+    rows = [r for r in go_smoke["targets"] if r["metric"].startswith("sshchat")]
+    assert rows and all(r["loadgen_cpu"].endswith(" go") for r in rows)
