@@ -1,0 +1,125 @@
+"""A scripted SSH user over asyncssh: sends lines, waits for output."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+
+import asyncssh
+
+from helpers.accounts import PASSWORDS
+from sshchat.ssh.server import RunningServer
+
+ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[()][A-Z0-9]|\x1b[=>78]|\r")
+
+
+def plain(text: str) -> str:
+    """Terminal output without escape sequences and carriage returns."""
+    return ANSI.sub("", text)
+
+
+@dataclass
+class ChatClient:
+    """A scripted SSH user: sends lines, waits for output."""
+
+    conn: asyncssh.SSHClientConnection
+    process: asyncssh.SSHClientProcess[str]
+    output: str = ""
+    _reader: asyncio.Task[None] | None = None
+    _seen: int = 0
+
+    def start(self) -> None:
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        try:
+            while True:
+                chunk = await self.process.stdout.read(65536)
+                if not chunk:
+                    return
+                self.output += chunk
+        except (asyncssh.Error, OSError):
+            return
+
+    @property
+    def text(self) -> str:
+        return plain(self.output)
+
+    def send(self, line: str) -> None:
+        self.process.stdin.write(line + "\r")
+
+    def send_raw(self, data: str) -> None:
+        self.process.stdin.write(data)
+
+    async def expect(self, pattern: str, timeout: float = 5.0) -> re.Match[str]:
+        """Wait until ``pattern`` (a regex) appears in output after the last match."""
+        regex = re.compile(pattern)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            match = regex.search(self.text, self._seen)
+            if match:
+                self._seen = match.end()
+                return match
+            if loop.time() > deadline:
+                raise AssertionError(
+                    f"timed out waiting for {pattern!r}; output after last match:\n"
+                    f"{self.text[self._seen :]!r}"
+                )
+            await asyncio.sleep(0.01)
+
+    async def absent(self, pattern: str, wait: float = 0.3) -> None:
+        """Assert ``pattern`` does not show up within ``wait`` seconds."""
+        await asyncio.sleep(wait)
+        assert not re.search(pattern, self.text[self._seen :]), self.text[self._seen :]
+
+    async def close(self) -> None:
+        self.conn.close()
+        with _suppress():
+            await self.conn.wait_closed()
+        if self._reader is not None:
+            self._reader.cancel()
+
+
+class _suppress:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> bool:
+        return True
+
+
+async def connect(
+    server: RunningServer,
+    user: str,
+    *,
+    password: str | None = None,
+    key: asyncssh.SSHKey | None = None,
+    pty: bool = True,
+    term_size: tuple[int, int] = (100, 30),
+    wait_prompt: bool = True,
+) -> ChatClient:
+    """Log in as ``user`` and wait for the welcome (and the prompt on a pty)."""
+    conn = await asyncssh.connect(
+        "127.0.0.1",
+        server.port,
+        username=user,
+        password=password if password is not None else PASSWORDS.get(user),
+        client_keys=[key] if key is not None else None,
+        known_hosts=None,
+        preferred_auth="publickey" if key is not None else "password,keyboard-interactive",
+    )
+    process = await conn.create_process(
+        term_type="xterm-256color" if pty else None,
+        term_size=term_size if pty else None,
+        encoding="utf-8",
+        errors="replace",
+    )
+    client = ChatClient(conn, process)
+    client.start()
+    if wait_prompt:
+        await client.expect(r"Type /help for commands")
+        if pty:
+            await client.expect(rf"#lobby {user}>")
+    return client
