@@ -1,4 +1,10 @@
-"""Shared fixtures: a real sshchat server on an ephemeral port and scripted SSH clients."""
+"""Shared fixtures: a real sshchat server on an ephemeral port and scripted SSH clients.
+
+Also gives every test its tier marker from the directory it lives in, so that a new
+test cannot forget it: ``tests/unit/`` (no sockets, no subprocess servers),
+``tests/integration/`` (the real server in-process, asyncssh clients) and ``tests/e2e/``
+(``sshchat serve`` in a subprocess and/or the OpenSSH ``ssh`` binary, external tools).
+"""
 
 from __future__ import annotations
 
@@ -18,6 +24,46 @@ from helpers.paths import REPO
 
 from sshchat.config.schema import Config, parse_config
 from sshchat.ssh.server import RunningServer, start_server
+
+TESTS = Path(__file__).resolve().parent
+TIERS = {
+    "unit": "fast tests of one module or layer; no server, no network",
+    "integration": "the real server in-process on an ephemeral port, driven by asyncssh clients",
+    "e2e": "a real `sshchat serve` process, the OpenSSH ssh binary or other external tools",
+}
+# Fixtures that start a real server: a unit test asking for one belongs in another tier.
+SERVER_FIXTURES = {"server", "clients", "sshchat_server"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, description in TIERS.items():
+        config.addinivalue_line("markers", f"{name}: {description}")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test with the tier of its directory; refuse tests outside the tiers."""
+    misplaced: list[str] = []
+    for item in items:
+        try:
+            tier = item.path.resolve().relative_to(TESTS).parts[0]
+        except ValueError:
+            continue  # a path outside tests/ given on the command line: not ours to judge
+        if tier not in TIERS:
+            misplaced.append(
+                f"{item.nodeid}: a test must live under tests/unit/<area>/, "
+                "tests/integration/ or tests/e2e/ (the directory gives its marker)"
+            )
+            continue
+        if tier == "unit" and SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            misplaced.append(
+                f"{item.nodeid}: starts a real server (fixture "
+                f"{', '.join(sorted(SERVER_FIXTURES & set(item.fixturenames)))}); "
+                "move it to tests/integration/ or tests/e2e/"
+            )
+            continue
+        item.add_marker(getattr(pytest.mark, tier))
+    if misplaced:
+        raise pytest.UsageError("misplaced tests:\n  " + "\n  ".join(misplaced))
 
 
 @pytest.fixture(scope="session")

@@ -1,13 +1,9 @@
-"""Structured logs: one line per event, text or JSON, and the events the server emits."""
+"""Structured logs: one line per event, text or JSON (the formatters, without a server)."""
 
 from __future__ import annotations
 
 import json
 import logging
-
-import asyncssh
-import pytest
-from helpers.client import connect
 
 from sshchat.ops.logs import JsonFormatter, TextFormatter, log_event
 
@@ -51,26 +47,3 @@ def test_json_format_has_event_and_fields() -> None:
     assert data["n"] == 3
     assert data["level"] == "info"
     assert data["time"].endswith("Z")
-
-
-async def test_server_logs_auth_and_connection_events(server, clients, caplog) -> None:
-    caplog.set_level(logging.INFO, logger="sshchat")
-    with pytest.raises(asyncssh.PermissionDenied):
-        await asyncssh.connect(
-            "127.0.0.1",
-            server.port,
-            username="bob",
-            password="wrong",
-            known_hosts=None,
-            client_keys=None,
-        )
-    clients.append(await connect(server, "alice"))
-    events = {(r.event, r.fields.get("user")) for r in caplog.records if hasattr(r, "event")}
-    assert ("auth.failure", "bob") in events
-    assert ("auth.success", "alice") in events
-    assert ("session.start", "alice") in events
-    assert any(e == "conn.open" for e, _ in events)
-    failure = next(r for r in caplog.records if getattr(r, "event", "") == "auth.failure")
-    assert failure.fields["source"].startswith("127.0.0.1:")
-    assert failure.fields["kind"] == "password"
-    assert server.hub.stats.auth_failures["password"] == 1
