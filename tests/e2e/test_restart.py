@@ -147,7 +147,8 @@ async def test_nick_prefs_last_seen_and_offline_messages_survive(config: Config)
             bob.send(line)
         await bob.expect("Colour off")
         bob.send("/ignore carol")
-        await bob.expect(r"#lobby bobby>")
+        await bob.expect(r"Ignoring carol")
+        await bob.expect_screen(r"^#lobby bobby>")
         await first.logout(bob)
         alice = await first.login("alice")
         alice.send("/msg bobby while you were out")
@@ -161,7 +162,7 @@ async def test_nick_prefs_last_seen_and_offline_messages_survive(config: Config)
 
         bob = await second.login("bob", wait_prompt=False)
         await bob.expect(r"\n\[PM from alice\] while you were out")  # no time: prefs kept
-        await bob.expect(r"#lobby bobby>")
+        await bob.expect_screen(r"^#lobby bobby>")
         account = second.server.hub.accounts["bob"]
         assert account.prefs == Prefs(quiet=True, bell="off", timestamps=False, color=False)
         assert account.ignored == {"carol"}

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import asyncssh
 
 from helpers.accounts import PASSWORDS
+from helpers.screen import TerminalScreen
 from sshchat.ssh.server import RunningServer
 
 ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[()][A-Z0-9]|\x1b[=>78]|\r")
@@ -21,13 +22,20 @@ def plain(text: str) -> str:
 
 @dataclass
 class ChatClient:
-    """A scripted SSH user: sends lines, waits for output."""
+    """A scripted SSH user: sends lines, waits for output.
+
+    :meth:`expect` searches the output stream with escape codes removed: right
+    for lines printed in full (messages, notices). What the line editor draws
+    (the prompt, the text being typed) is repainted only where it changed, so
+    wait for it with :meth:`expect_screen`, which reads the emulated terminal.
+    """
 
     conn: asyncssh.SSHClientConnection
     process: asyncssh.SSHClientProcess[str]
     output: str = ""
     _reader: asyncio.Task[None] | None = None
     _seen: int = 0
+    screen: TerminalScreen | None = None  # set for sessions with a pty
 
     def start(self) -> None:
         self._reader = asyncio.create_task(self._read())
@@ -68,6 +76,36 @@ class ChatClient:
                     f"{self.text[self._seen :]!r}"
                 )
             await asyncio.sleep(0.01)
+
+    def screen_text(self) -> str:
+        """What the terminal shows now, one line per row, trailing blanks removed."""
+        if self.screen is None:
+            raise AssertionError("this session has no pty, so no screen")
+        return self.screen.text(self.output)
+
+    async def expect_screen(self, pattern: str, timeout: float = 5.0) -> re.Match[str]:
+        """Wait until the terminal shows ``pattern`` (a regex; ``^``/``$`` match per row)."""
+        regex = re.compile(pattern, re.MULTILINE)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            text = self.screen_text()
+            match = regex.search(text)
+            if match:
+                return match
+            if loop.time() > deadline:
+                raise AssertionError(f"timed out waiting for {pattern!r} on the screen:\n{text}")
+            await asyncio.sleep(0.01)
+
+    def resize(self, columns: int, lines: int) -> None:
+        """Resize the terminal: tell the server (window change) and the emulated screen.
+
+        Nonsense sizes (0 or less) are sent to the server, which falls back to a
+        default; the emulated screen keeps its size then, so do not read it after.
+        """
+        self.process.change_terminal_size(columns, lines)
+        if self.screen is not None and columns > 0 and lines > 0:
+            self.screen.resize_at(len(self.output), columns, lines)
 
     async def absent(self, pattern: str, wait: float = 0.3) -> None:
         """Assert ``pattern`` does not show up within ``wait`` seconds."""
@@ -116,7 +154,7 @@ async def connect(
         encoding="utf-8",
         errors="replace",
     )
-    client = ChatClient(conn, process)
+    client = ChatClient(conn, process, screen=TerminalScreen(*term_size) if pty else None)
     client.start()
     if wait_prompt:
         await client.expect(r"Type /help for commands")

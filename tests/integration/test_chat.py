@@ -55,7 +55,7 @@ async def test_channels_list_create_join_leave_who(
 
     alice.send("/create dev")
     await alice.expect(r"Created channel #dev; you own it\.")
-    await alice.expect(r"#dev alice>")
+    await alice.expect_screen(r"^#dev alice>")
     alice.send("/create dev")
     await alice.expect(r"error: #dev already exists")
 

@@ -129,7 +129,7 @@ async def test_tab_completes_command_and_channel(
 ) -> None:
     alice, _bob = await pair(server, clients)
     alice.send("/create dev")
-    await alice.expect(r"#dev alice>")
+    await alice.expect_screen(r"^#dev alice>")
     await keys(alice, "/jo\t", " lob\t", "\r")
     await alice.expect(r"Now talking in #lobby\.")
     await keys(alice, "/join #d\t\r")
@@ -272,13 +272,13 @@ async def test_wrapped_line_survives_resizes(
     alice, bob = await pair(server, clients)
     first = "a line long enough to wrap on a narrow terminal, " * 2
     await keys(alice, first)
-    alice.process.change_terminal_size(30, 10)
-    alice.process.change_terminal_size(25, 10)  # a burst: one re-layout
+    alice.resize(30, 10)
+    alice.resize(25, 10)  # a burst: one re-layout
     await asyncio.sleep(0.2)
     bob.send("meanwhile")  # printed above the prompt at the new width
     await alice.expect(r"<bob> meanwhile")
     await keys(alice, "then more")
-    alice.process.change_terminal_size(120, 30)
+    alice.resize(120, 30)
     await asyncio.sleep(0.2)
     await keys(alice, " and the end", UP, DOWN, "\r")
     await bob.expect(re.escape(f"<alice> {first}then more and the end") + r"\n")

@@ -155,7 +155,7 @@ async def test_killed_client_disappears(
     carol.send_raw("/whois carol\rhalf a line")
     await carol.expect(r"status: online")
     if pty:
-        await carol.expect(r"#lobby carol>\s*half a line")  # echoed by the line editor
+        await carol.expect_screen(r"^#lobby carol>\s*half a line$")  # echoed by the line editor
     carol.conn.abort()
     await alice.expect(r"-- carol disconnected")
     assert "carol" not in await who_lines(alice)
@@ -217,7 +217,7 @@ async def test_huge_line_refused(server: RunningServer, clients: list[ChatClient
     await bob.expect(r"<alice> still usable")
     assert "yyy" not in bob.text
     assert bob.text.count("<alice>") == 1  # only "still usable"
-    await alice.expect(r"#lobby alice>")
+    await alice.expect_screen(r"^#lobby alice>$")  # the refused line is gone from the prompt
     assert "error: line too long" in alice.text
     assert alice.text.count("error: line too long") == 1
 
@@ -360,16 +360,16 @@ async def test_resize_keeps_session_working(
     alice = await login(server, clients, "alice")
     bob = await login(server, clients, "bob", pty=False)
     alice.send_raw("typed before resize ")
-    alice.process.change_terminal_size(60, 20)
-    await alice.expect(r"#lobby alice>")
+    alice.resize(60, 20)
+    await alice.expect_screen(r"^#lobby alice>\s*typed before resize$")
     alice.send("and after")
     await bob.expect(r"<alice> typed before resize and after")
-    alice.process.change_terminal_size(20, 5)
-    alice.process.change_terminal_size(0, 0)  # nonsense sizes fall back to a default
+    alice.resize(20, 5)
+    alice.resize(0, 0)  # nonsense sizes fall back to a default
     long = "word " * 40
     alice.send(long.strip())
     await bob.expect(rf"<alice> {long.strip()}\n")
-    alice.process.change_terminal_size(120, 40)
+    alice.resize(120, 40)
     bob.send("hello resized")
     await alice.expect(r"<bob> hello resized")
     alice.send("still fine")
@@ -382,11 +382,11 @@ async def test_partial_line_survives_incoming_message(
     alice = await login(server, clients, "alice")
     bob = await login(server, clients, "bob")
     alice.send_raw("hel")
-    await alice.expect(r"#lobby alice>\s*hel")
+    await alice.expect_screen(r"^#lobby alice>\s*hel$")
     bob.send("interrupt")
     await alice.expect(r"<bob> interrupt")
     # The prompt is redrawn below the message with the typed text still in it.
-    await alice.expect(r"#lobby alice>\s*hel")
+    await alice.expect_screen(r"<bob> interrupt\n#lobby alice>\s*hel$")
     alice.send_raw("lo\r")
     await bob.expect(r"<alice> hello\n")
     await bob.absent(r"<alice> hel\n")
