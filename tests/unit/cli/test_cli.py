@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import socket
 import subprocess
 import sys
@@ -269,6 +270,24 @@ def test_serve_runs_server_with_loaded_config(tmp_path, monkeypatch, capsys) -> 
     assert isinstance(config, Config)
     assert config.path == path
     assert config.listen_port == 0
+
+
+def test_serve_logs_while_serving_and_leaves_logging_as_it_was(tmp_path, monkeypatch) -> None:
+    """An in-process `serve` (tests, embedding) must not leave its handler on the
+    root logger: it would write to a stream its host may close."""
+    root = logging.getLogger()
+    before = (list(root.handlers), root.level)
+    seen: list[tuple[list[logging.Handler], int]] = []
+
+    async def record_logging(config: Config) -> None:
+        seen.append((list(root.handlers), root.level))
+
+    FakeServer(monkeypatch, record_logging)
+    path = write_config(tmp_path, "port = 0")
+    assert cli.main(["serve", "--config", str(path), "--log-level", "warning"]) == 0
+    ((handlers, level),) = seen
+    assert level == logging.WARNING and len(handlers) == 1 and handlers[0] not in before[0]
+    assert (list(root.handlers), root.level) == before
 
 
 def test_serve_broken_config_exits_2_without_traceback(tmp_path, monkeypatch, capsys) -> None:
