@@ -24,13 +24,13 @@ import asyncssh
 import pytest
 from helpers.accounts import make_config_text
 from helpers.client import ChatClient, connect
+from helpers.paths import REPO
 
 from sshchat.config.schema import Config
 from sshchat.core.hub import FOREVER
 from sshchat.core.prefs import Prefs
 from sshchat.ssh.server import RunningServer, StartupError, start_server
 
-REPO = Path(__file__).resolve().parents[2]
 STORAGE = '[storage]\npath = "data/chat.db"\ncommit_interval = 0.05\n'
 
 

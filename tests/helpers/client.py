@@ -10,6 +10,7 @@ import asyncssh
 
 from helpers.accounts import PASSWORDS
 from helpers.screen import TerminalScreen
+from helpers.waits import CLOSE_TIMEOUT
 from sshchat.ssh.server import RunningServer
 
 ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[()][A-Z0-9]|\x1b[=>78]|\r")
@@ -80,7 +81,7 @@ class ChatClient:
     def screen_text(self) -> str:
         """What the terminal shows now, one line per row, trailing blanks removed."""
         if self.screen is None:
-            raise AssertionError("this session has no pty, so no screen")
+            raise AssertionError("no emulated screen: the session has no pty, or a nonsense size")
         return self.screen.text(self.output)
 
     async def expect_screen(self, pattern: str, timeout: float = 5.0) -> re.Match[str]:
@@ -100,11 +101,12 @@ class ChatClient:
     def resize(self, columns: int, lines: int) -> None:
         """Resize the terminal: tell the server (window change) and the emulated screen.
 
-        Nonsense sizes (0 or less) are sent to the server, which falls back to a
-        default; the emulated screen keeps its size then, so do not read it after.
+        Nonsense sizes (0, or larger than any screen) are sent to the server, which
+        falls back to a default or clamps; the emulated screen keeps its size then,
+        so do not read it after such a resize.
         """
         self.process.change_terminal_size(columns, lines)
-        if self.screen is not None and columns > 0 and lines > 0:
+        if self.screen is not None and TerminalScreen.emulable(columns, lines):
             self.screen.resize_at(len(self.output), columns, lines)
 
     async def absent(self, pattern: str, wait: float = 0.3) -> None:
@@ -137,8 +139,13 @@ async def connect(
     pty: bool = True,
     term_size: tuple[int, int] = (100, 30),
     wait_prompt: bool = True,
+    source: str | None = None,
 ) -> ChatClient:
-    """Log in as ``user`` and wait for the welcome (and the prompt on a pty)."""
+    """Log in as ``user`` and wait for the welcome (and the prompt on a pty).
+
+    ``source`` is a loopback address to connect from (127.0.0.2, ...), for
+    tests of per-address limits.
+    """
     conn = await asyncssh.connect(
         "127.0.0.1",
         server.port,
@@ -147,6 +154,7 @@ async def connect(
         client_keys=[key] if key is not None else None,
         known_hosts=None,
         preferred_auth="publickey" if key is not None else "password,keyboard-interactive",
+        local_addr=(source, 0) if source is not None else None,
     )
     process = await conn.create_process(
         term_type="xterm-256color" if pty else None,
@@ -154,10 +162,23 @@ async def connect(
         encoding="utf-8",
         errors="replace",
     )
-    client = ChatClient(conn, process, screen=TerminalScreen(*term_size) if pty else None)
+    client = ChatClient(conn, process, screen=TerminalScreen.for_size(*term_size) if pty else None)
     client.start()
     if wait_prompt:
         await client.expect(r"Type /help for commands")
         if pty:
             await client.expect(rf"#lobby {user}>")
     return client
+
+
+async def login(server: RunningServer, clients: list[ChatClient], user: str, **kw) -> ChatClient:
+    """:func:`connect`, and add the client to ``clients`` (the fixture closes them)."""
+    client = await connect(server, user, **kw)
+    clients.append(client)
+    return client
+
+
+async def ended(client: ChatClient, timeout: float = CLOSE_TIMEOUT) -> int | None:
+    """Wait until the server has closed ``client``'s session; return its exit status."""
+    await asyncio.wait_for(client.process.wait_closed(), timeout)
+    return client.process.exit_status

@@ -23,6 +23,17 @@ class TerminalScreen:
     size are applied before the screen changes size, as on a real terminal.
     """
 
+    MAX_SIDE = 1000  # pyte allocates per column (tab stops): no emulation of absurd sizes
+
+    @classmethod
+    def emulable(cls, columns: int, lines: int) -> bool:
+        return 0 < columns <= cls.MAX_SIDE and 0 < lines <= cls.MAX_SIDE
+
+    @classmethod
+    def for_size(cls, columns: int, lines: int) -> TerminalScreen | None:
+        """A screen of that size, or None for sizes no terminal has (abuse tests send them)."""
+        return cls(columns, lines) if cls.emulable(columns, lines) else None
+
     def __init__(self, columns: int, lines: int) -> None:
         self._screen = pyte.Screen(columns, lines)
         self._stream = pyte.Stream(self._screen)

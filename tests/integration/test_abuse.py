@@ -8,12 +8,14 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import asyncssh
 import pytest
 from helpers.accounts import PASSWORDS
 from helpers.client import ChatClient, connect, plain
+from helpers.client import login as login_as
+from helpers.waits import CLOSE_TIMEOUT, until
 
 from sshchat.core.hub import Client
 from sshchat.frontends.base import FrontEnd, Outbox
@@ -21,7 +23,6 @@ from sshchat.frontends.terminal import TerminalFrontEnd
 from sshchat.ssh.server import RunningServer
 from sshchat.ssh.session import MAX_COLUMNS, MAX_ROWS, clamp_terminal_size
 
-CLOSE_TIMEOUT = 5.0
 NO_RATE_LIMIT = "message_burst = 100000\nmessage_rate = 100000\n"
 
 
@@ -78,23 +79,7 @@ async def login(
     pty: bool = True,
 ) -> ChatClient:
     """Log in from ``source`` and wait for the welcome (and the prompt on a pty)."""
-    if source == "127.0.0.1":
-        client = await connect(server, user, pty=pty)
-    else:
-        conn = await ssh(server, user, source=source)
-        process = await conn.create_process(
-            term_type="xterm-256color" if pty else None,
-            term_size=(100, 30) if pty else None,
-            encoding="utf-8",
-            errors="replace",
-        )
-        client = ChatClient(conn, process)
-        client.start()
-        await client.expect(r"Type /help for commands")
-        if pty:
-            await client.expect(rf"#lobby {user}>")
-    clients.append(client)
-    return client
+    return await login_as(server, clients, user, source=source, pty=pty)
 
 
 async def wrong_password(
@@ -107,18 +92,6 @@ async def wrong_password(
         return err
     conn.close()
     raise AssertionError(f"{user} logged in from {source} with a wrong password")
-
-
-async def until(
-    predicate: Callable[[], bool], timeout: float = CLOSE_TIMEOUT, what: str = "condition"
-) -> None:
-    """Wait until ``predicate()`` holds (polling; for server-side state)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 async def read_to_end(reader: asyncio.StreamReader, timeout: float) -> tuple[bytes, bool]:

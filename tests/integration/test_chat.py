@@ -2,25 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-
-from helpers.client import ChatClient, connect
+from helpers.client import ChatClient, ended, login
 
 from sshchat.ssh.server import RunningServer
-
-CLOSE_TIMEOUT = 5.0
-
-
-async def login(server: RunningServer, clients: list[ChatClient], user: str, **kw) -> ChatClient:
-    client = await connect(server, user, **kw)
-    clients.append(client)
-    return client
-
-
-async def ended(client: ChatClient) -> int | None:
-    """Wait until the server has closed ``client``'s session; return its exit status."""
-    await asyncio.wait_for(client.process.wait_closed(), CLOSE_TIMEOUT)
-    return client.process.exit_status
 
 
 async def test_help_and_unknown_command(server: RunningServer, clients: list[ChatClient]) -> None:

@@ -11,7 +11,7 @@ import asyncio
 import re
 
 import pytest
-from helpers.client import ChatClient, connect
+from helpers.client import ChatClient, login
 from helpers.openssh import SSH, ServerProcess, spawn_password_user
 
 from sshchat.commands.completion import candidates, common_prefix, format_candidates
@@ -29,12 +29,6 @@ CTRL_W = "\x17"
 CTRL_Y = "\x19"
 ALT_B = "\x1bb"
 ALT_F = "\x1bf"
-
-
-async def login(server: RunningServer, clients: list[ChatClient], user: str, **kw) -> ChatClient:
-    client = await connect(server, user, **kw)
-    clients.append(client)
-    return client
 
 
 async def pair(server: RunningServer, clients: list[ChatClient]) -> tuple[ChatClient, ChatClient]:
@@ -65,8 +59,8 @@ def _hub() -> tuple[Hub, object]:
 
     hub = Hub([("alice", True), ("alex", False), ("bob", False), ("carol", False)])
     me = hub.connect("bob", Sink())
-    for login in ("alice", "alex"):
-        hub.connect(login, Sink())
+    for name in ("alice", "alex"):
+        hub.connect(name, Sink())
     return hub, me
 
 

@@ -15,7 +15,7 @@ import re
 import asyncssh
 import pytest
 from helpers.accounts import PASSWORDS
-from helpers.client import ChatClient, connect
+from helpers.client import ChatClient, ended, login
 from helpers.hubs import Chat
 
 from sshchat.core import hub as hub_module
@@ -23,7 +23,6 @@ from sshchat.core.events import ChatMessage, Notice, Presence, PresenceKind, Pri
 from sshchat.core.hub import Client, HubError
 from sshchat.ssh.server import RunningServer
 
-CLOSE_TIMEOUT = 5.0
 SGR = r"(?:\x1b\[[0-9;]*m)*"  # colour codes that may sit between pieces of a line
 COLOR_SGR = re.compile(r"\x1b\[(?:[0-9;]*;)?(?:3[0-7]|9[0-7]|38;[0-9;]+)m")
 
@@ -340,16 +339,6 @@ def test_bad_preference_values_are_refused(room: Room, line: str, error: str) ->
 
 
 # -- over SSH ------------------------------------------------------------------------
-
-
-async def login(server: RunningServer, clients: list[ChatClient], user: str, **kw) -> ChatClient:
-    client = await connect(server, user, **kw)
-    clients.append(client)
-    return client
-
-
-async def ended(client: ChatClient) -> None:
-    await asyncio.wait_for(client.process.wait_closed(), CLOSE_TIMEOUT)
 
 
 class BannerClient(asyncssh.SSHClient):

@@ -21,6 +21,7 @@ import pytest
 from helpers.accounts import FAST_HASHER, PASSWORDS
 from helpers.client import connect
 from helpers.sinks import RecordingSink as Sink
+from helpers.waits import until
 
 from sshchat.cli import main as cli
 from sshchat.config import edit as accounts
@@ -70,15 +71,6 @@ async def refused(server: RunningServer, user: str, password: str) -> bool:
     return False
 
 
-async def until(condition, timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("timed out")
-        await asyncio.sleep(0.02)
-
-
 # ---------------------------------------------------------------------------
 # Against a running server
 # ---------------------------------------------------------------------------
@@ -110,7 +102,7 @@ async def test_file_change_is_noticed_by_the_watcher(config: Config, monkeypatch
         stdin = io.StringIO("erin-pw\n")
         monkeypatch.setattr(sys, "stdin", stdin)
         assert cli.main(["user", "add", "erin", "--config", str(config.path)]) == 0
-        await until(lambda: watcher(server).reloads >= 1)
+        await until(lambda: watcher(server).reloads >= 1, 10.0, what="a reload")
         assert watcher(server).last_result.trigger == "file"
         assert watcher(server).last_result.added == ("erin",)
         erin = await connect(server, "erin", password="erin-pw")
@@ -129,7 +121,7 @@ async def test_sighup_reloads_a_server_run_by_serve(config: Config) -> None:
         assert signal.getsignal(signal.SIGHUP) not in (signal.SIG_DFL, signal.SIG_IGN, None)
         add_erin(config.path)
         os.kill(os.getpid(), signal.SIGHUP)
-        await until(lambda: watcher(server).reloads >= 1)
+        await until(lambda: watcher(server).reloads >= 1, 10.0, what="a reload")
         assert watcher(server).last_result.trigger == "signal"
         erin = await connect(server, "erin", password="erin-pw")
         await erin.close()

@@ -9,17 +9,10 @@ import time
 import asyncssh
 import pytest
 from helpers.accounts import PASSWORDS
-from helpers.client import ChatClient, connect
+from helpers.client import ChatClient, ended, login
+from helpers.waits import CLOSE_TIMEOUT
 
 from sshchat.ssh.server import RunningServer
-
-CLOSE_TIMEOUT = 5.0
-
-
-async def login(server: RunningServer, clients: list[ChatClient], user: str, **kw) -> ChatClient:
-    client = await connect(server, user, **kw)
-    clients.append(client)
-    return client
 
 
 async def raw_connection(server: RunningServer, user: str) -> asyncssh.SSHClientConnection:
@@ -31,10 +24,6 @@ async def raw_connection(server: RunningServer, user: str) -> asyncssh.SSHClient
         known_hosts=None,
         preferred_auth="password",
     )
-
-
-async def ended(client: ChatClient) -> None:
-    await asyncio.wait_for(client.process.wait_closed(), CLOSE_TIMEOUT)
 
 
 async def who_lines(client: ChatClient) -> str:

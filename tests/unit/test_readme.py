@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
+
+from helpers.paths import REPO
 
 from sshchat.commands.registry import REGISTRY
 
-REPO = Path(__file__).resolve().parents[2]
 README = (REPO / "README.md").read_text()
 
 

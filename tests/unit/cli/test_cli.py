@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import socket
 import subprocess
@@ -13,13 +12,12 @@ from pathlib import Path
 
 import argon2
 import pytest
+from helpers.fakes import FakeStdin
+from helpers.paths import EXAMPLE, REPO
 
 from sshchat import __version__
 from sshchat.cli import main as cli
 from sshchat.config.schema import Config
-
-REPO = Path(__file__).resolve().parents[3]
-EXAMPLE = REPO / "config.example.toml"
 
 CHEAP_HASH = argon2.PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash("pw")
 
@@ -28,17 +26,6 @@ def write_config(tmp_path: Path, server: str = "") -> Path:
     path = tmp_path / "config.toml"
     path.write_text(f'[server]\n{server}\n[users.alice]\npassword_hash = "{CHEAP_HASH}"\n')
     return path
-
-
-class FakeStdin(io.StringIO):
-    """A stdin whose isatty() answer we choose."""
-
-    def __init__(self, text: str = "", tty: bool = False) -> None:
-        super().__init__(text)
-        self._tty = tty
-
-    def isatty(self) -> bool:
-        return self._tty
 
 
 # ---------------------------------------------------------------------------

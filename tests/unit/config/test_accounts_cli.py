@@ -7,7 +7,6 @@ and never print a traceback.
 
 from __future__ import annotations
 
-import io
 import os
 import stat
 import sys
@@ -16,28 +15,17 @@ from pathlib import Path
 import argon2
 import asyncssh
 import pytest
+from helpers.fakes import FakeStdin
+from helpers.paths import EXAMPLE
 
 from sshchat.cli import main as cli
 from sshchat.config import edit as accounts
 from sshchat.config.schema import ConfigError, load_config
 
-REPO = Path(__file__).resolve().parents[3]
-EXAMPLE = REPO / "config.example.toml"
 ORIGINAL = EXAMPLE.read_text()
 COMMENTS = [line for line in ORIGINAL.splitlines() if line.lstrip().startswith("#")]
 # Everything above the users: [server], [limits], [metrics] and their comments.
 HEAD = ORIGINAL[: ORIGINAL.index("# Demo password: alice")]
-
-
-class FakeStdin(io.StringIO):
-    """A stdin whose isatty() answer we choose."""
-
-    def __init__(self, text: str = "", tty: bool = False) -> None:
-        super().__init__(text)
-        self._tty = tty
-
-    def isatty(self) -> bool:
-        return self._tty
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import argon2
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from helpers.paths import EXAMPLE, REPO
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -29,9 +30,6 @@ from sshchat.config.schema import (
     parse_config,
     valid_name,
 )
-
-REPO = Path(__file__).resolve().parents[3]
-EXAMPLE = REPO / "config.example.toml"
 
 CHEAP = argon2.PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
 HASH = CHEAP.hash("secret")

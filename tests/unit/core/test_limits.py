@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from helpers.fakes import Clock
 from helpers.sinks import RecordingSink as _Sink
 
 from sshchat.core.ratelimit import TokenBucket
 from sshchat.security.throttle import AuthThrottle
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_bucket_allows_burst_then_rate() -> None:
-    clock = Clock()
+    clock = Clock(1000.0)
     bucket = TokenBucket(rate=2.0, burst=10, clock=clock)
     assert all(bucket.take() for _ in range(10))
     assert not bucket.take()
@@ -31,7 +24,7 @@ def test_bucket_allows_burst_then_rate() -> None:
 
 
 def test_throttle_free_failures_then_growing_delay_then_block() -> None:
-    clock = Clock()
+    clock = Clock(1000.0)
     throttle = AuthThrottle(free_failures=3, max_delay=8, block_after=10, clock=clock)
     delays = []
     for _ in range(9):
@@ -51,7 +44,7 @@ def test_throttle_free_failures_then_growing_delay_then_block() -> None:
 
 
 def test_throttle_success_clears_source_and_records_expire() -> None:
-    clock = Clock()
+    clock = Clock(1000.0)
     throttle = AuthThrottle(free_failures=1, clock=clock, forget_after=60)
     throttle.failed("s", "bob")
     throttle.failed("s", "bob")
@@ -65,7 +58,7 @@ def test_throttle_success_clears_source_and_records_expire() -> None:
 
 
 def test_throttle_tables_are_bounded() -> None:
-    throttle = AuthThrottle(max_records=100, clock=Clock())
+    throttle = AuthThrottle(max_records=100, clock=Clock(1000.0))
     for i in range(1000):
         throttle.failed(f"10.0.{i // 256}.{i % 256}", f"user{i}")
     assert len(throttle._sources) == 100
@@ -108,7 +101,7 @@ def test_hub_rate_limit_reports_refused_count_when_it_recovers() -> None:
     alice = hub.connect("alice", sink)
     bucket = alice.account.bucket
     assert bucket is not None
-    clock = Clock()
+    clock = Clock(1000.0)
     bucket._clock = clock
     bucket._stamp = clock.now
     for i in range(5):

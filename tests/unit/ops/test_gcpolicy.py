@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import gc
 
+from helpers.fakes import Clock
+
 from sshchat.ops.gcpolicy import GcPolicy
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_freezes_every_few_seconds_and_collects_fully_now_and_then(monkeypatch) -> None:
