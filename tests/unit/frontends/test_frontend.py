@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from helpers.sinks import RecordingSink
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sshchat.core.events import ChatMessage, Notice, NoticeKind
+from sshchat.core.events import Notice, NoticeKind
 from sshchat.core.hub import Hub
 from sshchat.frontends.base import INBOX_HIGH, SLICE, LineFrontEnd, LineGuard, Outbox
 
@@ -206,20 +207,6 @@ class RecordingFrontEnd(LineFrontEnd):
         return [line for line in self.submitted if line]
 
 
-class BobSink:
-    def __init__(self) -> None:
-        self.events: list = []
-
-    def deliver(self, event) -> None:
-        self.events.append(event)
-
-    def close(self, reason: str) -> None:
-        pass
-
-    def chats(self) -> list[str]:
-        return [e.text for e in self.events if isinstance(e, ChatMessage)]
-
-
 def make_hub() -> Hub:
     return Hub([("alice", True), ("bob", False)], default_channel="lobby")
 
@@ -237,7 +224,7 @@ async def settle(fe: LineFrontEnd, turns: int = 100_000) -> None:
 class Session:
     def __init__(self, **kwargs) -> None:
         self.hub = make_hub()
-        self.bob = BobSink()
+        self.bob = RecordingSink()
         self.hub.connect("bob", self.bob)
         self.transport = FakeTransport()
         self.fe = RecordingFrontEnd(self.hub, self.transport, "alice", **kwargs)
