@@ -31,8 +31,9 @@ TIERS = {
     "integration": "the real server in-process on an ephemeral port, driven by asyncssh clients",
     "e2e": "a real `sshchat serve` process, the OpenSSH ssh binary or other external tools",
 }
-# Fixtures that start a real server: a unit test asking for one belongs in another tier.
-SERVER_FIXTURES = {"server", "clients", "sshchat_server"}
+# The lightest tier a test using these fixtures may live in (in-process server: integration;
+# `sshchat serve` in a subprocess, driven by OpenSSH: e2e).
+FIXTURE_TIERS = {"server": "integration", "clients": "integration", "sshchat_server": "e2e"}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -54,11 +55,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 "tests/integration/ or tests/e2e/ (the directory gives its marker)"
             )
             continue
-        if tier == "unit" and SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+        order = list(TIERS)
+        heavier = sorted(
+            (fixture, needs)
+            for fixture, needs in FIXTURE_TIERS.items()
+            if fixture in getattr(item, "fixturenames", ())
+            and order.index(needs) > order.index(tier)
+        )
+        if heavier:
+            fixture, needs = heavier[-1]
             misplaced.append(
-                f"{item.nodeid}: starts a real server (fixture "
-                f"{', '.join(sorted(SERVER_FIXTURES & set(item.fixturenames)))}); "
-                "move it to tests/integration/ or tests/e2e/"
+                f"{item.nodeid}: uses the fixture {fixture!r}, which belongs in "
+                f"tests/{needs}/; move the test there"
             )
             continue
         item.add_marker(getattr(pytest.mark, tier))

@@ -129,3 +129,24 @@ def test_sigterm_tells_users_and_exits_cleanly(sshchat_server: ServerProcess) ->
         assert sshchat_server.proc.wait(timeout=10) == 0
     finally:
         alice.close(force=True)
+
+
+# Tab completion in the pty line editor (tests/integration/test_line_editor.py has the rest).
+def test_tab_completion_with_openssh(sshchat_server: ServerProcess) -> None:
+    """Tab completes a nick and a command through the real client; Up recalls the line."""
+    alice = spawn_password_user(sshchat_server.port, "alice")
+    bob = spawn_password_user(sshchat_server.port, "bob")
+    try:
+        alice.expect("bob.*connected")
+        bob.send("hello al\t")
+        bob.send("and welcome\r")
+        alice.expect(r"bob.*> .*hello alice and welcome")
+        bob.send("/wh\t")
+        bob.send("is al\t\r")
+        bob.expect(r"login: alice")
+        bob.send("\x1b[A")  # Up: the /whois line again
+        bob.send("\r")
+        bob.expect(r"login: alice")
+    finally:
+        alice.close(force=True)
+        bob.close(force=True)

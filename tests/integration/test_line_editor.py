@@ -10,9 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 
-import pytest
 from helpers.client import ChatClient, login
-from helpers.openssh import SSH, ServerProcess, spawn_password_user
 
 from sshchat.commands.completion import candidates, common_prefix, format_candidates
 from sshchat.core.hub import Hub
@@ -235,29 +233,6 @@ async def test_emacs_editing_keys(server: RunningServer, clients: list[ChatClien
     await bob.expect(r"<alice> one 2\n")
     await keys(alice, "alpha gamma", CTRL_A, ALT_F, " beta", "\r")
     await bob.expect(r"<alice> alpha beta gamma\n")
-
-
-# -- with the real OpenSSH client ---------------------------------------------------
-
-
-@pytest.mark.skipif(SSH is None, reason="OpenSSH client not installed")
-def test_tab_completion_with_openssh(sshchat_server: ServerProcess) -> None:
-    alice = spawn_password_user(sshchat_server.port, "alice")
-    bob = spawn_password_user(sshchat_server.port, "bob")
-    try:
-        alice.expect("bob.*connected")
-        bob.send("hello al\t")
-        bob.send("and welcome\r")
-        alice.expect(r"bob.*> .*hello alice and welcome")
-        bob.send("/wh\t")
-        bob.send("is al\t\r")
-        bob.expect(r"login: alice")
-        bob.send("\x1b[A")  # Up: the /whois line again
-        bob.send("\r")
-        bob.expect(r"login: alice")
-    finally:
-        alice.close(force=True)
-        bob.close(force=True)
 
 
 async def test_wrapped_line_survives_resizes(
