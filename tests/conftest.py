@@ -56,14 +56,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             )
             continue
         order = list(TIERS)
-        heavier = sorted(
-            (fixture, needs)
+        heavier = [
+            (order.index(needs), fixture, needs)
             for fixture, needs in FIXTURE_TIERS.items()
             if fixture in getattr(item, "fixturenames", ())
             and order.index(needs) > order.index(tier)
-        )
+        ]
         if heavier:
-            fixture, needs = heavier[-1]
+            _, fixture, needs = max(heavier)
             misplaced.append(
                 f"{item.nodeid}: uses the fixture {fixture!r}, which belongs in "
                 f"tests/{needs}/; move the test there"
