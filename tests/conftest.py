@@ -1,32 +1,77 @@
-"""Shared fixtures: a real sshchat server on an ephemeral port and scripted SSH clients."""
+"""Shared fixtures: a real sshchat server on an ephemeral port and scripted SSH clients.
+
+Also gives every test its tier marker from the directory it lives in, so that a new
+test cannot forget it: ``tests/unit/`` (no sockets, no subprocess servers),
+``tests/integration/`` (the real server in-process, asyncssh clients) and ``tests/e2e/``
+(``sshchat serve`` in a subprocess and/or the OpenSSH ``ssh`` binary, external tools).
+"""
 
 from __future__ import annotations
 
-import asyncio
+import os
 import re
-import textwrap
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncssh
 import pytest
-from argon2 import PasswordHasher
+from helpers.accounts import FAST_HASHER, PASSWORDS, make_config_text
+from helpers.client import ChatClient
+from helpers.openssh import ServerProcess
+from helpers.paths import REPO
 
 from sshchat.app import RunningServer, start_server
 from sshchat.config.schema import Config, parse_config
 
-# Cheap argon2id parameters: verification reads them from the hash itself.
-FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
-PASSWORDS = {"alice": "alice-pw", "bob": "bob-pw", "carol": "carol-pw", "dave": "dave-pw"}
-ADMINS = {"alice"}
+TESTS = Path(__file__).resolve().parent
+TIERS = {
+    "unit": "fast tests of one module or layer; no server, no network",
+    "integration": "the real server in-process on an ephemeral port, driven by asyncssh clients",
+    "e2e": "a real `sshchat serve` process, the OpenSSH ssh binary or other external tools",
+}
+# The lightest tier a test using these fixtures may live in (in-process server: integration;
+# `sshchat serve` in a subprocess, driven by OpenSSH: e2e).
+FIXTURE_TIERS = {"server": "integration", "clients": "integration", "sshchat_server": "e2e"}
 
-ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[()][A-Z0-9]|\x1b[=>78]|\r")
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, description in TIERS.items():
+        config.addinivalue_line("markers", f"{name}: {description}")
 
 
-def plain(text: str) -> str:
-    """Terminal output without escape sequences and carriage returns."""
-    return ANSI.sub("", text)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test with the tier of its directory; refuse tests outside the tiers."""
+    misplaced: list[str] = []
+    for item in items:
+        try:
+            tier = item.path.resolve().relative_to(TESTS).parts[0]
+        except ValueError:
+            continue  # a path outside tests/ given on the command line: not ours to judge
+        if tier not in TIERS:
+            misplaced.append(
+                f"{item.nodeid}: a test must live under tests/unit/<area>/, "
+                "tests/integration/ or tests/e2e/ (the directory gives its marker)"
+            )
+            continue
+        order = list(TIERS)
+        heavier = [
+            (order.index(needs), fixture, needs)
+            for fixture, needs in FIXTURE_TIERS.items()
+            if fixture in getattr(item, "fixturenames", ())
+            and order.index(needs) > order.index(tier)
+        ]
+        if heavier:
+            _, fixture, needs = max(heavier)
+            misplaced.append(
+                f"{item.nodeid}: uses the fixture {fixture!r}, which belongs in "
+                f"tests/{needs}/; move the test there"
+            )
+            continue
+        item.add_marker(getattr(pytest.mark, tier))
+    if misplaced:
+        raise pytest.UsageError("misplaced tests:\n  " + "\n  ".join(misplaced))
 
 
 @pytest.fixture(scope="session")
@@ -38,32 +83,6 @@ def client_key() -> asyncssh.SSHKey:
 @pytest.fixture(scope="session")
 def password_hashes() -> dict[str, str]:
     return {name: FAST_HASHER.hash(pw) for name, pw in PASSWORDS.items()}
-
-
-def make_config_text(
-    hashes: dict[str, str], carol_key: asyncssh.SSHKey | None, *, extra: str = ""
-) -> str:
-    users = []
-    for name, hashed in hashes.items():
-        lines = [f"[users.{name}]", f'password_hash = "{hashed}"']
-        if name == "carol" and carol_key is not None:
-            pub = carol_key.export_public_key("openssh").decode().strip()
-            lines.append(f'public_keys = ["{pub} carol@test"]')
-        if name in ADMINS:
-            lines.append("admin = true")
-        users.append("\n".join(lines))
-    head = textwrap.dedent(
-        """
-        [server]
-        listen = "127.0.0.1"
-        port = 0
-        host_keys = ["keys/host_key"]
-        name = "testchat"
-        motd = "Be excellent to each other."
-        default_channel = "lobby"
-        """
-    )
-    return head + extra + "\n\n" + "\n\n".join(users) + "\n"
 
 
 @pytest.fixture
@@ -98,112 +117,6 @@ async def server(config: Config) -> AsyncIterator[RunningServer]:
         await running.close()
 
 
-@dataclass
-class ChatClient:
-    """A scripted SSH user: sends lines, waits for output."""
-
-    conn: asyncssh.SSHClientConnection
-    process: asyncssh.SSHClientProcess[str]
-    output: str = ""
-    _reader: asyncio.Task[None] | None = None
-    _seen: int = 0
-
-    def start(self) -> None:
-        self._reader = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        try:
-            while True:
-                chunk = await self.process.stdout.read(65536)
-                if not chunk:
-                    return
-                self.output += chunk
-        except (asyncssh.Error, OSError):
-            return
-
-    @property
-    def text(self) -> str:
-        return plain(self.output)
-
-    def send(self, line: str) -> None:
-        self.process.stdin.write(line + "\r")
-
-    def send_raw(self, data: str) -> None:
-        self.process.stdin.write(data)
-
-    async def expect(self, pattern: str, timeout: float = 5.0) -> re.Match[str]:
-        """Wait until ``pattern`` (a regex) appears in output after the last match."""
-        regex = re.compile(pattern)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            match = regex.search(self.text, self._seen)
-            if match:
-                self._seen = match.end()
-                return match
-            if loop.time() > deadline:
-                raise AssertionError(
-                    f"timed out waiting for {pattern!r}; output after last match:\n"
-                    f"{self.text[self._seen :]!r}"
-                )
-            await asyncio.sleep(0.01)
-
-    async def absent(self, pattern: str, wait: float = 0.3) -> None:
-        """Assert ``pattern`` does not show up within ``wait`` seconds."""
-        await asyncio.sleep(wait)
-        assert not re.search(pattern, self.text[self._seen :]), self.text[self._seen :]
-
-    async def close(self) -> None:
-        self.conn.close()
-        with _suppress():
-            await self.conn.wait_closed()
-        if self._reader is not None:
-            self._reader.cancel()
-
-
-class _suppress:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> bool:
-        return True
-
-
-async def connect(
-    server: RunningServer,
-    user: str,
-    *,
-    password: str | None = None,
-    key: asyncssh.SSHKey | None = None,
-    pty: bool = True,
-    term_size: tuple[int, int] = (100, 30),
-    wait_prompt: bool = True,
-) -> ChatClient:
-    """Log in as ``user`` and wait for the welcome (and the prompt on a pty)."""
-    conn = await asyncssh.connect(
-        "127.0.0.1",
-        server.port,
-        username=user,
-        password=password if password is not None else PASSWORDS.get(user),
-        client_keys=[key] if key is not None else None,
-        known_hosts=None,
-        preferred_auth="publickey" if key is not None else "password,keyboard-interactive",
-    )
-    process = await conn.create_process(
-        term_type="xterm-256color" if pty else None,
-        term_size=term_size if pty else None,
-        encoding="utf-8",
-        errors="replace",
-    )
-    client = ChatClient(conn, process)
-    client.start()
-    if wait_prompt:
-        await client.expect(r"Type\s+/help\s+for\s+commands")
-        if pty:
-            await client.expect(rf"#lobby {user}>")
-    return client
-
-
 @pytest.fixture
 async def clients(server: RunningServer) -> AsyncIterator[list[ChatClient]]:
     """A list that tests append connected clients to; all are closed at the end."""
@@ -213,3 +126,42 @@ async def clients(server: RunningServer) -> AsyncIterator[list[ChatClient]]:
     finally:
         for client in opened:
             await client.close()
+
+
+@pytest.fixture
+def sshchat_server(
+    tmp_path: Path, password_hashes: dict[str, str], client_key: asyncssh.SSHKey
+) -> Iterator[ServerProcess]:
+    """``sshchat serve`` in a subprocess, as an operator runs it; its port is read from its log."""
+    config = tmp_path / "config.toml"
+    config.write_text(make_config_text(password_hashes, client_key))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sshchat", "serve", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    log: list[str] = []
+    port = 0
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        log.append(line)
+        match = re.search(r"server\.listening address=\S+ port=(\d+)", line)
+        if match:
+            port = int(match.group(1))
+            break
+    if not port:
+        proc.kill()
+        pytest.fail("server did not start:\n" + "".join(log))
+    try:
+        yield ServerProcess(proc, port, log)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        rest = proc.stdout.read() if proc.stdout else ""
+        assert "Traceback" not in rest, rest

@@ -331,8 +331,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     config = _load(args.config, demo=True)
     if config is None:
         return EXIT_CONFIG
-    configure_logging(args.log_level, args.log_format)
+    restore_logging = configure_logging(args.log_level, args.log_format)
+    try:
+        return _serve(config, args)
+    finally:
+        restore_logging()
 
+
+def _serve(config: Config, args: argparse.Namespace) -> int:
     from sshchat.app import serve  # lazy: pulls in asyncssh
 
     address = _address(config.listen_host, config.listen_port)

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["JsonFormatter", "TextFormatter", "configure_logging", "log_event"]
@@ -75,12 +77,49 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, ensure_ascii=False)
 
 
-def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
-    """Send logs to stderr in ``fmt`` ("text" or "json") at ``level``."""
-    handler = logging.StreamHandler()
+class StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record is emitted.
+
+    A plain ``StreamHandler()`` keeps the stream that was ``sys.stderr`` when it
+    was made. When ``serve`` runs inside a host that swaps ``sys.stderr`` (a test
+    capturing output, an embedding application), that stream may be closed
+    later, and every record after that prints a "Logging error" traceback.
+    """
+
+    def __init__(self, level: int = logging.NOTSET) -> None:
+        logging.Handler.__init__(self, level)  # no stream of its own
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: object) -> None:  # StreamHandler.setStream: nothing to keep
+        pass
+
+
+def configure_logging(level: str = "INFO", fmt: str = "text") -> Callable[[], None]:
+    """Send logs to stderr in ``fmt`` ("text" or "json") at ``level``.
+
+    Returns a function that puts the logging configuration back as it was, so
+    that a server run in-process (tests, embedding) leaves no handler behind.
+    """
+    handler = StderrHandler()
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
+    asyncssh_logger = logging.getLogger("asyncssh")
+    saved_handlers, saved_level = list(root.handlers), root.level
+    saved_asyncssh_level = asyncssh_logger.level
     root.handlers[:] = [handler]
     root.setLevel(getattr(logging, level))
     # asyncssh logs every connection and channel at INFO; sshchat logs what matters.
-    logging.getLogger("asyncssh").setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)
+    asyncssh_logger.setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)
+
+    def restore() -> None:
+        # Handlers added meanwhile by someone else (a test's log capture) stay.
+        added = [h for h in root.handlers if h is not handler and h not in saved_handlers]
+        root.handlers[:] = saved_handlers + added
+        root.setLevel(saved_level)
+        asyncssh_logger.setLevel(saved_asyncssh_level)
+
+    return restore

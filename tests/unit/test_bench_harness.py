@@ -1,0 +1,171 @@
+"""The benchmark harness's own logic, without servers: the Go load generator's
+figures, finding and refusing the generator, the code hash and the table.
+
+The end-to-end runs are in test_bench_smoke.py; nothing here asserts timing.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "bench"))
+from harness import gogen, report, servers, settings  # noqa: E402  (bench/ is not a package)
+
+# What the Go generator printed for 12 sessions, 2 senders, 10 lines/s for 1 s.
+GO_FIGURES = {
+    "label": "server",
+    "n": 12,
+    "senders": 2,
+    "rate": 10.0,
+    "rss_before_kb": 53976,
+    "connected": 12,
+    "connect_s": 0.09,
+    "connects_per_s": 139.7,
+    "connect_errors": 0,
+    "connect_retries": 0,
+    "first_errors": [],
+    "server_cpu_connect_pct": 69.9,
+    "silent_sessions": 0,
+    "settle_s": 0.55,
+    "rss_connected_kb": 55452,
+    "rss_per_session_kb": 123.0,
+    "probe_s": 0.05,
+    "probe_missing": 0,
+    "members": 12,
+    "sent": 10,
+    "send_s": 0.9,
+    "send_lag_max_ms": 0.0,
+    "expected": 110,
+    "received": 110,
+    "lost": 0,
+    "duplicates": 0,
+    "window_s": 1.0,
+    "offered_per_s": 110,
+    "deliveries_per_s": 110,
+    "p50_ms": 3.7,
+    "p90_ms": 4.8,
+    "p99_ms": 5.7,
+    "max_received_ms": 6.2,
+    "server_cpu_fanout_pct": 5.3,
+    "loadgen_cpu_fanout_pct": 1.8,
+    "rss_after_kb": 55756,
+    "cpr_answers": 0,
+    "cut_short": False,
+}
+
+
+def test_go_figures_become_a_fanout_window() -> None:
+    r = gogen.window_result(GO_FIGURES, rate=10.0, seconds=1.0)
+    assert r["generator"] == "go"
+    assert r["deliveries"] + r["undelivered"] == r["expected_deliveries"] == 110
+    assert r["offered_deliveries_per_s"] == 110.0
+    assert r["loadgen_cpu_pct"] == [1.8]  # one number per generator process
+    assert r["server_cpu_pct"] == 5.3
+    assert r["lag_s"] == 0.1  # last delivery 0.1 s after the sending ended
+    assert r["fell_behind"] is False
+    # The table shows the generator's CPU beside each of its figures.
+    rows = report.judge({"fanout": {"sshchat": {"12": r}}})
+    assert rows and all(row["loadgen_cpu"] == "2 go" for row in rows)
+
+
+def test_go_window_that_lost_deliveries_fell_behind() -> None:
+    lossy = GO_FIGURES | {"received": 100, "lost": 10, "p99_ms": None}
+    r = gogen.window_result(lossy, rate=10.0, seconds=1.0)
+    assert r["undelivered"] == 10 and r["fell_behind"] is True
+    rows = {row["metric"]: row for row in report.judge({"fanout": {"sshchat": {"12": r}}})}
+    assert rows["sshchat, 12 members: p50 / p99 ms"]["met"] is False
+    assert rows["sshchat, 12 members: lag s / undelivered"]["met"] is False
+
+
+def test_generator_cpu_of_python_windows_and_old_results() -> None:
+    assert report.generator_cpu({"loadgen_cpu_pct": [30.2, 31.0]}) == "61 py"
+    assert report.generator_cpu({"loadgen_cpu_pct": 12.4}, {"loadgen_cpu_pct": [3.0]}) == (
+        "12 py / 3 py"
+    )
+    assert report.generator_cpu({"p99_ms": 3.0}) == ""  # recorded before it was measured
+
+
+def test_missing_go_source_names_the_fix(tmp_path: Path) -> None:
+    missing = tmp_path / "loadgen-go"
+    with pytest.raises(gogen.GeneratorUnavailable) as caught:
+        gogen.find_source([missing])
+    message = str(caught.value)
+    assert str(missing) in message and "Fix:" in message and "--generator python" in message
+
+
+def test_default_falls_back_to_python_without_the_go_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(gogen.SOURCE_ENV, str(tmp_path / "nowhere"))
+    name, binary, why = gogen.choose(None)
+    assert (name, binary) == ("python", None) and "no Go load generator" in why
+    assert gogen.choose("python")[0] == "python"
+
+
+def test_run_py_refuses_go_when_absent_with_a_message(tmp_path: Path) -> None:
+    env = dict(os.environ, **{gogen.SOURCE_ENV: str(tmp_path / "nowhere")})
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "run.py"), "--smoke", "--generator", "go"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "Fix:" in proc.stderr and str(tmp_path / "nowhere") in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_code_digest_covers_subpackages(tmp_path: Path) -> None:
+    package = tmp_path / "sshchat"
+    (package / "core").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "core" / "hub.py").write_text("x = 1\n")
+    before = servers.code_digest(package)
+    (package / "core" / "hub.py").write_text("x = 2\n")
+    assert servers.code_digest(package) != before
+
+
+@pytest.mark.parametrize("ending", [', "cut_short": true', ""])
+async def test_go_generator_that_stops_early_is_a_clear_error(tmp_path: Path, ending: str) -> None:
+    """A generator that could not connect anyone gives the scenario an error naming why.
+
+    Without ``cut_short`` the generator died (a Go panic prints the figures so far).
+    """
+    fake = tmp_path / "loadgen"
+    figures = '{"connected": 0, "first_errors": ["bench0000: refused"]' + ending + "}"
+    fake.write_text(
+        "#!/bin/sh\n"
+        "echo '# loadgen: 0/6 connected in 0.1s, 6 failed' >&2\n"
+        f"echo '{figures}'\n"
+        "exit 1\n"
+    )
+    fake.chmod(0o755)
+
+    async def quiet_machine(server: object, pool: object) -> float:
+        return 0.0
+
+    bench = SimpleNamespace(
+        scale=settings.SMOKE,
+        go_binary=fake,
+        key_path=tmp_path / "key",
+        deadline=float("inf"),
+        quiet_machine=quiet_machine,
+    )
+    server = SimpleNamespace(
+        port=1, pid=os.getpid(), log_path=tmp_path / "server.log", gc_log=None, cpu=lambda: 0.0
+    )
+    with pytest.raises(RuntimeError) as caught:
+        await gogen.window(
+            bench, server, name="fanout_6", members=6, senders=2, rate=10.0, seconds=1.0
+        )
+    message = str(caught.value)
+    assert "fanout_6" in message and "0/6 connected" in message and "refused" in message
