@@ -178,8 +178,12 @@ async def connect(
     pty: bool = True,
     term_size: tuple[int, int] = (100, 30),
     wait_prompt: bool = True,
+    channel: str = "lobby",
 ) -> ChatClient:
-    """Log in as ``user`` and wait for the welcome (and the prompt on a pty)."""
+    """Log in as ``user`` and wait for the welcome (and the prompt on a pty).
+
+    ``channel`` is where the login lands: the channel the account used last.
+    """
     conn = await asyncssh.connect(
         "127.0.0.1",
         server.port,
@@ -200,7 +204,7 @@ async def connect(
     if wait_prompt:
         await client.expect(r"Type\s+/help\s+for\s+commands")
         if pty:
-            await client.expect(rf"#lobby {user}>")
+            await client.expect(rf"#{channel} {user}>")
     return client
 
 
