@@ -346,3 +346,35 @@ def test_fanout_does_not_iterate_offline_members(hub: Hub) -> None:
     run(hub, alice, "hello", "/me waves", "/topic new topic", "/nick queen")
     assert hub.stats.deliveries - before == 4  # alice alone reads #dev
     assert len(alice_sink.of(ChatMessage)) == 2
+
+
+# -- the digest covers the new state ----------------------------------------------------------
+
+
+def test_the_digest_covers_last_channel_offline_membership_and_shown_history(hub: Hub) -> None:
+    alice, _ = login(hub, "alice")
+    bob, _ = login(hub, "bob")
+    run(hub, alice, "/create dev")
+    run(hub, bob, "/join dev")
+    quit_all(hub, "bob")
+    digest = hub.digest()
+    bob_account = hub.accounts["bob"]
+    for change, undo in [
+        (
+            lambda: setattr(bob_account, "last_channel", None),
+            lambda: setattr(bob_account, "last_channel", "dev"),
+        ),
+        (
+            lambda: hub.channels["dev"].members.pop("bob"),
+            lambda: hub.channels["dev"].members.__setitem__("bob", bob_account),
+        ),
+        (
+            lambda: hub.channels["dev"].online.__setitem__("bob", bob_account),
+            lambda: hub.channels["dev"].online.pop("bob"),
+        ),
+        (lambda: alice.shown.discard("dev"), lambda: alice.shown.add("dev")),
+    ]:
+        change()
+        assert hub.digest() != digest
+        undo()
+        assert hub.digest() == digest
