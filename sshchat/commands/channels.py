@@ -11,7 +11,7 @@ __all__ = ["COMMANDS"]
 @command(
     "list",
     summary="channels and topics",
-    description="channels you can see, with member counts and topics",
+    description="channels you can see, with online and total members and topics",
     topic=Topic.CHANNELS,
 )
 def _list(ctx: Context) -> None:
@@ -20,11 +20,11 @@ def _list(ctx: Context) -> None:
     for chan in channels:
         flags = " (private)" if chan.private else ""
         here = " *" if chan is ctx.client.current else ""
-        count = len(chan.members)
-        members = f"{count} member{'s' if count != 1 else ''}"
+        total = len(chan.members)
+        members = f"{len(chan.online)}/{total} member{'s' if total != 1 else ''}"
         topic = f"  {chan.topic}" if chan.topic else ""
         lines.append(f"  #{chan.name}{flags}{here}  {members}{topic}")
-    lines.append("(* is the channel you are talking in; /join NAME switches.)")
+    lines.append("(online/all members; * is the channel you are talking in; /join NAME switches.)")
     ctx.reply("\n".join(lines))
 
 

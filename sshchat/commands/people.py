@@ -9,7 +9,7 @@ from sshchat.commands.registry import Command, Context, Topic, command
 from sshchat.core.hub import Account, HubError
 from sshchat.core.text import sanitize
 
-__all__ = ["COMMANDS", "ago", "clock", "status_text", "who_name"]
+__all__ = ["COMMANDS", "WHO_OFFLINE_NAMES", "ago", "clock", "status_text", "who_name"]
 
 
 def ago(timestamp: float, now: float | None = None) -> str:
@@ -42,21 +42,45 @@ def who_name(account: Account) -> str:
     return f"{account.nick} ({account.login})"
 
 
+#: Offline members /who names; a channel with more says how many instead.
+WHO_OFFLINE_NAMES = 20
+
+
 @command(
     "who",
     summary="who is in this channel",
-    description="members of the current channel and their status",
+    description="members of the current channel: online, away or offline",
     topic=Topic.PEOPLE,
     aliases=("names",),
 )
 def _who(ctx: Context) -> None:
+    """One line, the people there first: ``In #dev: alice, bob (away: lunch), carol (offline)``.
+
+    Offline members (membership outlasts sessions) come last; in a channel
+    with many of them only their number is given, so that /who stays short.
+    """
     channel = ctx.client.current
-    lines = [f"In #{channel.name}:"]
-    for account in sorted(channel.members.values(), key=lambda a: a.nick.casefold()):
+
+    def entry(account: Account) -> str:
         owner = " [owner]" if account.login == channel.owner else ""
         admin = " [admin]" if account.admin else ""
-        lines.append(f"  {who_name(account)}{owner}{admin}: {status_text(account)}")
-    ctx.reply("\n".join(lines))
+        if account.away is not None and account.online:
+            status = f" (away: {account.away})"
+        else:
+            status = "" if account.online else " (offline)"
+        return f"{who_name(account)}{owner}{admin}{status}"
+
+    by_nick = sorted(channel.members.values(), key=lambda a: (a.nick.casefold(), a.login))
+    present = [a for a in by_nick if a.online]
+    offline = [a for a in by_nick if not a.online]
+    names = [entry(a) for a in present]
+    head = f"In #{channel.name}:"
+    if len(offline) <= WHO_OFFLINE_NAMES:
+        names += [entry(a) for a in offline]
+    else:
+        head = f"In #{channel.name} ({len(present)} of {len(by_nick)} online):"
+        names.append(f"and {len(offline)} offline")
+    ctx.reply(f"{head} {', '.join(names)}" if names else f"{head} nobody")
 
 
 @command(

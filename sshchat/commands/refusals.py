@@ -18,6 +18,7 @@ from sshchat.core.events import (
     MutedBy,
     NickReclaimed,
     NoticeKind,
+    OnlineNow,
     OpChanged,
     RecipientOffline,
     SendingTooFast,
@@ -28,7 +29,7 @@ from sshchat.core.events import (
 from sshchat.core.model import FOREVER, HubError
 from sshchat.core.names import NAME_RULE, valid_name
 
-__all__ = ["banned_text", "notice_text", "refusal_text", "until_text"]
+__all__ = ["banned_text", "notice_text", "online_text", "refusal_text", "until_text"]
 
 
 def until_text(deadline: float) -> str:
@@ -46,6 +47,12 @@ def until_text(deadline: float) -> str:
 def banned_text(until: float, reason: str) -> str:
     why = f": {reason}" if reason else ""
     return f"you are banned from this server {until_text(until)}{why}"
+
+
+def online_text(event: OnlineNow) -> str:
+    """``#lobby: 4 online: alice, bob, carol, dave``, or ``#lobby: 120 online`` when big."""
+    head = f"#{event.channel}: {event.count} online"
+    return f"{head}: {', '.join(event.nicks)}" if event.nicks else head
 
 
 def refusal_text(err: HubError) -> str:

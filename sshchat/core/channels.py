@@ -124,30 +124,36 @@ class Channels(Part):
         self.state.new_channel(fact.name, owner=owner, created=fact.time, private=fact.private)
 
     def _joined(self, fact: MemberJoined) -> None:
+        """Enter the channel: a real join (announced, with history) or a switch.
+
+        A switch to a channel whose history this session has not seen yet (one
+        the account was in before the session opened) shows that history too.
+        """
         client = self.state.sessions.get(fact.session)
         channel = self.state.find_channel(fact.channel)
         if client is None or channel is None:
             return
         account = client.account
         client.current = channel
+        account.last_channel = channel.name
         if account.login not in channel.members:
             self.sessions.add_member(channel, account, fact.time)
-            self.delivery.history(client, channel, self.state.settings.history_lines, fact.time)
+        elif channel.name.casefold() in client.shown:
+            return
+        self.delivery.history(client, channel, self.state.settings.history_lines, fact.time)
 
     def _left(self, fact: MemberLeft) -> None:
         channel = self.state.find_channel(fact.channel)
         account = self.state.accounts.get(fact.login)
         if channel is None or account is None or channel is self.state.default_channel:
             return
+        if account.login not in channel.members:
+            return
         event = Presence(
             PresenceKind.LEAVE, account.login, account.nick, channel.name, "", fact.time
         )
         self.delivery.announce([channel], event)
-        channel.members.pop(account.login, None)
-        account.channels.pop(channel.name, None)
-        for other in account.clients:
-            if other.current is channel:
-                other.current = self.state.default_channel
+        self.state.remove_member(channel, account)
 
     def _invited(self, fact: Invited) -> None:
         channel = self.state.find_channel(fact.channel)
@@ -166,7 +172,7 @@ class Channels(Part):
         self.state.default_channel = channel
         event = HomeChannelMoved(channel.name, fact.time)
         for account in self.state.accounts.values():
-            if account.online:
+            if account.online:  # offline accounts join it at their next login
                 if account.login not in channel.members:
-                    self.sessions.add_member(channel, account, fact.time, announce=False)
+                    self.state.add_member(channel, account)
                 self.delivery.to_accounts([account], event)

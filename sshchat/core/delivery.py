@@ -3,15 +3,19 @@
 Used while applying facts, so nothing here reads a clock: every event made
 here carries the time of the fact being applied. Ignores and ``/quiet`` are
 honoured here, once per recipient account, not per session.
+
+Channels are delivered to through their ``online`` members only: a channel of
+thousands of members, most of them offline, costs a line per reader.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 
 from sshchat.core.events import (
     Broadcast,
+    ChatMessage,
     Event,
     History,
     Presence,
@@ -21,7 +25,7 @@ from sshchat.core.events import (
 from sshchat.core.model import SUMMARY_NAMES, Account, Channel, Client
 from sshchat.core.state import HubState
 
-__all__ = ["Delivery"]
+__all__ = ["Delivery", "recent_lines"]
 
 # Presence notices that /quiet hides.
 _NOISE = frozenset(
@@ -62,7 +66,7 @@ class Delivery:
         """Deliver ``event`` once to every member of any of ``channels``."""
         seen: set[str] = set()
         recipients: list[Account] = []
-        for account in itertools.chain(also, *(c.members.values() for c in channels)):
+        for account in itertools.chain(also, *(c.online.values() for c in channels)):
             if account is skip or account.login in seen:
                 continue
             seen.add(account.login)
@@ -74,14 +78,14 @@ class Delivery:
     ) -> None:
         """Presence noise: a line each in small channels, summarised in big ones.
 
-        In a channel of more than ``presence_summary_over`` members a line per
-        arrival would make a mass reconnect cost N² lines; there the names are
-        collected and :meth:`flush_presence` sends one summary per kind.
+        In a channel of more than ``presence_summary_over`` online members a
+        line per arrival would make a mass reconnect cost N² lines; there the
+        names are collected and :meth:`flush_presence` sends one summary per kind.
         """
         over = self.state.settings.presence_summary_over
         small = []
         for channel in channels:
-            if over and len(channel.members) > over:
+            if over and len(channel.online) > over:
                 channel.presence_pending.append((event.kind, event.nick))
                 self.state.presence_due = True
             else:
@@ -106,11 +110,25 @@ class Delivery:
                 summary = PresenceSummary(
                     channel.name, kind, tuple(nicks[:SUMMARY_NAMES]), len(nicks), now
                 )
-                self.to_accounts(channel.members.values(), summary)
+                self.to_accounts(channel.online.values(), summary)
 
     def history(self, client: Client, channel: Channel, count: int, now: float) -> None:
-        """Show ``client`` the last ``count`` lines of ``channel`` (if it has any)."""
-        if count and channel.history:
-            n = min(count, len(channel.history))
-            lines = tuple(itertools.islice(reversed(channel.history), n))[::-1]
+        """Show ``client`` the last ``count`` lines of ``channel`` (if it has any).
+
+        Lines of users the account ignores are left out, as they were when said.
+        The channel counts as shown to this session from now on.
+        """
+        client.shown.add(channel.name.casefold())
+        lines = recent_lines(channel, count, client.account.ignored)
+        if lines:
             client.sink.deliver(History(channel.name, lines, now))
+
+
+def recent_lines(channel: Channel, count: int, ignored: Set[str]) -> tuple[ChatMessage, ...]:
+    """The last ``count`` lines of ``channel``, oldest first, without those of ``ignored``."""
+    if count <= 0 or not channel.history:
+        return ()
+    newest_first: Iterable[ChatMessage] = reversed(channel.history)
+    if ignored:
+        newest_first = (m for m in newest_first if m.sender not in ignored)
+    return tuple(itertools.islice(newest_first, count))[::-1]

@@ -15,8 +15,10 @@ def state_digest(state: HubState) -> str:
     """SHA-256 of the durable state, the same for hubs that applied the same facts.
 
     Covers accounts (nick, admin, prefs, bans, mutes, ignores, membership,
-    pending messages, presence), channels (owner, topic, private, ops,
-    invitations, members, history) and the open sessions by id. Leaves out
+    last channel, pending messages, presence), channels (owner, topic,
+    private, ops, invitations, members and which of them are online,
+    history) and the open sessions by id (current channel, channels whose
+    history they were shown). Leaves out
     what is local to a process: sinks, rate limits, counters, presence
     summaries not yet sent.
     """
@@ -33,6 +35,7 @@ def state_digest(state: HubState) -> str:
             a.muted_until,
             sorted(a.ignored),
             sorted(a.channels),
+            a.last_channel,
             a.away,
             a.connected_since,
             a.last_seen,
@@ -51,12 +54,20 @@ def state_digest(state: HubState) -> str:
             sorted(c.ops),
             sorted(c.invited),
             sorted(c.members),
+            sorted(c.online),
             [_message(m) for m in c.history],
         ]
         for key, c in sorted(state.channels.items())
     }
     sessions = {
-        sid: [c.account.login, c.current.name, c.connected_at, c.source, c.key_fingerprint]
+        sid: [
+            c.account.login,
+            c.current.name,
+            c.connected_at,
+            c.source,
+            c.key_fingerprint,
+            sorted(c.shown),
+        ]
         for sid, c in sorted(state.sessions.items())
     }
     body = [state.default_channel.name, accounts, channels, sessions]

@@ -109,6 +109,21 @@ class PresenceSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class OnlineNow:
+    """Who is online in ``channel``, told to a session as it logs in (presence, like
+    :class:`PresenceSummary`, not a notice: shown as a channel line).
+
+    ``count`` people (the new session's own account included); ``nicks`` lists
+    them, sorted, in a channel small enough to name them all, else it is empty.
+    """
+
+    channel: str
+    count: int
+    nicks: tuple[str, ...]
+    time: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True, slots=True)
 class History:
     """Earlier lines shown to one session: a channel's recent past, or the
     private messages that arrived while the user was offline (``channel`` None).
@@ -242,6 +257,7 @@ Event = (
     | Broadcast
     | Presence
     | PresenceSummary
+    | OnlineNow
     | Notice
     | History
     | TypedNotice

@@ -73,12 +73,18 @@ class Fact:
 
 @dataclass(frozen=True, slots=True)
 class SessionOpened(Fact):
-    """A session of ``login`` connected (``time`` is when)."""
+    """A session of ``login`` connected (``time`` is when).
+
+    ``home`` names the home channel when the account is not yet a member of it
+    and joins it with this session (silently: the connect line says it all);
+    None when it already is. Decided, so that the store can keep it.
+    """
 
     session: str
     login: str
     source: str
     key_fingerprint: str | None
+    home: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +156,10 @@ class ChannelCreated(Fact):
 
 @dataclass(frozen=True, slots=True)
 class MemberJoined(Fact):
-    """A session entered ``channel`` (its account joins unless already a member)."""
+    """A session entered ``channel`` (its account joins unless already a member).
+
+    It is also the channel the account's next login lands in (``last_channel``).
+    """
 
     session: str
     login: str
@@ -159,7 +168,8 @@ class MemberJoined(Fact):
 
 @dataclass(frozen=True, slots=True)
 class MemberLeft(Fact):
-    """An account left ``channel``; its sessions there go back to the home channel."""
+    """An account left ``channel`` (for good: a disconnect is not leaving); its sessions
+    there go back to the home channel."""
 
     session: str
     login: str

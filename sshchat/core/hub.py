@@ -20,12 +20,11 @@ each recipient's sink, which owns a bounded queue. No I/O.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from sshchat.core.channels import Channels
-from sshchat.core.delivery import Delivery
+from sshchat.core.delivery import Delivery, recent_lines
 from sshchat.core.digest import state_digest
 from sshchat.core.events import (
     ChatMessage,
@@ -288,10 +287,13 @@ class Hub:
         self._append([self.messaging.broadcast(client, text)])
 
     def history(self, client: Client, count: int) -> None:
-        """Show the last ``count`` lines of the client's current channel."""
+        """Show the last ``count`` lines of the client's current channel.
+
+        Lines of users the account ignores are left out (and not counted).
+        """
         channel = client.current
         count = max(1, min(count, HISTORY_KEEP))
-        lines = tuple(itertools.islice(reversed(channel.history), count))[::-1]
+        lines = recent_lines(channel, count, client.account.ignored)
         client.sink.deliver(History(channel.name, lines, self.clock()))
 
     # -- channels ------------------------------------------------------------
@@ -542,12 +544,17 @@ class Hub:
         ban_reason: str = "",
         muted_until: float | None = None,
         pending: Iterable[PrivateMessage] = (),
+        channels: Iterable[str] = (),
+        last_channel: str | None = None,
     ) -> Account | None:
         """Give a configured account its saved state.
 
         Returns None for a login no longer configured. A saved nick that is no
         longer valid or now clashes with another account (say, one added to
         the config since) is dropped, as are ignores of removed accounts.
+        ``channels`` are the account's memberships (call after
+        :meth:`restore_channel`): names of channels that no longer exist are
+        dropped; ``last_channel`` counts only if it is one of them.
         """
         account = self.state.accounts.get(login)
         if account is None:
@@ -564,6 +571,14 @@ class Hub:
         account.ban_reason = ban_reason[:MAX_REASON]
         account.muted_until = muted_until
         account.pending.extend(pending)
+        for name in channels:
+            channel = self.state.find_channel(name)
+            if channel is not None:
+                self.state.add_member(channel, account)
+        last = self.state.find_channel(last_channel) if last_channel else None
+        account.last_channel = (
+            last.name if last is not None and last.name in account.channels else None
+        )
         return account
 
     # -- the digest -----------------------------------------------------------------

@@ -202,7 +202,8 @@ class Identity(Part):
         for channel in state.channels.values():
             channel.invited.discard(login)
             channel.ops.discard(login)
-            channel.members.pop(login, None)
+            if login in channel.members:
+                state.remove_member(channel, account)
             if channel.owner == login:
                 channel.owner = None
         for other in state.accounts.values():

@@ -98,7 +98,7 @@ class Messaging(Part):
         event = ChatMessage(fact.channel, fact.sender, fact.nick, fact.text, fact.action, fact.time)
         self.state.stats.messages += 1
         channel.history.append(event)
-        self.delivery.to_accounts(channel.members.values(), event)
+        self.delivery.to_accounts(channel.online.values(), event)
 
     def _private(self, fact: PrivateMessageSent) -> None:
         accounts = self.state.accounts

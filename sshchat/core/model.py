@@ -42,6 +42,7 @@ MAX_TOPIC = 300
 MAX_PENDING = 100  # private messages kept for an offline user
 HISTORY_KEEP = 500  # lines of history kept per channel
 SUMMARY_NAMES = 10  # names listed in a presence summary
+ONLINE_NAMES = 12  # names listed in the "who is online" line at login (more: a count)
 FOREVER = math.inf
 # Presence notices that /quiet hides.
 _NOISE = frozenset(
@@ -85,7 +86,10 @@ class Account:
     nick: str
     admin: bool = False
     clients: list[Client] = field(default_factory=list)
-    channels: dict[str, Channel] = field(default_factory=dict)  # membership, by name
+    # Membership belongs to the account and outlives its sessions: it ends
+    # with /leave, a kick or the account's removal, never with a disconnect.
+    channels: dict[str, Channel] = field(default_factory=dict)  # by channel name
+    last_channel: str | None = None  # where a session last switched to; logins land there
     away: str | None = None
     connected_since: float | None = None
     last_seen: float | None = None
@@ -115,13 +119,19 @@ class Account:
 
 @dataclass(eq=False)
 class Channel:
-    """A named room. ``members`` maps login names to accounts."""
+    """A named room. ``members`` maps login names to accounts, online or not.
+
+    ``online`` is the subset of ``members`` with at least one session, kept by
+    applying facts: fan-out iterates it, so a line costs as much as there are
+    people to read it, however many offline members a channel has.
+    """
 
     name: str
     owner: str | None = None
     private: bool = False
     topic: str = ""
     members: dict[str, Account] = field(default_factory=dict)
+    online: dict[str, Account] = field(default_factory=dict)
     invited: set[str] = field(default_factory=set)
     ops: set[str] = field(default_factory=set)  # logins allowed to moderate
     created: float = field(default_factory=time.time)
@@ -154,6 +164,9 @@ class Client:
     connected_at: float = field(default_factory=time.time)
     key_fingerprint: str | None = None
     source: str = ""
+    # Case-folded names of the channels whose recent history this session has
+    # been shown: switching to one of the account's channels shows it once.
+    shown: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True)

@@ -193,7 +193,7 @@ class Moderation(Part):
             fact.topic,
             fact.time,
         )
-        self.delivery.to_accounts(channel.members.values(), event)
+        self.delivery.to_accounts(channel.online.values(), event)
 
     def _op(self, fact: OpSet) -> None:
         channel = self.state.find_channel(fact.channel)
@@ -206,7 +206,7 @@ class Moderation(Part):
         event = OpChanged(
             self._nick(fact.login), channel.name, fact.op, self._nick(fact.actor), fact.time
         )
-        self.delivery.to_accounts(channel.members.values(), event)
+        self.delivery.to_accounts(channel.online.values(), event)
 
     def _kicked(self, fact: Kicked) -> None:
         channel = self.state.find_channel(fact.channel)
@@ -215,15 +215,13 @@ class Moderation(Part):
             return
         detail = f"by {self._nick(fact.actor)}" + (f": {fact.reason}" if fact.reason else "")
         event = Presence(PresenceKind.KICK, who.login, who.nick, channel.name, detail, fact.time)
-        self.delivery.to_accounts(channel.members.values(), event)
-        channel.members.pop(who.login, None)
-        who.channels.pop(channel.name, None)
+        self.delivery.to_accounts(channel.online.values(), event)
+        self.state.remove_member(channel, who)
         channel.invited.discard(who.login)
-        for other in who.clients:
-            if other.current is channel:
-                other.current = self.state.default_channel
 
     def _banned(self, fact: Banned) -> None:
+        """End the sessions; memberships stay (a ban bars the server, kicks bar channels),
+        so that a user back from a temporary ban finds their channels as they were."""
         who = self.state.accounts.get(fact.login)
         if who is None:
             return

@@ -5,14 +5,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sshchat.core.events import History, Presence, PresenceKind, SessionEnded
+from sshchat.core.events import History, OnlineNow, Presence, PresenceKind, SessionEnded
 from sshchat.core.facts import AwaySet, Fact, SessionClosed, SessionOpened
-from sshchat.core.model import MAX_REASON, NULL_SINK, Account, Channel, Client, Sink
+from sshchat.core.model import (
+    MAX_REASON,
+    NULL_SINK,
+    ONLINE_NAMES,
+    Account,
+    Channel,
+    Client,
+    Sink,
+)
 from sshchat.core.part import Part
 from sshchat.core.refusals import NoSuchAccount, NotAway
 from sshchat.core.text import sanitize
 
-__all__ = ["Sessions"]
+__all__ = ["Sessions", "online_now"]
 
 
 class Sessions(Part):
@@ -27,11 +35,16 @@ class Sessions(Part):
 
         The caller checks bans first (see ``Moderation.admission``).
         """
-        if login not in self.state.accounts:
+        account = self.state.accounts.get(login)
+        if account is None:
             raise NoSuchAccount(login)
+        home = self.state.default_channel
+        joins = None if login in home.members else home.name
         session = self.ids()
         self.state.sinks[session] = sink
-        fact = SessionOpened(self.ids(), self.clock(), session, login, source, key_fingerprint)
+        fact = SessionOpened(
+            self.ids(), self.clock(), session, login, source, key_fingerprint, joins
+        )
         return session, [fact]
 
     def close(self, client: Client) -> list[Fact]:
@@ -58,17 +71,26 @@ class Sessions(Part):
         }
 
     def _opened(self, fact: SessionOpened) -> None:
+        """Open the session in the account's last channel; it is back in all its channels.
+
+        The new session is shown the recent history of its current channel only
+        (lines of the others arrive tagged as they are said), then the private
+        messages that waited for it, then who is online where it landed.
+        """
         state = self.state
         account = state.accounts.get(fact.login)
         if account is None:  # removed between deciding and applying
             state.sinks.pop(fact.session, None)
             return
-        home = state.default_channel
+        if fact.home is not None:
+            home = state.find_channel(fact.home)
+            if home is not None and account.login not in home.members:
+                state.add_member(home, account)
         client = Client(
             id=fact.session,
             account=account,
             sink=state.sinks.get(fact.session, NULL_SINK),
-            current=home,
+            current=state.landing(account),
             connected_at=fact.time,
             key_fingerprint=fact.key_fingerprint,
             source=fact.source,
@@ -79,16 +101,19 @@ class Sessions(Part):
         if first:
             account.connected_since = fact.time
             account.away = None
-            self.add_member(home, account, fact.time, announce=False)
+            state.went_online(account)
             self.delivery.announce(
                 account.channels.values(),
                 Presence(PresenceKind.CONNECT, account.login, account.nick, None, "", fact.time),
                 skip=account,
             )
-        self.delivery.history(client, home, state.settings.history_lines, fact.time)
+        self.delivery.history(client, client.current, state.settings.history_lines, fact.time)
         if account.pending:
-            client.sink.deliver(History(None, tuple(account.pending), fact.time))
+            waiting = tuple(m for m in account.pending if m.sender not in account.ignored)
+            if waiting:
+                client.sink.deliver(History(None, waiting, fact.time))
             account.pending.clear()
+        client.sink.deliver(online_now(client.current, fact.time))
 
     def _closed(self, fact: SessionClosed) -> None:
         client = self.state.sessions.get(fact.session)
@@ -116,24 +141,30 @@ class Sessions(Part):
         account.last_seen = when
         if account.clients:
             return
-        channels = list(account.channels.values())
-        for channel in channels:
-            channel.members.pop(account.login, None)
-        account.channels.clear()
         account.connected_since = None
         account.away = None
+        state.went_offline(account)  # still a member of its channels, offline
         self.delivery.announce(
-            channels,
+            account.channels.values(),
             Presence(PresenceKind.DISCONNECT, account.login, account.nick, None, "", when),
         )
 
     def add_member(
         self, channel: Channel, account: Account, when: float, *, announce: bool = True
     ) -> None:
-        channel.members[account.login] = account
-        account.channels[channel.name] = channel
+        self.state.add_member(channel, account)
         if announce:
             self.delivery.announce(
                 [channel],
                 Presence(PresenceKind.JOIN, account.login, account.nick, channel.name, "", when),
             )
+
+
+def online_now(channel: Channel, when: float) -> OnlineNow:
+    """Who is online in ``channel``: the names in a small channel, a count in a big one."""
+    online = channel.online.values()
+    count = len(online)
+    nicks: tuple[str, ...] = ()
+    if count <= ONLINE_NAMES:
+        nicks = tuple(sorted((a.nick for a in online), key=str.casefold))
+    return OnlineNow(channel.name, count, nicks, when)

@@ -53,6 +53,51 @@ class HubState:
         self.channels[name.casefold()] = channel
         return channel
 
+    # -- membership: the only code that changes ``members``/``online`` ---------
+    # Keeps three views in step: ``channel.members``, ``account.channels`` and
+    # ``channel.online`` (members with a session). Called while applying facts
+    # (and by start-up restoring), never while deciding.
+
+    def add_member(self, channel: Channel, account: Account) -> None:
+        login = account.login
+        channel.members[login] = account
+        account.channels[channel.name] = channel
+        if account.clients:
+            channel.online[login] = account
+
+    def remove_member(self, channel: Channel, account: Account) -> None:
+        """End a membership; the account's sessions there go back to the home channel."""
+        login = account.login
+        channel.members.pop(login, None)
+        channel.online.pop(login, None)
+        account.channels.pop(channel.name, None)
+        if account.last_channel is not None and account.last_channel == channel.name:
+            account.last_channel = None
+        home = self.default_channel
+        for client in account.clients:
+            if client.current is channel:
+                client.current = home
+            client.shown.discard(channel.name.casefold())
+
+    def went_online(self, account: Account) -> None:
+        """The account's first session opened: it reads its channels again."""
+        for channel in account.channels.values():
+            channel.online[account.login] = account
+
+    def went_offline(self, account: Account) -> None:
+        """The account's last session ended: it stays a member, offline."""
+        for channel in account.channels.values():
+            channel.online.pop(account.login, None)
+
+    def landing(self, account: Account) -> Channel:
+        """Where a new session of ``account`` starts: its last channel, else home."""
+        name = account.last_channel
+        if name is not None:
+            channel = account.channels.get(name)
+            if channel is not None:
+                return channel
+        return self.default_channel
+
     def find_account(self, name: str) -> Account | None:
         """The account whose nick or login name is ``name`` (case-insensitive)."""
         folded = sanitize(name).casefold()

@@ -50,6 +50,7 @@ _REMOVED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Cn"})
 ZWNJ = "\u200c"
 ZWJ = "\u200d"
 _JOINERS = frozenset((ZWNJ, ZWJ))
+VS16 = "\ufe0f"  # emoji presentation: in emoji ZWJ sequences it comes right before a ZWJ
 
 # Invisible marks that only modify the character before them: the variation
 # selectors (U+FE0E/U+FE0F pick text or emoji form), their supplement (CJK
@@ -124,12 +125,19 @@ def _clean_chars(text: str) -> str:
         # A joiner stays only between the end of a visible glyph (which may be
         # a kept selector: the rainbow flag is WHITE FLAG, VS16, ZWJ, RAINBOW)
         # and the start of the next; a run of joiners fails this for all of them.
+        # After a selector only ZWJ after VS16 is Unicode's (emoji sequences);
+        # anything else there would make a two-character invisible run.
         last = len(out) - 1
         out = [
             ch
             for k, ch in enumerate(out)
             if ch not in _JOINERS
-            or (0 < k < last and _ends_glyph(out[k - 1]) and _is_base(out[k + 1]))
+            or (
+                0 < k < last
+                and _ends_glyph(out[k - 1])
+                and _is_base(out[k + 1])
+                and (not _is_selector(out[k - 1]) or (ch == ZWJ and out[k - 1] == VS16))
+            )
         ]
     return "".join(out)
 

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable
 
 from prompt_toolkit.utils import get_cwidth
 
-from sshchat.commands.refusals import notice_text
+from sshchat.commands.refusals import notice_text, online_text
 from sshchat.core.events import (
     Broadcast,
     ChatMessage,
@@ -35,6 +35,7 @@ from sshchat.core.events import (
     History,
     Notice,
     NoticeKind,
+    OnlineNow,
     OpChanged,
     Presence,
     PresenceKind,
@@ -361,6 +362,9 @@ class Renderer:
             return self._history(event, current_channel)
         if isinstance(event, PresenceSummary):
             return self._summary(event)
+        if isinstance(event, OnlineNow):  # presence, shown like a summary
+            body = [("--", DIM), (" " + online_text(event), "")]
+            return self._line(self._stamp(event.time), body, head_len=1)
         if isinstance(event, OpChanged):  # a channel notice, like joins and topics
             text, _ = notice_text(event)
             return self._line(self._stamp(event.time), [("--", DIM), (" " + text, "")], head_len=1)

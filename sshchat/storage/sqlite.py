@@ -143,6 +143,18 @@ MIGRATIONS: tuple[str, ...] = (
     DROP INDEX messages_channel;
     CREATE INDEX messages_channel ON messages (channel COLLATE NOCASE, id);
     """,
+    # 3: channel membership belongs to the account and outlives its sessions;
+    # the channel a login lands in.
+    """
+    CREATE TABLE members (
+        channel TEXT NOT NULL COLLATE NOCASE,
+        login TEXT NOT NULL,
+        since REAL NOT NULL,
+        PRIMARY KEY (channel, login)
+    );
+    CREATE INDEX members_login ON members (login);
+    ALTER TABLE accounts ADD COLUMN last_channel TEXT;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -186,7 +198,8 @@ class SavedChannel:
 
 @dataclass(frozen=True)
 class SavedAccount:
-    """An account's lasting state as stored (``pending``: offline PMs, oldest first)."""
+    """An account's lasting state as stored (``pending``: offline PMs, oldest first;
+    ``channels``: the channels it is a member of; ``last_channel``: where it lands)."""
 
     login: str
     nick: str
@@ -197,6 +210,8 @@ class SavedAccount:
     ban_reason: str
     muted_until: float | None
     pending: tuple[PrivateMessage, ...] = ()
+    channels: tuple[str, ...] = ()  # memberships, oldest first
+    last_channel: str | None = None
 
 
 @dataclass(frozen=True)
@@ -237,6 +252,8 @@ def restore(hub: Hub, snapshot: Snapshot) -> None:
             ban_reason=acct.ban_reason,
             muted_until=acct.muted_until,
             pending=acct.pending,
+            channels=acct.channels,
+            last_channel=acct.last_channel,
         )
 
 
@@ -487,12 +504,17 @@ class Store:
                 when,
             )
             waiting.setdefault(recipient, []).append(message)
+        memberships: dict[str, list[str]] = {}
+        for channel, login in conn.execute(
+            "SELECT channel, login FROM members ORDER BY since, rowid"
+        ):
+            memberships.setdefault(login, []).append(channel)
         accounts = []
         for row in conn.execute(
             "SELECT login, nick, last_seen, prefs, ignored, banned_until, banned_forever,"
-            " ban_reason, muted_until, muted_forever FROM accounts"
+            " ban_reason, muted_until, muted_forever, last_channel FROM accounts"
         ):
-            login, nick, seen, prefs, ignored, ban, ban_ever, reason, mute, mute_ever = row
+            login, nick, seen, prefs, ignored, ban, ban_ever, reason, mute, mute_ever, last = row
             accounts.append(
                 SavedAccount(
                     login=login,
@@ -504,9 +526,13 @@ class Store:
                     ban_reason=reason,
                     muted_until=FOREVER if mute_ever else mute,
                     pending=tuple(waiting.pop(login, ())[-pending:]) if pending else (),
+                    channels=tuple(memberships.pop(login, ())),
+                    last_channel=last if isinstance(last, str) else None,
                 )
             )
-        for login, messages in waiting.items():  # no lasting state besides these
+        # Logins with no row of their own: nothing lasting besides these.
+        for login in sorted(waiting.keys() | memberships.keys()):
+            messages = waiting.get(login, [])
             accounts.append(
                 SavedAccount(
                     login=login,
@@ -518,6 +544,7 @@ class Store:
                     ban_reason="",
                     muted_until=None,
                     pending=tuple(messages[-pending:]) if pending else (),
+                    channels=tuple(memberships.get(login, ())),
                 )
             )
         return Snapshot(saved_channels, tuple(accounts), lines)
@@ -727,6 +754,7 @@ _ACCOUNT_COLUMNS = frozenset(
         "ban_reason",
         "muted_until",
         "muted_forever",
+        "last_channel",
     }
 )
 _CHANNEL_COLUMNS = frozenset({"owner", "private", "topic", "created", "ops", "invited"})
@@ -811,7 +839,37 @@ def _write_kicked(conn: sqlite3.Connection, k: f.Kicked) -> None:
     if k.login in invited:
         invited.discard(k.login)
         _set_channel(conn, k.channel, k.time, invited=_names(invited))
+    _end_membership(conn, k.channel, k.login)
     _write_moderation_of(conn, k)
+
+
+def _add_member(conn: sqlite3.Connection, channel: str, login: str, when: float) -> None:
+    conn.execute(
+        "INSERT INTO members (channel, login, since) VALUES (?, ?, ?)"
+        " ON CONFLICT (channel, login) DO NOTHING",
+        (channel, login, when),
+    )
+
+
+def _end_membership(conn: sqlite3.Connection, channel: str, login: str) -> None:
+    conn.execute(
+        "DELETE FROM members WHERE channel = ? COLLATE NOCASE AND login = ?", (channel, login)
+    )
+    conn.execute(
+        "UPDATE accounts SET last_channel = NULL WHERE login = ?"
+        " AND last_channel = ? COLLATE NOCASE",
+        (login, channel),
+    )
+
+
+def _write_joined(conn: sqlite3.Connection, j: f.MemberJoined) -> None:
+    """A join or a switch: a member (if not yet) and where the next login lands."""
+    _add_member(conn, j.channel, j.login, j.time)
+    _set_account(conn, j.login, last_channel=j.channel)
+
+
+def _write_left(conn: sqlite3.Connection, m: f.MemberLeft) -> None:
+    _end_membership(conn, m.channel, m.login)
 
 
 def _write_moderation_of(conn: sqlite3.Connection, fact: f.Fact) -> None:
@@ -822,6 +880,8 @@ def _write_moderation_of(conn: sqlite3.Connection, fact: f.Fact) -> None:
 
 def _write_session_opened(conn: sqlite3.Connection, s: f.SessionOpened) -> None:
     conn.execute("DELETE FROM pending WHERE recipient = ?", (s.login,))  # shown at login
+    if s.home is not None:  # a first login: a member of the home channel from now on
+        _add_member(conn, s.home, s.login, s.time)
 
 
 def _write_session_closed(conn: sqlite3.Connection, s: f.SessionClosed) -> None:
@@ -885,11 +945,12 @@ def _write_unmuted(conn: sqlite3.Connection, u: f.Unmuted | f.MuteExpired) -> No
 def _write_removed(conn: sqlite3.Connection, r: f.AccountRemoved) -> None:
     """An account left the config: an account added later under its name starts afresh.
 
-    Its messages stay in the channels' history; its ownership, ops and
-    invitations, and other accounts' ignores of it, go.
+    Its messages stay in the channels' history; its memberships, ownership,
+    ops and invitations, and other accounts' ignores of it, go.
     """
     login = r.login
     conn.execute("DELETE FROM accounts WHERE login = ?", (login,))
+    conn.execute("DELETE FROM members WHERE login = ?", (login,))
     conn.execute("DELETE FROM pending WHERE recipient = ?", (login,))
     conn.execute("UPDATE channels SET owner = NULL WHERE owner = ?", (login,))
     for name, ops, invited in conn.execute("SELECT name, ops, invited FROM channels").fetchall():
@@ -915,6 +976,8 @@ _WRITERS: dict[type[f.Fact], Any] = {
     f.OpSet: _write_op,
     f.Invited: _write_invited,
     f.Kicked: _write_kicked,
+    f.MemberJoined: _write_joined,
+    f.MemberLeft: _write_left,
     f.SessionOpened: _write_session_opened,
     f.SessionClosed: _write_session_closed,
     f.NickChanged: _write_nick,
@@ -929,9 +992,9 @@ _WRITERS: dict[type[f.Fact], Any] = {
     f.MuteExpired: _write_unmuted,
     f.AccountRemoved: _write_removed,
 }
-"""What each lasting fact does to the database. Not kept: membership, away,
-sessions' channels, admin flags (the config has them), the home channel (the
-config names it)."""
+"""What each lasting fact does to the database. Not kept: away, sessions,
+admin flags (the config has them), the home channel (the config names it).
+Membership is kept: it belongs to the account, not to its sessions."""
 
 
 # ---------------------------------------------------------------------------

@@ -94,12 +94,15 @@ async def test_history_and_channels_survive_a_restart(config: Config) -> None:
         await alice.expect(r"<alice> the cake is in the fridge")
 
     async with lifetime(config) as second:
-        alice = await second.login("alice")
-        assert "first words in the lobby" in alice.text  # history shown on joining
+        alice = await second.login("alice", channel="secret")  # where she talked last
+        assert "the cake is in the fridge" in alice.text  # its history, shown on landing
+        assert "first words in the lobby" not in alice.text  # only the current channel's
+        alice.send("/list")
+        await alice.expect(r"#lobby  1/2 members\n  #secret \(private\) \*  1/1 member  plans")
+        alice.send("/join lobby")  # still a member: a switch, with the history not seen yet
+        await alice.expect(r"first words in the lobby(?s:.)*Now talking in #lobby")
         alice.send("/history 5")
         await alice.expect(r"history: the last 1 lines of #lobby(?s:.)*first words in the lobby")
-        alice.send("/list")
-        await alice.expect(r"#secret \(private\)  0 members  plans for the party")
 
         carol = await second.login("carol")  # invited before the restart
         carol.send("/join secret")

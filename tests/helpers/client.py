@@ -140,11 +140,13 @@ async def connect(
     term_size: tuple[int, int] = (100, 30),
     wait_prompt: bool = True,
     source: str | None = None,
+    channel: str = "lobby",
 ) -> ChatClient:
     """Log in as ``user`` and wait for the welcome (and the prompt on a pty).
 
     ``source`` is a loopback address to connect from (127.0.0.2, ...), for
-    tests of per-address limits.
+    tests of per-address limits. ``channel`` is where the login lands: the
+    channel the account used last.
     """
     conn = await asyncssh.connect(
         "127.0.0.1",
@@ -167,7 +169,7 @@ async def connect(
     if wait_prompt:
         await client.expect(r"Type\s+/help\s+for\s+commands")
         if pty:
-            await client.expect(rf"#lobby {user}>")
+            await client.expect(rf"#{channel} {user}>")
     return client
 
 

@@ -378,7 +378,7 @@ class TestConnectionCaps:
                         await ssh(server, "carol", source="127.0.0.8")
                     assert "logging in right now" in str(info.value)
             alice.send("/who")
-            await alice.expect(r"alice \[admin\]: online")
+            await alice.expect(r"In #lobby: alice \[admin\]")
 
         # The idle sockets are gone: 127.0.0.1 may log in again.
         await until(lambda: "127.0.0.1" not in gate.per_source, what="idle sockets released")

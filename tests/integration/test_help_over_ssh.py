@@ -65,7 +65,7 @@ async def test_aliases_over_ssh(server: RunningServer, clients: list[ChatClient]
     bob.send("/j dev")
     await bob.expect(r"Now talking in #dev\.")
     alice.send("/names")
-    await alice.expect(r"In #dev:\n  alice \[owner\] \[admin\]: online\n  bob: online")
+    await alice.expect(r"In #dev: alice \[owner\] \[admin\], bob\n")
     alice.send("/w bob psst")
     await bob.expect(r"\[PM from alice\] psst")
     alice.send("/help part")

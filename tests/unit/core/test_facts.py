@@ -223,7 +223,11 @@ LINES = st.one_of(
     st.builds(lambda n: f"/unignore {n}", NAMES),
 )
 STEPS = st.lists(
-    st.tuples(st.sampled_from(LOGINS), st.sampled_from(["line", "connect", "quit", "tick"]), LINES),
+    st.tuples(
+        st.sampled_from(LOGINS),
+        st.sampled_from(["line", "connect", "quit", "quit all", "tick"]),
+        LINES,
+    ),
     max_size=40,
 )
 
@@ -246,11 +250,17 @@ def test_a_hub_rebuilt_from_its_facts_has_the_same_digest(steps, users: int) -> 
                 continue
         elif what == "quit":
             hub.disconnect(sessions[login].pop())
+        elif what == "quit all":  # offline, still a member of its channels
+            while sessions[login]:
+                hub.disconnect(sessions[login].pop())
         elif what == "tick":
             now[0] += 45.0  # bans and mutes of 30s-1m run out
         else:
             handle_line(hub, sessions[login][-1], line)
         sessions[login] = [c for c in sessions[login] if c.id in hub.state.sessions]
-    assert _replayed(recorded, hub).digest() == hub.digest()
+    replayed = _replayed(recorded, hub)
+    assert replayed.digest() == hub.digest()
     for fact in recorded:
         assert f.decode(f.encode(fact)) == fact
+    for channel in hub.channels.values():  # online: exactly the members with a session
+        assert channel.online == {k: a for k, a in channel.members.items() if a.online}

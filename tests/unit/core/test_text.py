@@ -7,7 +7,7 @@ import unicodedata
 
 import pytest
 from helpers.sinks import RecordingSink as Sink
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from sshchat.commands import build_registry
@@ -121,6 +121,7 @@ def test_sanitize_output_is_clean(text: str) -> None:
 
 @settings(max_examples=300)
 @given(TEXT)
+@example("0\ufe00\u200c0")  # a selector then a joiner: found by hypothesis
 def test_sanitize_leaves_no_invisible_run(text: str) -> None:
     # Joiners and selectors can never carry hidden text: each follows a visible
     # character (a joiner also precedes one), so they never come in runs, first,
@@ -130,7 +131,11 @@ def test_sanitize_leaves_no_invisible_run(text: str) -> None:
     assert not out.endswith(tuple(JOINERS))
     for k in range(1, len(out)):
         if INVISIBLE.match(out[k]):
-            assert not INVISIBLE.match(out[k - 1]) and not out[k - 1].isspace(), repr(out)
+            # The one pair Unicode needs: VS16 then ZWJ inside an emoji sequence
+            # (the rainbow flag), itself right after a visible character.
+            pair = out[k - 1 : k + 1] == "\ufe0f\u200d" and not INVISIBLE.match(out[k - 2])
+            assert pair or not INVISIBLE.match(out[k - 1]), repr(out)
+            assert not out[k - 1].isspace(), repr(out)
         if out[k - 1] in JOINERS:
             assert not out[k].isspace(), repr(out)
 

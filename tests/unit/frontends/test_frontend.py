@@ -433,6 +433,7 @@ async def test_dropped_events_are_reported(session) -> None:
     s = session(queue_limit=3)
     client = s.fe.client
     assert client is not None
+    await settle(s.fe)  # the login's own lines first
     for i in range(10):
         s.fe.outbox.deliver(Notice(f"n{i}", NoticeKind.INFO))
     await settle(s.fe)
