@@ -28,7 +28,7 @@ from sshchat.core.events import (
 from sshchat.core.model import FOREVER, HubError
 from sshchat.core.names import NAME_RULE, valid_name
 
-__all__ = ["banned_text", "notice_text", "refusal_text", "until_text"]
+__all__ = ["banned_text", "muted_text", "notice_text", "refusal_text", "until_text"]
 
 
 def until_text(deadline: float) -> str:
@@ -46,6 +46,29 @@ def until_text(deadline: float) -> str:
 def banned_text(until: float, reason: str) -> str:
     why = f": {reason}" if reason else ""
     return f"you are banned from this server {until_text(until)}{why}"
+
+
+# What a mute refused, and what the user may still do instead.
+_MUTED = {
+    "message": "nothing was sent",
+    "away": (
+        "others would see that reason, so nothing was changed; /away alone still marks you away"
+    ),
+    "topic": "you cannot change topics; nothing was changed",
+    "nick": "you cannot change your nick; nothing was changed",
+    "create": "you cannot create channels; nothing was created",
+    "invite": "you cannot invite anyone; nobody was invited",
+    "kick": (
+        "others would see that reason, so nobody was kicked; /kick NICK without one still works"
+    ),
+}
+
+
+def muted_text(until: float, action: str) -> str:
+    """``you are muted for another 5m; nothing was sent`` and its kin for other actions."""
+    what = _MUTED.get(action, _MUTED["message"])
+    sep = "; " if action == "message" else ": "
+    return f"you are muted {until_text(until)}{sep}{what}"
 
 
 def refusal_text(err: HubError) -> str:
@@ -125,7 +148,7 @@ def refusal_text(err: HubError) -> str:
         case r.NotMuted():
             return f"{err.nick} is not muted"
         case r.Muted():
-            return f"you are muted {until_text(err.until)}; nothing was sent"
+            return muted_text(err.until, err.action)
         case r.AlreadyIgnored():
             return f"you already ignore {err.nick}"
         case r.NotIgnored():

@@ -198,6 +198,10 @@ class Hub:
         if self.state.sessions.get(client.id) is not client:
             raise SessionGone()
 
+    def _speaking(self, client: Client, action: str = "message") -> list[Fact]:
+        """Refuse ``action`` (text others would see) while muted; facts if a mute ran out."""
+        return self.moderation.mute_check(client.account, action)
+
     # -- sessions -----------------------------------------------------------
 
     def connect(
@@ -226,8 +230,10 @@ class Hub:
         self._append(self.sessions.close(client))
 
     def set_away(self, client: Client, reason: str) -> None:
+        """Mark the account away; a reason is text others see, so a mute refuses it."""
         self._live(client)
-        self._append(self.sessions.away(client, reason))
+        expired = self._speaking(client, "away") if sanitize(reason) else []
+        self._append([*expired, *self.sessions.away(client, reason)])
 
     def set_back(self, client: Client) -> None:
         self._live(client)
@@ -260,7 +266,7 @@ class Hub:
     def say(self, client: Client, text: str, *, action: bool = False) -> None:
         """Send ``text`` to the client's current channel."""
         self._live(client)
-        expired = self.moderation.mute_check(client.account)
+        expired = self._speaking(client)
         fact = self.messaging.say(client, text, action)
         self._append([*expired, fact] if expired else (fact,))
 
@@ -272,7 +278,7 @@ class Hub:
         and its sender told, rather than silently dropping an older one.
         """
         self._live(client)
-        expired = self.moderation.mute_check(client.account)
+        expired = self._speaking(client)
         fact = self.messaging.private_message(client, target, text)
         self._append([*expired, fact])
         return self.state.accounts[fact.recipient]
@@ -285,7 +291,8 @@ class Hub:
     def broadcast(self, client: Client, text: str) -> None:
         """An admin's message to every online user."""
         self._live(client)
-        self._append([self.messaging.broadcast(client, text)])
+        fact = self.messaging.broadcast(client, text)
+        self._append([*self._speaking(client), fact])
 
     def history(self, client: Client, count: int) -> None:
         """Show the last ``count`` lines of the client's current channel."""
@@ -299,8 +306,9 @@ class Hub:
     def create_channel(self, client: Client, name: str, *, private: bool = False) -> Channel:
         """Create a channel owned by the client's account and enter it."""
         self._live(client)
+        expired = self._speaking(client, "create")
         facts = self.channels_part.create(client, name, private=private)
-        self._append(facts)
+        self._append([*expired, *facts])
         return client.current
 
     def join(self, client: Client, name: str) -> Channel:
@@ -319,8 +327,9 @@ class Hub:
     def invite(self, client: Client, target: str) -> Account:
         """Let ``target`` into the client's current channel."""
         self._live(client)
+        expired = self._speaking(client, "invite")
         facts = self.channels_part.invite(client, target)
-        self._append(facts)
+        self._append([*expired, *facts])
         return self.state.accounts[facts[0].login]  # type: ignore[attr-defined]
 
     def set_default_channel(self, name: str) -> Channel:
@@ -338,7 +347,8 @@ class Hub:
         """Change the account's display nick; returns the old one."""
         self._live(client)
         old = client.account.nick
-        self._append(self.identity.set_nick(client, new))
+        expired = self._speaking(client, "nick")
+        self._append([*expired, *self.identity.set_nick(client, new)])
         return old
 
     def set_preference(self, client: Client, key: str, value: bool | str) -> None:
@@ -383,7 +393,8 @@ class Hub:
         """Set (or with "" clear) the current channel's topic; owner, ops, admins."""
         self._live(client)
         channel = client.current
-        self._append(self.moderation.set_topic(client, topic))
+        expired = self._speaking(client, "topic")
+        self._append([*expired, *self.moderation.set_topic(client, topic)])
         return channel
 
     def set_op(self, client: Client, target: str, *, op: bool) -> Account:
@@ -396,8 +407,9 @@ class Hub:
     def kick(self, client: Client, target: str, reason: str = "") -> Account:
         """Remove ``target`` from the current channel; owner, ops and admins."""
         self._live(client)
+        expired = self._speaking(client, "kick") if sanitize(reason) else []
         who, facts = self.moderation.kick(client, target, reason)
-        self._append(facts)
+        self._append([*expired, *facts])
         return who
 
     def ban(self, client: Client, target: str, seconds: float | None, reason: str) -> Account:

@@ -18,6 +18,7 @@ from sshchat.core.ratelimit import TokenBucket
 from sshchat.errors import SshchatError
 
 __all__ = [
+    "AWAY",
     "FOREVER",
     "NULL_SINK",
     "Account",
@@ -38,6 +39,7 @@ DEFAULT_MESSAGE_BURST = 15  # lines a user may send at once before the rate appl
 DEFAULT_HISTORY_LINES = 50  # lines of a channel shown on joining it
 DEFAULT_PRESENCE_SUMMARY_OVER = 50  # members above which presence lines are summarised
 MAX_REASON = 200
+AWAY = "away"  # the away status of someone who gave no reason
 MAX_TOPIC = 300
 MAX_PENDING = 100  # private messages kept for an offline user
 HISTORY_KEEP = 500  # lines of history kept per channel

@@ -11,6 +11,7 @@ from __future__ import annotations
 from sshchat.core.model import HubError
 
 __all__ = [
+    "MUTED_ACTIONS",
     "AdminsOnly",
     "AlreadyIgnored",
     "AlreadyInChannel",
@@ -269,11 +270,21 @@ class NotMuted(Refusal):
 
 
 class Muted(Refusal):
-    """The sender is muted until ``until`` (``math.inf``: for good)."""
+    """The sender is muted until ``until`` (``math.inf``: for good).
 
-    def __init__(self, until: float) -> None:
-        super().__init__(until)
+    ``action`` is what was refused: ``message`` (a line, an action, a private
+    message, a broadcast) or one of :data:`MUTED_ACTIONS`, every other way of
+    putting text of one's own in front of others.
+    """
+
+    def __init__(self, until: float, action: str = "message") -> None:
+        super().__init__(until, action)
         self.until = until
+        self.action = action
+
+
+MUTED_ACTIONS = ("message", "away", "topic", "nick", "create", "invite", "kick")
+"""What a mute refuses (see :class:`Muted`)."""
 
 
 class AlreadyIgnored(Refusal):

@@ -7,7 +7,7 @@ from typing import Any
 
 from sshchat.core.events import History, Presence, PresenceKind, SessionEnded
 from sshchat.core.facts import AwaySet, Fact, SessionClosed, SessionOpened
-from sshchat.core.model import MAX_REASON, NULL_SINK, Account, Channel, Client, Sink
+from sshchat.core.model import AWAY, MAX_REASON, NULL_SINK, Account, Channel, Client, Sink
 from sshchat.core.part import Part
 from sshchat.core.refusals import NoSuchAccount, NotAway
 from sshchat.core.text import sanitize
@@ -40,7 +40,7 @@ class Sessions(Part):
         return [SessionClosed(self.ids(), self.clock(), client.id, client.account.login)]
 
     def away(self, client: Client, reason: str) -> list[Fact]:
-        reason = sanitize(reason)[:MAX_REASON] or "away"
+        reason = sanitize(reason)[:MAX_REASON] or AWAY
         return [AwaySet(self.ids(), self.clock(), client.account.login, reason)]
 
     def back(self, client: Client) -> list[Fact]:
