@@ -317,13 +317,16 @@ def test_only_owner_or_admin_can_invite_to_private(chat: Chat) -> None:
     assert chat.do(d, "/join secret").errors() == []
 
 
-def test_anyone_may_invite_to_a_public_channel(chat: Chat) -> None:
+def test_only_those_running_a_public_channel_may_invite(chat: Chat) -> None:
     b = chat.connect("bob")
     c = chat.connect("carol")
     d = chat.connect("dave")
     chat.do(b, "/create dev")
     chat.do(c, "/join dev")
     chat.clear()
+    assert "only the owner, ops and admins" in chat.do(c, "/invite dave").last_error()
+    assert chat.sink(d).infos() == []
+    chat.do(b, "/op carol")
     assert chat.do(c, "/invite dave").errors() == []
     assert any("#dev" in t for t in chat.sink(d).infos())
 

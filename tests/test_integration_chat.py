@@ -126,7 +126,7 @@ async def test_private_channel_needs_invite(
     await bob.expect(r"Now talking in #secret\.")
     await alice.expect(r"-- bob joined #secret")
     bob.send("/invite dave")
-    await bob.expect(r"error: only the owner of #secret can invite people to it")
+    await bob.expect(r"error: only the owner, ops and admins of #secret can invite people to it")
     alice.send("welcome in")
     await bob.expect(r"<alice> welcome in")
 

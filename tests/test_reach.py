@@ -6,11 +6,17 @@ mute, ignore and private-channel rules are described in the README ("Safety").
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from conftest import ChatClient, connect
+from sinks import RecordingSink
 from test_commands import Chat
+from test_store import attached, reload, rows
 
 from sshchat.app import RunningServer
+from sshchat.core.events import History, Presence, PresenceKind, PrivateMessage
+from sshchat.core.model import MAX_PENDING
 
 # -- 1. a mute silences every text others see ------------------------------------------
 
@@ -139,3 +145,199 @@ async def test_a_muted_user_cannot_set_an_away_reason_or_nick_over_ssh(
     alice.send("/whois bob")
     await alice.expect(r"status: online")
     await alice.absent(r"555-SPAM|spammer")
+
+
+# -- 2. /ignore cannot be got around ---------------------------------------------------
+
+
+class Ignoring:
+    """carol ignores bob; bob owns #dev, where alice and carol are too."""
+
+    def __init__(self, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        self.chat = Chat(**kwargs)
+        self.alice = self.chat.connect("alice")
+        self.bob = self.chat.connect("bob")
+        self.carol = self.chat.connect("carol")
+        self.chat.do(self.bob, "/create dev")
+        self.chat.do(self.alice, "/join dev")
+        self.chat.do(self.carol, "/join dev")
+        self.chat.do(self.carol, "/ignore bob")
+        self.chat.clear()
+
+    @property
+    def carol_sink(self):  # type: ignore[no-untyped-def]
+        return self.chat.sink(self.carol)
+
+    def reconnect_carol(self) -> None:
+        self.chat.hub.disconnect(self.carol)
+        self.carol = self.chat.connect("carol")
+
+
+@pytest.fixture
+def ignoring() -> Ignoring:
+    return Ignoring()
+
+
+def test_private_messages_of_an_ignored_user_are_not_kept_for_later(ignoring: Ignoring) -> None:
+    chat = ignoring.chat
+    chat.hub.disconnect(ignoring.carol)
+    bob_sink = chat.do(ignoring.bob, "/msg carol you will read this later")
+    # bob is told what anyone is told: he cannot find out that he is ignored.
+    assert bob_sink.infos() == ["carol is offline and will see it at their next login"]
+    chat.do(ignoring.alice, "/msg carol hello from alice")
+    ignoring.carol = chat.connect("carol")
+    shown = [m for e in ignoring.carol_sink.of(History) if e.channel is None for m in e.messages]
+    assert [(m.sender, m.text) for m in shown] == [("alice", "hello from alice")]
+    assert chat.hub.accounts["carol"].pending == type(chat.hub.accounts["carol"].pending)()
+    # /reply answers alice, not the ignored bob who wrote after her.
+    assert chat.hub.accounts["carol"].last_pm_from == "alice"
+
+
+def test_an_ignored_user_cannot_fill_the_offline_queue(ignoring: Ignoring) -> None:
+    chat = ignoring.chat
+    chat.hub.disconnect(ignoring.carol)
+    for n in range(MAX_PENDING + 5):
+        assert chat.do(ignoring.bob, f"/msg carol spam {n}").errors() == []
+    assert chat.do(ignoring.alice, "/msg carol still room").errors() == []
+
+
+def test_an_ignored_users_live_message_is_not_what_reply_answers(ignoring: Ignoring) -> None:
+    chat = ignoring.chat
+    chat.do(ignoring.alice, "/msg carol hi")
+    chat.do(ignoring.bob, "/msg carol hi too")
+    assert ignoring.carol_sink.of(PrivateMessage)[-1].sender == "alice"
+    chat.do(ignoring.carol, "/reply hello")
+    assert [m.text for m in chat.sink(ignoring.alice).of(PrivateMessage)] == ["hi", "hello"]
+    assert chat.sink(ignoring.bob).of(PrivateMessage)[-1].text == "hi too"
+
+
+def test_the_store_keeps_no_queued_message_of_an_ignored_user(tmp_path: Path) -> None:
+    db = tmp_path / "chat.db"
+    hub, store = attached(db)
+    bob = hub.connect("bob", RecordingSink())
+    alice = hub.connect("alice", RecordingSink())
+    carol = hub.connect("carol", RecordingSink())
+    hub.ignore(carol, "bob")
+    hub.disconnect(carol)
+    hub.private_message(bob, "carol", "from the ignored bob")
+    hub.private_message(alice, "carol", "from alice")
+    store.close()
+    # Not on disk either, where it could push older, wanted messages out of the queue.
+    waiting = rows(db, "SELECT m.text FROM pending p JOIN messages m ON m.id = p.message")
+    assert waiting == [("from alice",)]
+    again = reload(db)
+    assert [m.text for m in again.accounts["carol"].pending] == ["from alice"]
+
+
+def test_an_ignored_users_queued_messages_are_dropped_at_restore(tmp_path: Path) -> None:
+    hub = Chat().hub
+    message = PrivateMessage("bob", "bob", "carol", "carol", "old", False, 1.0)
+    other = PrivateMessage("alice", "alice", "carol", "carol", "fine", False, 2.0)
+    hub.restore_account("carol", ignored=["bob"], pending=[message, other])
+    assert list(hub.accounts["carol"].pending) == [other]
+
+
+def test_only_those_running_a_channel_may_invite_and_the_inviter_is_named(
+    ignoring: Ignoring,
+) -> None:
+    chat = ignoring.chat
+    dave = chat.connect("dave")
+    chat.clear()
+    # alice is an admin: she may. A plain member may not, even in a public channel.
+    error = chat.do(ignoring.carol, "/invite dave").last_error()
+    assert error == "only the owner, ops and admins of #dev can invite people to it"
+    assert chat.sink(dave).events == []
+    chat.do(ignoring.bob, "/invite dave")
+    assert chat.sink(dave).infos() == ["bob invites you to #dev: type /join dev"]
+
+
+def test_an_invitation_from_an_ignored_user_is_not_shown(ignoring: Ignoring) -> None:
+    chat = ignoring.chat
+    chat.do(ignoring.carol, "/leave")
+    chat.clear()
+    assert chat.do(ignoring.bob, "/invite carol").errors() == []
+    assert ignoring.carol_sink.events == []
+
+
+def test_what_an_ignored_user_does_does_not_reach_the_ignorer(ignoring: Ignoring) -> None:
+    chat, bob = ignoring.chat, ignoring.bob
+    chat.do(bob, "/nick bobby")
+    chat.do(bob, "/topic look at me")
+    chat.do(bob, "/leave")
+    chat.do(bob, "/join dev")
+    chat.hub.disconnect(bob)
+    bob = chat.connect("bob")
+    assert ignoring.carol_sink.events == []
+    # alice, who ignores nobody, saw all of it.
+    kinds = [e.kind for e in chat.sink(ignoring.alice).of(Presence)]
+    assert PresenceKind.NICK in kinds and PresenceKind.TOPIC in kinds
+    assert PresenceKind.DISCONNECT in kinds and PresenceKind.CONNECT in kinds
+
+
+def test_a_kick_by_an_ignored_op_comes_without_its_reason(ignoring: Ignoring) -> None:
+    chat = ignoring.chat
+    chat.do(ignoring.bob, "/kick carol you are a loser")
+    kicks = [e for e in ignoring.carol_sink.of(Presence) if e.kind is PresenceKind.KICK]
+    assert [(e.login, e.detail) for e in kicks] == [("carol", "by bob")]
+    seen = [e for e in chat.sink(ignoring.alice).of(Presence) if e.kind is PresenceKind.KICK]
+    assert [e.detail for e in seen] == ["by bob: you are a loser"]
+    assert "carol" not in chat.hub.channels["dev"].members
+
+
+def test_history_leaves_out_an_ignored_users_lines(ignoring: Ignoring) -> None:
+    chat = ignoring.chat
+    chat.do(ignoring.bob, "shout one")
+    chat.do(ignoring.alice, "hello")
+    chat.do(ignoring.bob, "shout two")
+    chat.do(ignoring.carol, "/history 2")
+    lines = [m for e in ignoring.carol_sink.of(History) for m in e.messages]
+    assert [m.text for m in lines] == ["hello"]
+    chat.do(ignoring.carol, "/leave")
+    chat.clear()
+    chat.do(ignoring.carol, "/join dev")
+    lines = [m for e in ignoring.carol_sink.of(History) for m in e.messages]
+    assert [m.text for m in lines] == ["hello"]
+
+
+def test_an_ignored_users_away_reason_is_not_shown(ignoring: Ignoring) -> None:
+    chat = ignoring.chat
+    chat.do(ignoring.bob, "/away insult of the day")
+    for line in ("/users", "/whois bob", "/who"):
+        text = chat.do(ignoring.carol, line).last_info()
+        assert "insult" not in text and "away" in text, line
+        assert "insult" in chat.do(ignoring.alice, line).last_info(), line
+    assert chat.do(ignoring.carol, "/msg bob hm").infos() == ["bob is away"]
+    assert chat.do(ignoring.alice, "/msg bob hm").infos() == ["bob is away: insult of the day"]
+
+
+async def test_an_ignored_user_cannot_reach_the_ignorer_over_ssh(
+    server: RunningServer, clients: list[ChatClient]
+) -> None:
+    alice = await connect(server, "alice", pty=False)
+    bob = await connect(server, "bob", pty=False)
+    carol = await connect(server, "carol", pty=False)
+    clients += [alice, bob, carol]
+    bob.send("/create dev")
+    await bob.expect(r"Created channel #dev")
+    carol.send("/ignore bob")
+    await carol.expect(r"Ignoring bob")
+    carol.send("/quit")
+    await carol.expect(r"Bye!")
+    bob.send("/msg carol psst from bob")
+    await bob.expect(r"carol is offline and will see it at their next login")
+    alice.send("/msg carol hello from alice")
+    await alice.expect(r"carol is offline")
+    carol = await connect(server, "carol", pty=False)
+    clients.append(carol)
+    await carol.expect(r"hello from alice")
+    bob.send("/invite carol")
+    await bob.expect(r"Invited carol to #dev")
+    bob.send("/nick bobby")
+    await bob.expect(r"bobby")
+    alice.send("/join dev")
+    await alice.expect(r"Now talking in #dev")
+    alice.send("/invite carol")
+    await alice.expect(r"Invited carol")
+    await carol.expect(r"alice invites you to #dev")
+    await carol.absent(r"psst|bob invites|bobby", wait=0.5)
+    assert "psst" not in carol.text and "bobby" not in carol.text

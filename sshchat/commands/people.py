@@ -27,8 +27,15 @@ def clock(timestamp: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(timestamp))
 
 
-def status_text(account: Account) -> str:
+def status_text(account: Account, viewer: Account | None = None) -> str:
+    """``online``, ``away (REASON)`` or ``offline, last seen ...`` as ``viewer`` may see it.
+
+    The away reason is the user's own text: someone who ignores them sees only
+    ``away``.
+    """
     if account.status == "away":
+        if viewer is not None and account.login in viewer.ignored:
+            return "away"
         return f"away ({account.away})"
     if account.status == "offline":
         seen = f"last seen {ago(account.last_seen)}" if account.last_seen else "never seen"
@@ -55,7 +62,8 @@ def _who(ctx: Context) -> None:
     for account in sorted(channel.members.values(), key=lambda a: a.nick.casefold()):
         owner = " [owner]" if account.login == channel.owner else ""
         admin = " [admin]" if account.admin else ""
-        lines.append(f"  {who_name(account)}{owner}{admin}: {status_text(account)}")
+        status = status_text(account, ctx.client.account)
+        lines.append(f"  {who_name(account)}{owner}{admin}: {status}")
     ctx.reply("\n".join(lines))
 
 
@@ -69,7 +77,8 @@ def _users(ctx: Context) -> None:
     accounts = sorted(ctx.hub.accounts.values(), key=lambda a: a.nick.casefold())
     online = sum(1 for a in accounts if a.online)
     lines = [f"Users ({online} of {len(accounts)} online):"]
-    lines += [f"  {who_name(a)}: {status_text(a)}" for a in accounts]
+    me = ctx.client.account
+    lines += [f"  {who_name(a)}: {status_text(a, me)}" for a in accounts]
     ctx.reply("\n".join(lines))
 
 
@@ -87,7 +96,7 @@ def _whois(ctx: Context, nick: str) -> None:
     lines = [
         f"{account.nick}:",
         f"  login: {account.login}{' (admin)' if account.admin else ''}",
-        f"  status: {status_text(account)}",
+        f"  status: {status_text(account, ctx.client.account)}",
     ]
     if account.connected_since is not None:
         since = account.connected_since

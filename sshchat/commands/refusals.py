@@ -108,7 +108,7 @@ def refusal_text(err: HubError) -> str:
         case r.CannotLeaveHome():
             return f"#{err.channel} is the home channel and cannot be left"
         case r.OnlyOwnerInvites():
-            return f"only the owner of #{err.channel} can invite people to it"
+            return f"only the owner, ops and admins of #{err.channel} can invite people to it"
         case r.AlreadyInChannel():
             return f"{err.nick} is already in #{err.channel}"
         case r.InvalidNick():
@@ -165,6 +165,7 @@ def notice_text(event: TypedNotice) -> tuple[str, NoticeKind]:
             return f"{event.nick} is offline and will see it at their next login", NoticeKind.INFO
         case InvitedTo():
             text = f"{event.by} invites you to #{event.channel}: type /join {event.channel}"
+            # (``by`` is named so that an unwanted inviter can be /ignored.)
             return text, NoticeKind.INFO
         case OpChanged():
             verb = "is now an op of" if event.op else "is no longer an op of"

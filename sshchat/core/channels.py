@@ -83,7 +83,9 @@ class Channels(Part):
     def invite(self, client: Client, target: str) -> list[Fact]:
         channel = client.current
         account = client.account
-        if channel.private and not (account.login == channel.owner or account.admin):
+        if not channel.is_op(account):
+            # Invitations carry the inviter's name and are shown to the invitee:
+            # only those who run the channel may send them.
             raise OnlyOwnerInvites(channel.name)
         invitee = self.state.find_account(target)
         if invitee is None:
@@ -157,7 +159,8 @@ class Channels(Part):
         channel.invited.add(invitee.login)
         actor = self.state.accounts.get(fact.actor)
         by = actor.nick if actor is not None else fact.actor
-        self.delivery.to_accounts([invitee], InvitedTo(by, channel.name, fact.time))
+        event = InvitedTo(by, channel.name, fact.time, sender=fact.actor)
+        self.delivery.to_accounts([invitee], event)
 
     def _home(self, fact: HomeChannelSet) -> None:
         channel = self.state.find_channel(fact.channel)

@@ -8,10 +8,11 @@ honoured here, once per recipient account, not per session.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from sshchat.core.events import (
     Broadcast,
+    ChatMessage,
     Event,
     History,
     Presence,
@@ -21,12 +22,22 @@ from sshchat.core.events import (
 from sshchat.core.model import SUMMARY_NAMES, Account, Channel, Client
 from sshchat.core.state import HubState
 
-__all__ = ["Delivery"]
+__all__ = ["Delivery", "author", "recent"]
 
 # Presence notices that /quiet hides.
 _NOISE = frozenset(
     {PresenceKind.JOIN, PresenceKind.LEAVE, PresenceKind.CONNECT, PresenceKind.DISCONNECT}
 )
+
+
+def author(event: Event) -> str | None:
+    """The login of whoever made ``event`` happen, for ignores (None: nobody to ignore)."""
+    if isinstance(event, Broadcast):
+        return None
+    if isinstance(event, Presence):
+        return None if event.kind is PresenceKind.KICK else event.login
+    sender = getattr(event, "sender", None)
+    return sender or None
 
 
 class Delivery:
@@ -36,9 +47,16 @@ class Delivery:
         self.state = state
 
     def to_accounts(self, accounts: Iterable[Account], event: Event) -> None:
-        sender = getattr(event, "sender", None)
-        if isinstance(event, Broadcast):
-            sender = None  # an admin's broadcast cannot be ignored
+        """Deliver ``event`` to every session of ``accounts``, except where ignored or quiet.
+
+        An account that ignores the event's author gets nothing: the author is
+        the ``sender`` of a message or invitation, and the ``login`` of a
+        presence line (a nick change, a join, a topic set), so that an ignored
+        user cannot reach anyone who ignores them by what they do either. A
+        kick's ``login`` is whom it removed, not its author (see
+        ``Moderation``), and an admin's broadcast cannot be ignored.
+        """
+        sender = author(event)
         noise = (isinstance(event, Presence) and event.kind in _NOISE) or isinstance(
             event, PresenceSummary
         )
@@ -109,8 +127,19 @@ class Delivery:
                 self.to_accounts(channel.members.values(), summary)
 
     def history(self, client: Client, channel: Channel, count: int, now: float) -> None:
-        """Show ``client`` the last ``count`` lines of ``channel`` (if it has any)."""
+        """Show ``client`` the last ``count`` lines of ``channel`` (if it has any).
+
+        Lines of users the account ignores are left out (and do not count).
+        """
         if count and channel.history:
-            n = min(count, len(channel.history))
-            lines = tuple(itertools.islice(reversed(channel.history), n))[::-1]
-            client.sink.deliver(History(channel.name, lines, now))
+            lines = recent(channel.history, count, client.account.ignored)
+            if lines:
+                client.sink.deliver(History(channel.name, lines, now))
+
+
+def recent(
+    history: Sequence[ChatMessage], count: int, ignored: set[str]
+) -> tuple[ChatMessage, ...]:
+    """The last ``count`` lines of ``history`` (oldest first) not said by ``ignored`` logins."""
+    wanted = (m for m in reversed(history) if m.sender not in ignored)
+    return tuple(itertools.islice(wanted, count))[::-1]

@@ -20,12 +20,11 @@ each recipient's sink, which owns a bounded queue. No I/O.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from sshchat.core.channels import Channels
-from sshchat.core.delivery import Delivery
+from sshchat.core.delivery import Delivery, recent
 from sshchat.core.digest import state_digest
 from sshchat.core.events import (
     ChatMessage,
@@ -298,7 +297,7 @@ class Hub:
         """Show the last ``count`` lines of the client's current channel."""
         channel = client.current
         count = max(1, min(count, HISTORY_KEEP))
-        lines = tuple(itertools.islice(reversed(channel.history), count))[::-1]
+        lines = recent(channel.history, count, client.account.ignored)
         client.sink.deliver(History(channel.name, lines, self.clock()))
 
     # -- channels ------------------------------------------------------------
@@ -575,7 +574,7 @@ class Hub:
         account.banned_until = banned_until
         account.ban_reason = ban_reason[:MAX_REASON]
         account.muted_until = muted_until
-        account.pending.extend(pending)
+        account.pending.extend(m for m in pending if m.sender not in account.ignored)
         return account
 
     # -- the digest -----------------------------------------------------------------

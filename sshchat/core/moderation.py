@@ -219,9 +219,16 @@ class Moderation(Part):
         who = self.state.accounts.get(fact.login)
         if channel is None or who is None:
             return
-        detail = f"by {self._nick(fact.actor)}" + (f": {fact.reason}" if fact.reason else "")
+        by = f"by {self._nick(fact.actor)}"
+        detail = by + (f": {fact.reason}" if fact.reason else "")
         event = Presence(PresenceKind.KICK, who.login, who.nick, channel.name, detail, fact.time)
-        self.delivery.to_accounts(channel.members.values(), event)
+        # Whoever ignores the kicker still learns of the kick, not the kicker's words.
+        members = list(channel.members.values())
+        hearing = [a for a in members if fact.actor not in a.ignored]
+        self.delivery.to_accounts(hearing, event)
+        if len(hearing) != len(members):
+            bare = Presence(PresenceKind.KICK, who.login, who.nick, channel.name, by, fact.time)
+            self.delivery.to_accounts([a for a in members if fact.actor in a.ignored], bare)
         channel.members.pop(who.login, None)
         who.channels.pop(channel.name, None)
         channel.invited.discard(who.login)

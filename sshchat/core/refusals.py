@@ -148,6 +148,8 @@ class CannotLeaveHome(Refusal):
 
 
 class OnlyOwnerInvites(Refusal):
+    """Only the owner, ops and admins of ``channel`` may invite people to it."""
+
     def __init__(self, channel: str) -> None:
         super().__init__(channel)
         self.channel = channel

@@ -87,8 +87,10 @@ class Sessions(Part):
             )
         self.delivery.history(client, home, state.settings.history_lines, fact.time)
         if account.pending:
-            client.sink.deliver(History(None, tuple(account.pending), fact.time))
+            waiting = tuple(m for m in account.pending if m.sender not in account.ignored)
             account.pending.clear()
+            if waiting:
+                client.sink.deliver(History(None, waiting, fact.time))
 
     def _closed(self, fact: SessionClosed) -> None:
         client = self.state.sessions.get(fact.session)

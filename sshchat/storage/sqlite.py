@@ -678,7 +678,10 @@ def _write_private(conn: sqlite3.Connection, m: f.PrivateMessageSent) -> None:
         m.recipient,
         m.recipient_nick,
     )
-    if m.queued:  # the recipient was offline: keep it for their next login
+    # The recipient was offline: keep it for their next login, unless they ignore
+    # the sender (the hub keeps nothing either; the ignores here are up to date,
+    # written in the order of the facts).
+    if m.queued and m.sender not in _json_names(_account_value(conn, m.recipient, "ignored")):
         conn.execute("INSERT INTO pending (recipient, message) VALUES (?, ?)", (m.recipient, rowid))
         _trim_pending(conn, m.recipient, MAX_PENDING)
 
@@ -847,6 +850,12 @@ def _write_ignore(conn: sqlite3.Connection, i: f.Ignored | f.Unignored) -> None:
     ignored = set(_json_names(_account_value(conn, i.login, "ignored")))
     if isinstance(i, f.Ignored):
         ignored.add(i.other)
+        # What the ignored user sent while this one was away is never shown: forget it.
+        conn.execute(
+            "DELETE FROM pending WHERE recipient = ? AND message IN"
+            " (SELECT id FROM messages WHERE sender = ?)",
+            (i.login, i.other),
+        )
     else:
         ignored.discard(i.other)
     _set_account(conn, i.login, ignored=_names(ignored))
