@@ -84,7 +84,7 @@ def test_command_names_are_case_insensitive(chat: Chat, line: str) -> None:
         ("/me   ", "usage: /me ACTION"),
         ("/leave now", "usage: /leave"),
         ("/back now", "usage: /back"),
-        ("/list all", "usage: /list"),
+        ("/list a b", "usage: /list [PAGE|WORD]"),
         ("/who all", "usage: /who"),
         ("/users all", "usage: /users"),
         ("/quit now", "usage: /quit"),

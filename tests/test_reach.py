@@ -6,6 +6,7 @@ mute, ignore and private-channel rules are described in the README ("Safety").
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,8 @@ from test_commands import Chat
 from test_store import attached, reload, rows
 
 from sshchat.app import RunningServer
+from sshchat.commands.registry import handle_line
+from sshchat.config.schema import Config
 from sshchat.core.events import History, Presence, PresenceKind, PrivateMessage
 from sshchat.core.model import MAX_PENDING
 
@@ -341,3 +344,162 @@ async def test_an_ignored_user_cannot_reach_the_ignorer_over_ssh(
     await carol.expect(r"alice invites you to #dev")
     await carol.absent(r"psst|bob invites|bobby", wait=0.5)
     assert "psst" not in carol.text and "bobby" not in carol.text
+
+
+# -- 4. channels are capped, can be dropped, and /list stays short ----------------------
+
+
+def test_a_user_may_own_only_so_many_channels() -> None:
+    chat = Chat(max_channels_per_user=3)
+    alice, bob = chat.connect("alice"), chat.connect("bob")
+    for name in ("one", "two", "three"):
+        assert chat.do(bob, f"/create {name}").errors() == []
+    error = chat.do(bob, "/create four").last_error()
+    assert error == (
+        "you already own 3 channels, the most allowed; /drop one of yours first (/list shows them)"
+    )
+    assert chat.hub.state.find_channel("four") is None
+    for n in range(5):  # admins are exempt
+        assert chat.do(alice, f"/create admin{n}").errors() == []
+    assert chat.do(bob, "/drop two").errors() == []
+    assert chat.do(bob, "/create four").errors() == []
+    chat.hub.set_limits(
+        max_text=100, message_rate=None, message_burst=1, presence_summary_over=0,
+        max_channels_per_user=0,
+    )  # fmt: skip
+    assert chat.do(bob, "/create five").last_error() == (
+        "only admins can create channels on this server"
+    )
+
+
+class Dropping:
+    """bob owns #dev (carol and dave in it, carol talking there); the home channel is #lobby."""
+
+    def __init__(self) -> None:
+        self.chat = Chat()
+        self.alice = self.chat.connect("alice")
+        self.bob = self.chat.connect("bob")
+        self.carol = self.chat.connect("carol")
+        self.dave = self.chat.connect("dave")
+        self.chat.do(self.bob, "/create dev")
+        self.chat.do(self.bob, "/topic the dev room")
+        self.chat.do(self.carol, "/join dev")
+        self.chat.do(self.dave, "/join dev")
+        self.chat.do(self.dave, "/join lobby")
+        self.chat.do(self.carol, "said in dev")
+        self.chat.clear()
+
+
+def test_an_owner_drops_a_channel_and_its_members_are_moved_and_told() -> None:
+    d = Dropping()
+    chat, hub = d.chat, d.chat.hub
+    reply = chat.do(d.bob, "/drop").last_info()
+    assert reply == "Dropped #dev and its history; 2 members moved to #lobby."
+    assert hub.state.find_channel("dev") is None
+    assert d.carol.current is hub.default_channel and d.bob.current is hub.default_channel
+    for client in (d.carol, d.dave):
+        assert chat.sink(client).infos() == [
+            "bob dropped #dev and its history; you are back in #lobby."
+        ]
+        assert "dev" not in client.account.channels
+    assert chat.sink(d.alice).events == []  # not a member: not told
+    # The name is free again, with nothing of the old channel.
+    chat.do(d.alice, "/create dev")
+    assert hub.channels["dev"].history == type(hub.channels["dev"].history)(maxlen=500)
+    assert hub.channels["dev"].topic == "" and hub.channels["dev"].owner == "alice"
+
+
+def test_who_may_drop_what() -> None:
+    d = Dropping()
+    chat = d.chat
+    assert chat.do(d.carol, "/drop dev").last_error() == (
+        "only the owner of #dev (or an admin) can drop it"
+    )
+    assert chat.do(d.bob, "/drop lobby").last_error() == (
+        "#lobby is the home channel and cannot be dropped"
+    )
+    chat.do(d.carol, "/create hideout private")
+    # An invisible channel is answered as a missing one is.
+    hidden = chat.do(d.dave, "/drop hideout").last_error()
+    missing = chat.do(d.dave, "/drop nowhere").last_error()
+    assert hidden == missing.replace("nowhere", "hideout")
+    assert chat.do(d.alice, "/drop hideout").last_info() == (
+        "Dropped #hideout and its history; 1 member moved to #lobby."
+    )
+    assert chat.do(d.alice, "/drop dev").errors() == []
+
+
+def test_a_dropped_channel_is_forgotten_by_the_store(tmp_path: Path) -> None:
+    db = tmp_path / "chat.db"
+    hub, store = attached(db)
+    bob = hub.connect("bob", RecordingSink())
+    for line in ("/create dev private", "/topic secret plans", "in dev", "/drop"):
+        handle_line(hub, bob, line)
+    for line in ("/create keep", "kept"):
+        handle_line(hub, bob, line)
+    store.close()
+    assert rows(db, "SELECT name FROM channels") == [("keep",)]
+    assert rows(db, "SELECT text FROM messages WHERE channel IS NOT NULL") == [("kept",)]
+    assert rows(db, "SELECT actor, action, target FROM moderation WHERE action = 'drop'") == [
+        ("bob", "drop", "dev")
+    ]
+    again = reload(db)
+    assert again.state.find_channel("dev") is None
+
+
+def test_list_pages_biggest_first_and_filters() -> None:
+    chat = Chat()
+    hub = chat.hub
+    alice, bob = chat.connect("alice"), chat.connect("bob")
+    for n in range(45):
+        chat.do(alice, f"/create room{n:02d}")
+    chat.do(bob, "/join room44")
+    chat.do(alice, f"/topic {'x' * 300}")
+    first = chat.do(bob, "/list").last_info().splitlines()
+    assert first[0] == "Channels (46), biggest first, page 1 of 3:"
+    assert first[1].startswith("  #lobby  2 members")
+    assert first[2].startswith("  #room44 *  2 members  xxx") and first[2].endswith("x\u2026")
+    assert len(first[2]) < 100
+    assert len(first) == 1 + 20 + 2
+    assert first[-2] == "... and 26 more: /list 2"
+    last = chat.do(bob, "/list 3").last_info().splitlines()
+    assert last[0] == "Channels (46), biggest first, page 3 of 3:"
+    assert [line.split()[0] for line in last[1:-1]] == [f"#room{n:02d}" for n in range(38, 44)]
+    assert chat.do(bob, "/list 4").last_error() == (
+        "there is no page 4: /list 3 shows the last channels"
+    )
+    filtered = chat.do(bob, "/list M1").last_info().splitlines()
+    assert filtered[0] == "Channels with 'M1' in their name (10):"
+    assert chat.do(bob, "/list zzz").last_info() == (
+        "No channel you can see has 'zzz' in its name; /list shows them all."
+    )
+    assert len(hub.channels) == 46
+
+
+async def test_drop_and_a_capped_create_over_ssh(
+    server: RunningServer, clients: list[ChatClient]
+) -> None:
+    server.apply_config(_with_limit(server, 1))
+    bob = await connect(server, "bob", pty=False)
+    carol = await connect(server, "carol", pty=False)
+    clients += [bob, carol]
+    bob.send("/create dev")
+    await bob.expect(r"Created channel #dev")
+    bob.send("/create more")
+    await bob.expect(r"error: you already own 1 channels?, the most allowed; /drop one")
+    carol.send("/join dev")
+    await carol.expect(r"Now talking in #dev")
+    bob.send("/drop dev")
+    await bob.expect(r"Dropped #dev and its history; 1 member moved to #lobby\.")
+    await carol.expect(r"bob dropped #dev and its history; you are back in #lobby\.")
+    carol.send("where am I")
+    await bob.expect(r"<carol> where am I")
+    bob.send("/create more")
+    await bob.expect(r"Created channel #more")
+
+
+def _with_limit(server: RunningServer, limit: int) -> Config:
+    config = server.state.config
+    return dataclasses.replace(
+        config, limits=dataclasses.replace(config.limits, max_channels_per_user=limit)
+    )

@@ -12,6 +12,7 @@ import time
 from sshchat.core import refusals as r
 from sshchat.core.events import (
     AdminStatus,
+    ChannelGone,
     HomeChannelMoved,
     InvitedTo,
     LinesNotSent,
@@ -129,7 +130,17 @@ def refusal_text(err: HubError) -> str:
         case r.TopicTooLong():
             return f"topic too long ({err.length} characters, the limit is {err.limit})"
         case r.NotChannelOwner():
-            return f"only the owner of #{err.channel} (or an admin) can change its ops"
+            what = "drop it" if err.action == "drop" else "change its ops"
+            return f"only the owner of #{err.channel} (or an admin) can {what}"
+        case r.TooManyChannels():
+            if err.limit == 0:
+                return "only admins can create channels on this server"
+            return (
+                f"you already own {err.limit} channels, the most allowed; "
+                "/drop one of yours first (/list shows them)"
+            )
+        case r.CannotDropHome():
+            return f"#{err.channel} is the home channel and cannot be dropped"
         case r.NotAnOpOf():
             return f"{err.nick} is not an op of #{err.channel}"
         case r.HomeChannelNoKick():
@@ -182,6 +193,12 @@ def notice_text(event: TypedNotice) -> tuple[str, NoticeKind]:
             return text, NoticeKind.INFO
         case HomeChannelMoved():
             return f"#{event.channel} is now the home channel; you are in it.", NoticeKind.INFO
+        case ChannelGone():
+            text = (
+                f"{event.by} dropped #{event.channel} and its history; "
+                f"you are back in #{event.home}."
+            )
+            return text, NoticeKind.INFO
         case LinesNotSent():
             n = event.count
             text = (

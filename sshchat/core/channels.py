@@ -5,28 +5,32 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sshchat.core.events import HomeChannelMoved, InvitedTo, Presence, PresenceKind
+from sshchat.core.events import ChannelGone, HomeChannelMoved, InvitedTo, Presence, PresenceKind
 from sshchat.core.facts import (
     ChannelCreated,
+    ChannelDropped,
     Fact,
     HomeChannelSet,
     Invited,
     MemberJoined,
     MemberLeft,
 )
-from sshchat.core.model import Client
+from sshchat.core.model import Channel, Client
 from sshchat.core.names import valid_name
 from sshchat.core.part import Part
 from sshchat.core.refusals import (
     AlreadyInChannel,
+    CannotDropHome,
     CannotLeaveHome,
     ChannelExists,
     ChannelNameUnavailable,
     InvalidChannelName,
     NoSuchChannel,
     NoSuchUser,
+    NotChannelOwner,
     OnlyOwnerInvites,
     PrivateHomeChannel,
+    TooManyChannels,
 )
 from sshchat.core.sessions import Sessions
 from sshchat.core.text import sanitize, strip_channel_prefix
@@ -58,7 +62,12 @@ class Channels(Part):
                 # /join would say it does not exist: do not send the user there.
                 raise ChannelNameUnavailable(name)
             raise ChannelExists(name)
-        login = client.account.login
+        account = client.account
+        limit = self.state.settings.max_channels_per_user
+        if not account.admin and self.owned(account.login) >= limit:
+            # One user once made thousands of channels in seconds: /list became useless.
+            raise TooManyChannels(limit)
+        login = account.login
         now = self.clock()
         return [
             ChannelCreated(self.ids(), now, name, login, private),
@@ -72,6 +81,30 @@ class Channels(Part):
         if channel is None or not channel.visible_to(account):
             raise NoSuchChannel(name)
         return [MemberJoined(self.ids(), self.clock(), client.id, account.login, channel.name)]
+
+    def owned(self, login: str) -> int:
+        """How many channels ``login`` owns."""
+        return sum(1 for c in self.state.channels.values() if c.owner == login)
+
+    def drop(self, client: Client, name: str | None) -> list[Fact]:
+        """Remove a channel (the current one if ``name`` is None); its owner or an admin.
+
+        A channel the user cannot see is answered as if it did not exist.
+        """
+        account = client.account
+        if name is None:
+            channel: Channel | None = client.current
+        else:
+            name = strip_channel_prefix(sanitize(name))
+            channel = self.state.find_channel(name)
+            if channel is None or not channel.visible_to(account):
+                raise NoSuchChannel(name)
+        assert channel is not None
+        if channel is self.state.default_channel:
+            raise CannotDropHome(channel.name)
+        if not (account.admin or account.login == channel.owner):
+            raise NotChannelOwner(channel.name, "drop")
+        return [ChannelDropped(self.ids(), self.clock(), account.login, channel.name)]
 
     def leave(self, client: Client) -> list[Fact]:
         channel = client.current
@@ -119,6 +152,7 @@ class Channels(Part):
             MemberLeft: self._left,
             Invited: self._invited,
             HomeChannelSet: self._home,
+            ChannelDropped: self._dropped,
         }
 
     def _created(self, fact: ChannelCreated) -> None:
@@ -161,6 +195,27 @@ class Channels(Part):
         by = actor.nick if actor is not None else fact.actor
         event = InvitedTo(by, channel.name, fact.time, sender=fact.actor)
         self.delivery.to_accounts([invitee], event)
+
+    def _dropped(self, fact: ChannelDropped) -> None:
+        """Forget the channel; its members' sessions there go to the home channel, told so."""
+        state = self.state
+        channel = state.find_channel(fact.channel)
+        home = state.default_channel
+        if channel is None or channel is home:
+            return
+        actor = state.accounts.get(fact.actor)
+        by = actor.nick if actor is not None else fact.actor
+        members = list(channel.members.values())
+        del state.channels[channel.name.casefold()]
+        channel.members.clear()
+        channel.presence_pending.clear()
+        for account in members:
+            account.channels.pop(channel.name, None)
+            for client in account.clients:
+                if client.current is channel:
+                    client.current = home
+        told = [a for a in members if a.login != fact.actor]
+        self.delivery.to_accounts(told, ChannelGone(channel.name, by, home.name, fact.time))
 
     def _home(self, fact: HomeChannelSet) -> None:
         channel = self.state.find_channel(fact.channel)

@@ -198,6 +198,16 @@ class HomeChannelMoved:
 
 
 @dataclass(frozen=True, slots=True)
+class ChannelGone:
+    """``by`` (a nick) dropped ``channel``, which you were in: you are in ``home`` now."""
+
+    channel: str
+    by: str
+    home: str
+    time: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True, slots=True)
 class LinesNotSent:
     """``count`` lines typed too fast were not sent (said when one goes through again)."""
 
@@ -236,6 +246,7 @@ TypedNotice = (
     | AdminStatus
     | NickReclaimed
     | HomeChannelMoved
+    | ChannelGone
     | LinesNotSent
     | SendingTooFast
     | SessionEnded

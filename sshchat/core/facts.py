@@ -33,6 +33,7 @@ __all__ = [
     "Banned",
     "Broadcasted",
     "ChannelCreated",
+    "ChannelDropped",
     "Fact",
     "FactDecodeError",
     "HomeChannelSet",
@@ -172,6 +173,14 @@ class Invited(Fact):
 
     actor: str
     login: str
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelDropped(Fact):
+    """``actor`` removed ``channel`` with its history; its members went to the home channel."""
+
+    actor: str
     channel: str
 
 
@@ -329,6 +338,7 @@ FACT_TYPES: dict[str, type[Fact]] = {
         PrivateMessageSent,
         Broadcasted,
         ChannelCreated,
+        ChannelDropped,
         MemberJoined,
         MemberLeft,
         Invited,
@@ -421,4 +431,6 @@ def moderation_action(fact: Fact) -> ModerationAction | None:
         return ModerationAction(fact.actor, "mute", fact.login, None, "", fact.until, fact.time)
     if isinstance(fact, Unmuted):
         return ModerationAction(fact.actor, "unmute", fact.login, time=fact.time)
+    if isinstance(fact, ChannelDropped):
+        return ModerationAction(fact.actor, "drop", fact.channel, fact.channel, time=fact.time)
     return None

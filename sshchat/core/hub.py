@@ -41,6 +41,7 @@ from sshchat.core.messaging import Messaging
 from sshchat.core.model import (
     DEFAULT_CHANNEL,
     DEFAULT_HISTORY_LINES,
+    DEFAULT_MAX_CHANNELS_PER_USER,
     DEFAULT_MAX_TEXT,
     DEFAULT_MESSAGE_BURST,
     DEFAULT_PRESENCE_SUMMARY_OVER,
@@ -96,6 +97,7 @@ class Hub:
         message_burst: int = DEFAULT_MESSAGE_BURST,
         history_lines: int = DEFAULT_HISTORY_LINES,
         presence_summary_over: int = DEFAULT_PRESENCE_SUMMARY_OVER,
+        max_channels_per_user: int = DEFAULT_MAX_CHANNELS_PER_USER,
         stats: Stats | None = None,
         clock: Clock = wall_clock,
         ids: IdSource | None = None,
@@ -112,7 +114,12 @@ class Hub:
         self.clock = clock
         self.ids = ids or new_id_source()
         settings = Settings(
-            max_text, message_rate, message_burst, history_lines, presence_summary_over
+            max_text,
+            message_rate,
+            message_burst,
+            history_lines,
+            presence_summary_over,
+            max_channels_per_user,
         )
         home = Channel(name=default_channel, created=clock())
         self.state = HubState(
@@ -176,6 +183,10 @@ class Hub:
     @property
     def presence_summary_over(self) -> int:
         return self.state.settings.presence_summary_over
+
+    @property
+    def max_channels_per_user(self) -> int:
+        return self.state.settings.max_channels_per_user
 
     # -- facts ---------------------------------------------------------------------
 
@@ -315,6 +326,19 @@ class Hub:
         self._live(client)
         self._append(self.channels_part.join(client, name))
         return client.current
+
+    def drop_channel(self, client: Client, name: str | None = None) -> Channel:
+        """Remove ``#name`` (default: the current channel) and its history; owner or admin.
+
+        Its members are moved to the home channel and told; the home channel
+        cannot be dropped. Returns the channel as it was (with its members).
+        """
+        self._live(client)
+        facts = self.channels_part.drop(client, name)
+        channel = self.state.channels[facts[0].channel.casefold()]  # type: ignore[attr-defined]
+        gone = Channel(channel.name, channel.owner, channel.private, members=dict(channel.members))
+        self._append(facts)
+        return gone
 
     def leave(self, client: Client) -> Channel:
         """Leave the current channel and return to the default one."""
@@ -476,10 +500,14 @@ class Hub:
         message_rate: float | None,
         message_burst: int,
         presence_summary_over: int,
+        max_channels_per_user: int | None = None,
     ) -> None:
-        """Change the longest line, the message rate limit and the presence summary size."""
+        """Change the longest line, the message rate limit, the presence summary size
+        and (unless None) how many channels a user may own."""
         settings = self.state.settings
         settings.max_text = max_text
+        if max_channels_per_user is not None:
+            settings.max_channels_per_user = max_channels_per_user
         settings.presence_summary_over = presence_summary_over
         settings.message_rate = message_rate
         settings.message_burst = message_burst

@@ -16,6 +16,7 @@ __all__ = [
     "AlreadyIgnored",
     "AlreadyInChannel",
     "BannedFromServer",
+    "CannotDropHome",
     "CannotLeaveHome",
     "ChannelExists",
     "ChannelNameUnavailable",
@@ -47,6 +48,7 @@ __all__ = [
     "PrivateHomeChannel",
     "Refusal",
     "SessionGone",
+    "TooManyChannels",
     "TopicTooLong",
 ]
 
@@ -215,8 +217,23 @@ class TopicTooLong(Refusal):
 
 
 class NotChannelOwner(Refusal):
-    """Only the owner of ``channel`` (or an admin) may change its ops."""
+    """Only the owner of ``channel`` (or an admin) may ``action`` it (``ops``, ``drop``)."""
 
+    def __init__(self, channel: str, action: str = "ops") -> None:
+        super().__init__(channel, action)
+        self.channel = channel
+        self.action = action
+
+
+class TooManyChannels(Refusal):
+    """The user already owns ``limit`` channels, the most allowed (``[limits]``)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
+        self.limit = limit
+
+
+class CannotDropHome(Refusal):
     def __init__(self, channel: str) -> None:
         super().__init__(channel)
         self.channel = channel

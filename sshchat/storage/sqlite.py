@@ -817,6 +817,17 @@ def _write_kicked(conn: sqlite3.Connection, k: f.Kicked) -> None:
     _write_moderation_of(conn, k)
 
 
+def _write_dropped(conn: sqlite3.Connection, d: f.ChannelDropped) -> None:
+    """A dropped channel is forgotten with its history (overwritten on disk).
+
+    The moderation log keeps who dropped it.
+    """
+    conn.execute("PRAGMA secure_delete = ON")
+    conn.execute("DELETE FROM channels WHERE name = ?", (d.channel,))
+    conn.execute("DELETE FROM messages WHERE channel = ? COLLATE NOCASE", (d.channel,))
+    _write_moderation_of(conn, d)
+
+
 def _write_moderation_of(conn: sqlite3.Connection, fact: f.Fact) -> None:
     action = f.moderation_action(fact)
     if action is not None:
@@ -920,6 +931,7 @@ _WRITERS: dict[type[f.Fact], Any] = {
     f.PrivateMessageSent: _write_private,
     f.Broadcasted: _write_broadcast,
     f.ChannelCreated: _write_channel_created,
+    f.ChannelDropped: _write_dropped,
     f.TopicSet: _write_topic,
     f.OpSet: _write_op,
     f.Invited: _write_invited,
