@@ -16,9 +16,11 @@ from test_commands import Chat
 from test_store import attached, reload, rows
 
 from sshchat.app import RunningServer
+from sshchat.commands.completion import candidates
 from sshchat.commands.registry import handle_line
 from sshchat.config.schema import Config
 from sshchat.core.events import History, Presence, PresenceKind, PrivateMessage
+from sshchat.core.hub import Client
 from sshchat.core.model import MAX_PENDING
 
 # -- 1. a mute silences every text others see ------------------------------------------
@@ -424,7 +426,7 @@ def test_who_may_drop_what() -> None:
     missing = chat.do(d.dave, "/drop nowhere").last_error()
     assert hidden == missing.replace("nowhere", "hideout")
     assert chat.do(d.alice, "/drop hideout").last_info() == (
-        "Dropped #hideout and its history; 1 member moved to #lobby."
+        "Dropped #carol/hideout and its history; 1 member moved to #lobby."
     )
     assert chat.do(d.alice, "/drop dev").errors() == []
 
@@ -433,7 +435,7 @@ def test_a_dropped_channel_is_forgotten_by_the_store(tmp_path: Path) -> None:
     db = tmp_path / "chat.db"
     hub, store = attached(db)
     bob = hub.connect("bob", RecordingSink())
-    for line in ("/create dev private", "/topic secret plans", "in dev", "/drop"):
+    for line in ("/create dev", "/topic secret plans", "in dev", "/drop"):
         handle_line(hub, bob, line)
     for line in ("/create keep", "kept"):
         handle_line(hub, bob, line)
@@ -503,3 +505,97 @@ def _with_limit(server: RunningServer, limit: int) -> Config:
     return dataclasses.replace(
         config, limits=dataclasses.replace(config.limits, max_channels_per_user=limit)
     )
+
+
+# -- 3. a hidden channel cannot be told from a free name ----------------------------------
+
+
+PROBES = [
+    "/create bob/secret private",
+    "/create bob/secret",
+    "/create secret private",  # dave's own namespace: dave/secret
+    "/join bob/secret",
+    "/join secret",
+    "/join #bob/secret",
+    "/drop bob/secret",
+    "/drop secret",
+    "/list",
+    "/list secret",
+    "/whois bob",
+    "/history 5",
+]
+
+
+def _world(hidden: bool) -> tuple[Chat, Client]:
+    chat = Chat(clock=lambda: 1_800_000_000.0)
+    bob = chat.connect("bob")
+    dave = chat.connect("dave")
+    if hidden:
+        chat.do(bob, "/create secret private")
+        chat.do(bob, "our plans")
+        chat.do(bob, "/leave")
+    chat.clear()
+    return chat, dave
+
+
+@pytest.mark.parametrize("line", PROBES)
+def test_no_command_tells_a_hidden_channel_from_a_free_name(line: str) -> None:
+    hidden_chat, dave_h = _world(hidden=True)
+    free_chat, dave_f = _world(hidden=False)
+    seen_h = hidden_chat.do(dave_h, line).events
+    assert seen_h == free_chat.do(dave_f, line).events
+    assert seen_h  # every probe answers something
+    assert "bob/secret" in hidden_chat.hub.channels  # it is there all the same
+
+
+@pytest.mark.parametrize("before", ["/join ", "/join bob", "/drop ", "/list ", "hi #"])
+def test_tab_completion_does_not_offer_a_hidden_channel(before: str) -> None:
+    hidden_chat, dave_h = _world(hidden=True)
+    free_chat, dave_f = _world(hidden=False)
+    got_h = candidates(hidden_chat.hub, dave_h, before)
+    assert got_h == candidates(free_chat.hub, dave_f, before)
+    assert not any("secret" in word for word in got_h[1])
+
+
+def test_private_channels_are_named_after_their_owner() -> None:
+    chat = Chat()
+    bob, carol = chat.connect("bob"), chat.connect("carol")
+    assert chat.do(bob, "/create secret private").last_info() == (
+        "Created private channel #bob/secret; you own it. Let people in with /invite NICK."
+    )
+    assert chat.do(bob, "/create bob/secret private").last_error() == (
+        "#bob/secret already exists; /join bob/secret to enter it"
+    )
+    assert chat.do(carol, "/create bob/other private").last_error() == (
+        "#bob/other is not yours to create: your private channels are named carol/NAME "
+        "(/create NAME private)"
+    )
+    assert chat.do(carol, "/create bob/other").last_error() == (
+        "'bob/other' is not a public channel name: names with a '/' are private channels "
+        "(OWNER/NAME); /create NAME private makes one of yours"
+    )
+    # Anyone may make a public #secret: it is another channel.
+    assert chat.do(carol, "/create secret").errors() == []
+    chat.do(bob, "/invite carol")
+    # Now carol can see both; the bare name is the public one.
+    assert chat.do(carol, "/join secret").last_info() == "Now talking in #secret."
+    assert chat.do(carol, "/join bob/secret").last_info() == "Now talking in #bob/secret."
+
+
+async def test_a_hidden_channel_looks_free_over_ssh(
+    server: RunningServer, clients: list[ChatClient]
+) -> None:
+    bob = await connect(server, "bob", pty=False)
+    dave = await connect(server, "dave", pty=False)
+    clients += [bob, dave]
+    bob.send("/create secret private")
+    await bob.expect(r"Created private channel #bob/secret")
+    answers = []
+    for name in ("secret", "free"):
+        dave.send(f"/create bob/{name} private")
+        answers.append((await dave.expect(r"error: .*\n")).group(0).replace(name, "NAME"))
+        dave.send(f"/join bob/{name}")
+        answers.append((await dave.expect(r"error: .*\n")).group(0).replace(name, "NAME"))
+    assert answers[:2] == answers[2:]
+    dave.send("/create secret")
+    await dave.expect(r"Created channel #secret; you own it\.")

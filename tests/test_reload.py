@@ -303,7 +303,7 @@ def test_sync_adds_updates_and_removes_accounts() -> None:
     assert hub.accounts["dave"].bucket is not None  # the rate limit covers new accounts
     assert hub.accounts["carol"].admin
     assert any(isinstance(e, Notice) and "now an administrator" in e.text for e in carol.events)
-    den = hub.channels["den"]
+    den = hub.channels["carol/den"]
     assert "bob" not in den.ops | den.invited | set(den.members)
     assert "bob" not in hub.accounts["alice"].ignored
     assert "bob" not in hub.default_channel.members

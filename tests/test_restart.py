@@ -84,7 +84,7 @@ async def test_history_and_channels_survive_a_restart(config: Config) -> None:
         alice.send("first words in the lobby")
         await bob.expect("first words in the lobby")
         alice.send("/create secret private")
-        await alice.expect(r"Created private channel #secret")
+        await alice.expect(r"Created private channel #alice/secret")
         alice.send("/topic plans for the party")
         await alice.expect("plans for the party")
         alice.send("/invite carol")
@@ -98,21 +98,23 @@ async def test_history_and_channels_survive_a_restart(config: Config) -> None:
         alice.send("/history 5")
         await alice.expect(r"history: the last 1 lines of #lobby(?s:.)*first words in the lobby")
         alice.send("/list")
-        await alice.expect(r"#secret \(private\)  0 members  plans for the party")
+        await alice.expect(r"#alice/secret \(private\)  0 members  plans for the party")
 
         carol = await second.login("carol")  # invited before the restart
         carol.send("/join secret")
-        await carol.expect(r"the cake is in the fridge(?s:.)*Now talking in #secret\. Topic: plans")
+        await carol.expect(
+            r"the cake is in the fridge(?s:.)*Now talking in #alice/secret\. Topic: plans"
+        )
 
         bob = await second.login("bob", pty=False)  # not invited: the channel stays hidden
         bob.send("/join secret")
         await bob.expect("there is no channel #secret")
         bob.send("/list")
-        await bob.expect(r"Channels:\n  #lobby")
+        await bob.expect(r"Channels \(1\), biggest first:\n  #lobby")
         await bob.absent("secret", wait=0.1)
 
         alice.send("/join secret")
-        await alice.expect(r"Now talking in #secret")
+        await alice.expect(r"Now talking in #alice/secret")
         alice.send("/who")
         await alice.expect(r"alice \[owner\] \[admin\]")
 

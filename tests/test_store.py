@@ -95,11 +95,11 @@ def test_every_record_kind_survives_a_restart(db: Path) -> None:
         ("alice", "waves", True),
     ]
     assert lobby.history[0].time >= before
-    dev = again.channels["dev"]
+    dev = again.channels["alice/dev"]  # a private channel is named after its owner
     assert (dev.owner, dev.private, dev.topic) == ("alice", True, "dev talk")
     assert dev.invited == {"carol"} and dev.ops == {"bob"}
     assert [m.text for m in dev.history] == ["in dev"]
-    assert dev.created == hub.channels["dev"].created
+    assert dev.created == hub.channels["alice/dev"].created
 
     carol = again.accounts["carol"]
     assert [(p.sender, p.recipient, p.text) for p in carol.pending] == [
@@ -123,7 +123,7 @@ def test_every_record_kind_survives_a_restart(db: Path) -> None:
     actions = rows(db, "SELECT actor, action, target, reason, forever FROM moderation")
     assert ("alice", "ban", "dave", "spam", 0) in actions
     assert ("alice", "mute", "bob", "", 1) in actions
-    assert ("alice", "topic", "dev", "dev talk", 0) in actions
+    assert ("alice", "topic", "alice/dev", "dev talk", 0) in actions
     assert ("alice", "op", "bob", "", 0) in actions
 
 

@@ -27,7 +27,7 @@ from sshchat.core.events import (
     UnmutedBy,
 )
 from sshchat.core.model import FOREVER, HubError
-from sshchat.core.names import NAME_RULE, valid_name
+from sshchat.core.names import NAME_RULE, valid_channel_name, valid_name
 
 __all__ = ["banned_text", "muted_text", "notice_text", "refusal_text", "until_text"]
 
@@ -102,8 +102,23 @@ def refusal_text(err: HubError) -> str:
         case r.ChannelExists():
             return f"#{err.name} already exists; /join {err.name} to enter it"
         case r.NoSuchChannel():
-            hint = f"/create {err.name} to make it" if valid_name(err.name) else NAME_RULE
+            if valid_name(err.name):
+                hint = f"/create {err.name} to make it"
+            elif valid_channel_name(err.name):
+                hint = "private channels (OWNER/NAME) are made by their owner, who invites people"
+            else:
+                hint = NAME_RULE
             return f"there is no channel #{err.name}; {hint}"
+        case r.NotYourNamespace():
+            return (
+                f"#{err.name} is not yours to create: your private channels are named "
+                f"{err.login}/NAME (/create NAME private)"
+            )
+        case r.SlashIsPrivate():
+            return (
+                f"{err.name!r} is not a public channel name: names with a '/' are private "
+                "channels (OWNER/NAME); /create NAME private makes one of yours"
+            )
         case r.InvalidChannelName():
             return f"{err.name!r} is not a valid channel name: {NAME_RULE}"
         case r.CannotLeaveHome():

@@ -15,7 +15,7 @@ from sshchat.core.facts import (
     MemberJoined,
     MemberLeft,
 )
-from sshchat.core.model import Channel, Client
+from sshchat.core.model import Account, Channel, Client
 from sshchat.core.names import valid_name
 from sshchat.core.part import Part
 from sshchat.core.refusals import (
@@ -28,8 +28,10 @@ from sshchat.core.refusals import (
     NoSuchChannel,
     NoSuchUser,
     NotChannelOwner,
+    NotYourNamespace,
     OnlyOwnerInvites,
     PrivateHomeChannel,
+    SlashIsPrivate,
     TooManyChannels,
 )
 from sshchat.core.sessions import Sessions
@@ -55,14 +57,36 @@ class Channels(Part):
     # -- deciding ------------------------------------------------------------
 
     def create(self, client: Client, name: str, *, private: bool) -> list[Fact]:
-        name = check_channel_name(name)
+        """A new channel; a private one is called ``LOGIN/NAME`` after its owner.
+
+        A hidden channel's name must not be found out by trying to create it,
+        and answering "taken" and "free" alike is impossible in one namespace
+        (a free name gets created). So private names live in their owner's
+        namespace: nobody else may create any ``alice/...``, whether or not it
+        exists, and the answer to ``/create alice/x`` never depends on it.
+        """
+        account = client.account
+        name = strip_channel_prefix(sanitize(name))
+        owner, slash, rest = name.partition("/")
+        if private:
+            if slash:
+                if not (valid_name(owner) and valid_name(rest)):
+                    raise InvalidChannelName(name)
+                if owner.casefold() != account.login.casefold():
+                    raise NotYourNamespace(name, account.login)
+                name = rest
+            name = check_channel_name(name)
+            name = f"{account.login}/{name}"
+        elif slash:
+            raise SlashIsPrivate(name)
+        else:
+            name = check_channel_name(name)
         existing = self.state.find_channel(name)
         if existing is not None:
             if not existing.visible_to(client.account):
                 # /join would say it does not exist: do not send the user there.
                 raise ChannelNameUnavailable(name)
             raise ChannelExists(name)
-        account = client.account
         limit = self.state.settings.max_channels_per_user
         if not account.admin and self.owned(account.login) >= limit:
             # One user once made thousands of channels in seconds: /list became useless.
@@ -74,12 +98,32 @@ class Channels(Part):
             MemberJoined(self.ids(), now, client.id, login, name),
         ]
 
-    def join(self, client: Client, name: str) -> list[Fact]:
+    def find(self, account: Account, name: str) -> Channel:
+        """The channel ``name`` as ``account`` may see it, or :class:`NoSuchChannel`.
+
+        A private channel may be named without its owner (``secret`` for
+        ``bob/secret``) when no channel the account can see has that name and
+        just one private one it can see ends in it. Hidden channels are never
+        considered, so every answer is the same as for a name that is free.
+        """
         name = strip_channel_prefix(sanitize(name))
         channel = self.state.find_channel(name)
+        if channel is not None and channel.visible_to(account):
+            return channel
+        if "/" not in name:
+            folded = "/" + name.casefold()
+            mine = [
+                c
+                for c in self.state.channels.values()
+                if c.private and c.name.casefold().endswith(folded) and c.visible_to(account)
+            ]
+            if len(mine) == 1:
+                return mine[0]
+        raise NoSuchChannel(name)
+
+    def join(self, client: Client, name: str) -> list[Fact]:
         account = client.account
-        if channel is None or not channel.visible_to(account):
-            raise NoSuchChannel(name)
+        channel = self.find(account, name)
         return [MemberJoined(self.ids(), self.clock(), client.id, account.login, channel.name)]
 
     def owned(self, login: str) -> int:
@@ -92,14 +136,7 @@ class Channels(Part):
         A channel the user cannot see is answered as if it did not exist.
         """
         account = client.account
-        if name is None:
-            channel: Channel | None = client.current
-        else:
-            name = strip_channel_prefix(sanitize(name))
-            channel = self.state.find_channel(name)
-            if channel is None or not channel.visible_to(account):
-                raise NoSuchChannel(name)
-        assert channel is not None
+        channel = client.current if name is None else self.find(account, name)
         if channel is self.state.default_channel:
             raise CannotDropHome(channel.name)
         if not (account.admin or account.login == channel.owner):

@@ -58,7 +58,7 @@ from sshchat.core.model import (
     Sink,
 )
 from sshchat.core.moderation import Moderation
-from sshchat.core.names import valid_name
+from sshchat.core.names import valid_channel_name, valid_name
 from sshchat.core.ports import Clock, FactLog, IdSource, InProcessLog, new_id_source, wall_clock
 from sshchat.core.prefs import Prefs
 from sshchat.core.ratelimit import TokenBucket
@@ -547,7 +547,7 @@ class Hub:
         invitations of accounts no longer configured are dropped; the home
         channel is never private. None (and nothing done) for an invalid name.
         """
-        if not valid_name(name):
+        if not valid_channel_name(name):
             return None
         state = self.state
         channel = state.find_channel(name) or state.new_channel(

@@ -40,6 +40,7 @@ __all__ = [
     "NotIgnored",
     "NotInChannel",
     "NotMuted",
+    "NotYourNamespace",
     "NotYourself",
     "NothingToSend",
     "OnlyOwnerInvites",
@@ -48,6 +49,7 @@ __all__ = [
     "PrivateHomeChannel",
     "Refusal",
     "SessionGone",
+    "SlashIsPrivate",
     "TooManyChannels",
     "TopicTooLong",
 ]
@@ -118,7 +120,31 @@ class AdminsOnly(Refusal):
 
 
 class ChannelNameUnavailable(Refusal):
-    """A private channel the user may not see already has this name."""
+    """A private channel the user may not see already has this name.
+
+    Only channels made before private names were ``OWNER/NAME`` (or whose
+    owner's account was removed and made again) can give this.
+    """
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+class NotYourNamespace(Refusal):
+    """``name`` is ``OWNER/NAME`` of someone else: private channels are made in one's own.
+
+    Said whether or not such a channel exists, so it tells nothing about it.
+    """
+
+    def __init__(self, name: str, login: str) -> None:
+        super().__init__(name, login)
+        self.name = name
+        self.login = login
+
+
+class SlashIsPrivate(Refusal):
+    """A public channel was asked for with a ``/`` in its name (those are private ones)."""
 
     def __init__(self, name: str) -> None:
         super().__init__(name)
