@@ -69,7 +69,10 @@ def _list(ctx: Context, what: str | None) -> None:
     word("NAME"),
     choice("private", "public", optional=True, key="kind", metavar="private"),
     summary="make a new channel",
-    description="create a channel and enter it; private ones are invitation-only",
+    description=(
+        "create a channel and enter it; private ones are invitation-only and named after "
+        "you: /create plans private makes #YOURLOGIN/plans"
+    ),
     topic=Topic.CHANNELS,
 )
 def _create(ctx: Context, name: str, kind: str | None) -> None:
@@ -110,7 +113,9 @@ def _leave(ctx: Context) -> None:
     "invite",
     user("NICK"),
     summary="let a user in",
-    description="let a user into the current (private) channel; they are told",
+    description=(
+        "let a user into the current channel (owner, ops, admins); they are told who invited them"
+    ),
     topic=Topic.CHANNELS,
 )
 def _invite(ctx: Context, nick: str) -> None:
