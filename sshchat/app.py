@@ -215,6 +215,7 @@ class RunningServer:
             message_rate=limits.message_rate,
             message_burst=limits.message_burst,
             presence_summary_over=limits.presence_summary_over,
+            max_channels_per_user=limits.max_channels_per_user,
         )
         gate = state.gate
         gate.max_connections = limits.max_connections
@@ -348,6 +349,7 @@ async def start_server(
         message_rate=config.limits.message_rate,
         message_burst=config.limits.message_burst,
         presence_summary_over=config.limits.presence_summary_over,
+        max_channels_per_user=config.limits.max_channels_per_user,
         history_lines=config.storage.history_lines,
         stats=stats,
     )

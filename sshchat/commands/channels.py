@@ -4,26 +4,62 @@ from __future__ import annotations
 
 from sshchat.commands.args import channel, choice, text, user, word
 from sshchat.commands.registry import Command, Context, Topic, command
+from sshchat.core.hub import HubError
+from sshchat.core.model import LIST_PAGE
 
 __all__ = ["COMMANDS"]
 
 
+LIST_TOPIC = 60  # characters of a topic shown by /list
+
+
 @command(
     "list",
+    word("PAGE|WORD", optional=True, key="what"),
     summary="channels and topics",
-    description="channels you can see, with online and total members and topics",
+    description=(
+        f"channels you can see, biggest first, {LIST_PAGE} at a time, with online and total "
+        "members and topics; /list 2 shows the next ones, /list WORD those with WORD in their name"
+    ),
     topic=Topic.CHANNELS,
 )
-def _list(ctx: Context) -> None:
+def _list(ctx: Context, what: str | None) -> None:
     channels = ctx.hub.visible_channels(ctx.client.account)
-    lines = ["Channels:"]
-    for chan in channels:
+    number = 1
+    if what is not None and what.isdecimal() and what.isascii():
+        number = int(what)
+        what = None
+    elif what is not None:
+        folded = what.casefold().lstrip("#")
+        channels = [c for c in channels if folded in c.name.casefold()]
+    channels.sort(key=lambda c: (-len(c.members), c.name.casefold()))
+    total = len(channels)
+    pages = max(1, -(-total // LIST_PAGE))
+    if not 1 <= number <= pages:
+        raise HubError(f"there is no page {number}: /list {pages} shows the last channels")
+    if what is not None and not channels:
+        ctx.reply(f"No channel you can see has {what!r} in its name; /list shows them all.")
+        return
+    shown = channels[(number - 1) * LIST_PAGE : number * LIST_PAGE]
+    if what is not None:
+        head = f"Channels with {what!r} in their name ({total}):"
+    else:
+        page = f", page {number} of {pages}" if pages > 1 else ""
+        head = f"Channels ({total}), biggest first{page}:"
+    lines = [head]
+    for chan in shown:
         flags = " (private)" if chan.private else ""
         here = " *" if chan is ctx.client.current else ""
-        total = len(chan.members)
-        members = f"{len(chan.online)}/{total} member{'s' if total != 1 else ''}"
-        topic = f"  {chan.topic}" if chan.topic else ""
-        lines.append(f"  #{chan.name}{flags}{here}  {members}{topic}")
+        count = len(chan.members)
+        members = f"{len(chan.online)}/{count} member{'s' if count != 1 else ''}"
+        topic = chan.topic
+        if len(topic) > LIST_TOPIC:
+            topic = topic[: LIST_TOPIC - 1] + "\u2026"
+        lines.append(f"  #{chan.name}{flags}{here}  {members}" + (f"  {topic}" if topic else ""))
+    after = total - number * LIST_PAGE
+    if after > 0:
+        more = f"/list {number + 1}" if what is None else "a longer WORD narrows them down"
+        lines.append(f"... and {after} more: {more}")
     lines.append("(online/all members; * is the channel you are talking in; /join NAME switches.)")
     ctx.reply("\n".join(lines))
 
@@ -33,7 +69,10 @@ def _list(ctx: Context) -> None:
     word("NAME"),
     choice("private", "public", optional=True, key="kind", metavar="private"),
     summary="make a new channel",
-    description="create a channel and enter it; private ones are invitation-only",
+    description=(
+        "create a channel and enter it; private ones are invitation-only and named after "
+        "you: /create plans private makes #YOURLOGIN/plans"
+    ),
     topic=Topic.CHANNELS,
 )
 def _create(ctx: Context, name: str, kind: str | None) -> None:
@@ -74,7 +113,9 @@ def _leave(ctx: Context) -> None:
     "invite",
     user("NICK"),
     summary="let a user in",
-    description="let a user into the current (private) channel; they are told",
+    description=(
+        "let a user into the current channel (owner, ops, admins); they are told who invited them"
+    ),
     topic=Topic.CHANNELS,
 )
 def _invite(ctx: Context, nick: str) -> None:
@@ -98,4 +139,22 @@ def _topic(ctx: Context, text: str | None) -> None:
     ctx.hub.set_topic(ctx.client, "" if text.strip() in ("-", "--clear") else text)
 
 
-COMMANDS: tuple[Command, ...] = (_list, _join, _create, _leave, _invite, _topic)
+@command(
+    "drop",
+    channel("NAME", optional=True),
+    summary="delete a channel",
+    description=(
+        "delete a channel you own (the current one, or NAME) and its history; admins may "
+        "drop any but the home channel. Its members are moved to the home channel and told"
+    ),
+    topic=Topic.CHANNELS,
+)
+def _drop(ctx: Context, name: str | None) -> None:
+    gone = ctx.hub.drop_channel(ctx.client, name)
+    others = sum(1 for login in gone.members if login != ctx.client.account.login)
+    home = ctx.hub.default_channel.name
+    moved = f"; {others} member{'s' if others != 1 else ''} moved to #{home}" if others else ""
+    ctx.reply(f"Dropped #{gone.name} and its history{moved}.")
+
+
+COMMANDS: tuple[Command, ...] = (_list, _join, _create, _leave, _invite, _topic, _drop)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sshchat.commands.args import integer, text, user
 from sshchat.commands.registry import Command, Context, Outcome, Topic, command
+from sshchat.core.model import AWAY
 
 __all__ = ["COMMANDS"]
 
@@ -20,7 +21,9 @@ __all__ = ["COMMANDS"]
 def _msg(ctx: Context, nick: str, text: str) -> None:
     recipient = ctx.hub.private_message(ctx.client, nick, text)
     if recipient.away is not None:
-        ctx.reply(f"{recipient.nick} is away: {recipient.away}")
+        ignored = recipient.login in ctx.client.account.ignored
+        reason = "" if ignored or recipient.away == AWAY else f": {recipient.away}"
+        ctx.reply(f"{recipient.nick} is away{reason}")
 
 
 @command(

@@ -25,6 +25,7 @@ from sshchat.core.text import sanitize
 __all__ = ["COMMANDS", "command_help", "help_list"]
 
 INDENT = "  "
+ROWS = 24  # the list fits a terminal this tall when it can
 
 
 def help_list(registry: CommandRegistry, *, admin: bool, width: int | None) -> list[str]:
@@ -53,10 +54,12 @@ def help_list(registry: CommandRegistry, *, admin: bool, width: int | None) -> l
             else:
                 lines.append(f"{INDENT}/{cmd.name}")
                 lines += wrap(cmd.summary, width, indent=INDENT * 3)
-    lines += wrap(
+    footer = wrap(
         "Lines without a / in front are chat (// sends one). Ctrl-D or /quit leaves.", width
     )
-    return lines
+    if len(lines) + len(footer) > ROWS >= len(lines):
+        return lines  # the tip goes before the list scrolls off (admins see more commands)
+    return lines + footer
 
 
 def command_help(cmd: Command, *, width: int | None) -> list[str]:

@@ -78,7 +78,10 @@ def _unban(ctx: Context, user: str) -> None:
     user("USER"),
     duration(),
     summary="stop a user talking",
-    description="stop a user from sending messages (they can still read), e.g. /mute bob 10m",
+    description=(
+        "stop a user from putting any text in front of others: messages, away reasons, "
+        "topics, nicks, channels, invitations (they can still read), e.g. /mute bob 10m"
+    ),
     topic=Topic.MODERATION,
     admin=True,
 )

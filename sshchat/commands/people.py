@@ -7,6 +7,7 @@ import time
 from sshchat.commands.args import user, word
 from sshchat.commands.registry import Command, Context, Topic, command
 from sshchat.core.hub import Account, HubError
+from sshchat.core.model import AWAY
 from sshchat.core.text import sanitize
 
 __all__ = ["COMMANDS", "WHO_OFFLINE_NAMES", "ago", "clock", "status_text", "who_name"]
@@ -27,8 +28,15 @@ def clock(timestamp: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(timestamp))
 
 
-def status_text(account: Account) -> str:
+def status_text(account: Account, viewer: Account | None = None) -> str:
+    """``online``, ``away (REASON)`` or ``offline, last seen ...`` as ``viewer`` may see it.
+
+    The away reason is the user's own text: someone who ignores them sees only
+    ``away``.
+    """
     if account.status == "away":
+        if viewer is not None and account.login in viewer.ignored:
+            return "away"
         return f"away ({account.away})"
     if account.status == "offline":
         seen = f"last seen {ago(account.last_seen)}" if account.last_seen else "never seen"
@@ -64,8 +72,11 @@ def _who(ctx: Context) -> None:
     def entry(account: Account) -> str:
         owner = " [owner]" if account.login == channel.owner else ""
         admin = " [admin]" if account.admin else ""
-        if account.away is not None and account.online:
-            status = f" (away: {account.away})"
+        if account.status == "away":
+            # The reason is the user's own text: who ignores them sees only "away".
+            reason = account.away
+            hidden = account.login in ctx.client.account.ignored
+            status = f" (away: {reason})" if reason and reason != AWAY and not hidden else " (away)"
         else:
             status = "" if account.online else " (offline)"
         return f"{who_name(account)}{owner}{admin}{status}"
@@ -93,7 +104,8 @@ def _users(ctx: Context) -> None:
     accounts = sorted(ctx.hub.accounts.values(), key=lambda a: a.nick.casefold())
     online = sum(1 for a in accounts if a.online)
     lines = [f"Users ({online} of {len(accounts)} online):"]
-    lines += [f"  {who_name(a)}: {status_text(a)}" for a in accounts]
+    me = ctx.client.account
+    lines += [f"  {who_name(a)}: {status_text(a, me)}" for a in accounts]
     ctx.reply("\n".join(lines))
 
 
@@ -111,7 +123,7 @@ def _whois(ctx: Context, nick: str) -> None:
     lines = [
         f"{account.nick}:",
         f"  login: {account.login}{' (admin)' if account.admin else ''}",
-        f"  status: {status_text(account)}",
+        f"  status: {status_text(account, ctx.client.account)}",
     ]
     if account.connected_since is not None:
         since = account.connected_since

@@ -12,6 +12,7 @@ import time
 from sshchat.core import refusals as r
 from sshchat.core.events import (
     AdminStatus,
+    ChannelGone,
     HomeChannelMoved,
     InvitedTo,
     LinesNotSent,
@@ -27,9 +28,16 @@ from sshchat.core.events import (
     UnmutedBy,
 )
 from sshchat.core.model import FOREVER, HubError
-from sshchat.core.names import NAME_RULE, valid_name
+from sshchat.core.names import NAME_RULE, valid_channel_name, valid_name
 
-__all__ = ["banned_text", "notice_text", "online_text", "refusal_text", "until_text"]
+__all__ = [
+    "banned_text",
+    "muted_text",
+    "notice_text",
+    "online_text",
+    "refusal_text",
+    "until_text",
+]
 
 
 def until_text(deadline: float) -> str:
@@ -53,6 +61,29 @@ def online_text(event: OnlineNow) -> str:
     """``#lobby: 4 online: alice, bob, carol, dave``, or ``#lobby: 120 online`` when big."""
     head = f"#{event.channel}: {event.count} online"
     return f"{head}: {', '.join(event.nicks)}" if event.nicks else head
+
+
+# What a mute refused, and what the user may still do instead.
+_MUTED = {
+    "message": "nothing was sent",
+    "away": (
+        "others would see that reason, so nothing was changed; /away alone still marks you away"
+    ),
+    "topic": "you cannot change topics; nothing was changed",
+    "nick": "you cannot change your nick; nothing was changed",
+    "create": "you cannot create channels; nothing was created",
+    "invite": "you cannot invite anyone; nobody was invited",
+    "kick": (
+        "others would see that reason, so nobody was kicked; /kick NICK without one still works"
+    ),
+}
+
+
+def muted_text(until: float, action: str) -> str:
+    """``you are muted for another 5m; nothing was sent`` and its kin for other actions."""
+    what = _MUTED.get(action, _MUTED["message"])
+    sep = "; " if action == "message" else ": "
+    return f"you are muted {until_text(until)}{sep}{what}"
 
 
 def refusal_text(err: HubError) -> str:
@@ -85,14 +116,29 @@ def refusal_text(err: HubError) -> str:
         case r.ChannelExists():
             return f"#{err.name} already exists; /join {err.name} to enter it"
         case r.NoSuchChannel():
-            hint = f"/create {err.name} to make it" if valid_name(err.name) else NAME_RULE
+            if valid_name(err.name):
+                hint = f"/create {err.name} to make it"
+            elif valid_channel_name(err.name):
+                hint = "private channels (OWNER/NAME) are made by their owner, who invites people"
+            else:
+                hint = NAME_RULE
             return f"there is no channel #{err.name}; {hint}"
+        case r.NotYourNamespace():
+            return (
+                f"#{err.name} is not yours to create: your private channels are named "
+                f"{err.login}/NAME (/create NAME private)"
+            )
+        case r.SlashIsPrivate():
+            return (
+                f"{err.name!r} is not a public channel name: names with a '/' are private "
+                "channels (OWNER/NAME); /create NAME private makes one of yours"
+            )
         case r.InvalidChannelName():
             return f"{err.name!r} is not a valid channel name: {NAME_RULE}"
         case r.CannotLeaveHome():
             return f"#{err.channel} is the home channel and cannot be left"
         case r.OnlyOwnerInvites():
-            return f"only the owner of #{err.channel} can invite people to it"
+            return f"only the owner, ops and admins of #{err.channel} can invite people to it"
         case r.AlreadyInChannel():
             return f"{err.nick} is already in #{err.channel}"
         case r.InvalidNick():
@@ -113,7 +159,17 @@ def refusal_text(err: HubError) -> str:
         case r.TopicTooLong():
             return f"topic too long ({err.length} characters, the limit is {err.limit})"
         case r.NotChannelOwner():
-            return f"only the owner of #{err.channel} (or an admin) can change its ops"
+            what = "drop it" if err.action == "drop" else "change its ops"
+            return f"only the owner of #{err.channel} (or an admin) can {what}"
+        case r.TooManyChannels():
+            if err.limit == 0:
+                return "only admins can create channels on this server"
+            return (
+                f"you already own {err.limit} channels, the most allowed; "
+                "/drop one of yours first (/list shows them)"
+            )
+        case r.CannotDropHome():
+            return f"#{err.channel} is the home channel and cannot be dropped"
         case r.NotAnOpOf():
             return f"{err.nick} is not an op of #{err.channel}"
         case r.HomeChannelNoKick():
@@ -132,7 +188,7 @@ def refusal_text(err: HubError) -> str:
         case r.NotMuted():
             return f"{err.nick} is not muted"
         case r.Muted():
-            return f"you are muted {until_text(err.until)}; nothing was sent"
+            return muted_text(err.until, err.action)
         case r.AlreadyIgnored():
             return f"you already ignore {err.nick}"
         case r.NotIgnored():
@@ -149,6 +205,7 @@ def notice_text(event: TypedNotice) -> tuple[str, NoticeKind]:
             return f"{event.nick} is offline and will see it at their next login", NoticeKind.INFO
         case InvitedTo():
             text = f"{event.by} invites you to #{event.channel}: type /join {event.channel}"
+            # (``by`` is named so that an unwanted inviter can be /ignored.)
             return text, NoticeKind.INFO
         case OpChanged():
             verb = "is now an op of" if event.op else "is no longer an op of"
@@ -165,6 +222,12 @@ def notice_text(event: TypedNotice) -> tuple[str, NoticeKind]:
             return text, NoticeKind.INFO
         case HomeChannelMoved():
             return f"#{event.channel} is now the home channel; you are in it.", NoticeKind.INFO
+        case ChannelGone():
+            text = (
+                f"{event.by} dropped #{event.channel} and its history; "
+                f"you are back in #{event.home}."
+            )
+            return text, NoticeKind.INFO
         case LinesNotSent():
             n = event.count
             text = (

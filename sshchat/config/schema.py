@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives import serialization
 from sshchat.core.model import (
     DEFAULT_CHANNEL,
     DEFAULT_HISTORY_LINES,
+    DEFAULT_MAX_CHANNELS_PER_USER,
     DEFAULT_MAX_TEXT,
     DEFAULT_MESSAGE_BURST,
     DEFAULT_PRESENCE_SUMMARY_OVER,
@@ -295,6 +296,13 @@ class Limits:
         range=(0, 1_000_000),
         live=True,
         doc="members above which presence lines are summarised",
+    )
+    max_channels_per_user: int = option(
+        "limits.max_channels_per_user",
+        DEFAULT_MAX_CHANNELS_PER_USER,
+        range=(0, 1_000_000),
+        live=True,
+        doc="channels one user may own (admins: any number)",
     )
 
 

@@ -115,6 +115,11 @@ keepalive_count_max = {limits_keepalive_count_max}
 # otherwise cost every member a line per arrival.  0 turns summaries off.
 presence_summary_over = {limits_presence_summary_over}
 
+# Channels one user may own (made with /create and not yet dropped); 0 lets
+# only admins create channels.  Admins may own any number.  Owners and admins
+# remove a channel with /drop.
+max_channels_per_user = {limits_max_channels_per_user}
+
 [metrics]
 # Optional Prometheus endpoint at http://<listen>:<port>/metrics: sessions,
 # connections, auth failures by reason, messages, deliveries, queue drops,

@@ -33,6 +33,16 @@ _NOISE = frozenset(
 )
 
 
+def author(event: Event) -> str | None:
+    """The login of whoever made ``event`` happen, for ignores (None: nobody to ignore)."""
+    if isinstance(event, Broadcast):
+        return None
+    if isinstance(event, Presence):
+        return None if event.kind is PresenceKind.KICK else event.login
+    sender = getattr(event, "sender", None)
+    return sender or None
+
+
 class Delivery:
     """Sends events to accounts, channels and single sessions."""
 
@@ -40,9 +50,16 @@ class Delivery:
         self.state = state
 
     def to_accounts(self, accounts: Iterable[Account], event: Event) -> None:
-        sender = getattr(event, "sender", None)
-        if isinstance(event, Broadcast):
-            sender = None  # an admin's broadcast cannot be ignored
+        """Deliver ``event`` to every session of ``accounts``, except where ignored or quiet.
+
+        An account that ignores the event's author gets nothing: the author is
+        the ``sender`` of a message or invitation, and the ``login`` of a
+        presence line (a nick change, a join, a topic set), so that an ignored
+        user cannot reach anyone who ignores them by what they do either. A
+        kick's ``login`` is whom it removed, not its author (see
+        ``Moderation``), and an admin's broadcast cannot be ignored.
+        """
+        sender = author(event)
         noise = (isinstance(event, Presence) and event.kind in _NOISE) or isinstance(
             event, PresenceSummary
         )

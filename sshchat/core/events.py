@@ -57,7 +57,7 @@ class PresenceKind(Enum):
     CONNECT = "connect"
     DISCONNECT = "disconnect"
     NICK = "nick"
-    TOPIC = "topic"  # detail: the new topic ("" when cleared)
+    TOPIC = "topic"  # login/nick: who set it; detail: the new topic ("" when cleared)
     KICK = "kick"  # login/nick: who was kicked; detail: by whom and why
 
 
@@ -149,11 +149,16 @@ class RecipientOffline:
 
 @dataclass(frozen=True, slots=True)
 class InvitedTo:
-    """``by`` (a nick) invites you to ``channel``."""
+    """``by`` (a nick) invites you to ``channel``.
+
+    ``sender`` is the inviter's login, so that an ignored user's invitations
+    are not shown (fan-out honours ignores by ``sender``).
+    """
 
     by: str
     channel: str
     time: float = field(default_factory=_now)
+    sender: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +213,16 @@ class HomeChannelMoved:
 
 
 @dataclass(frozen=True, slots=True)
+class ChannelGone:
+    """``by`` (a nick) dropped ``channel``, which you were in: you are in ``home`` now."""
+
+    channel: str
+    by: str
+    home: str
+    time: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True, slots=True)
 class LinesNotSent:
     """``count`` lines typed too fast were not sent (said when one goes through again)."""
 
@@ -246,6 +261,7 @@ TypedNotice = (
     | AdminStatus
     | NickReclaimed
     | HomeChannelMoved
+    | ChannelGone
     | LinesNotSent
     | SendingTooFast
     | SessionEnded

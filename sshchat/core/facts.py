@@ -33,6 +33,7 @@ __all__ = [
     "Banned",
     "Broadcasted",
     "ChannelCreated",
+    "ChannelDropped",
     "Fact",
     "FactDecodeError",
     "HomeChannelSet",
@@ -182,6 +183,14 @@ class Invited(Fact):
 
     actor: str
     login: str
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelDropped(Fact):
+    """``actor`` removed ``channel`` with its history; its members went to the home channel."""
+
+    actor: str
     channel: str
 
 
@@ -339,6 +348,7 @@ FACT_TYPES: dict[str, type[Fact]] = {
         PrivateMessageSent,
         Broadcasted,
         ChannelCreated,
+        ChannelDropped,
         MemberJoined,
         MemberLeft,
         Invited,
@@ -431,4 +441,6 @@ def moderation_action(fact: Fact) -> ModerationAction | None:
         return ModerationAction(fact.actor, "mute", fact.login, None, "", fact.until, fact.time)
     if isinstance(fact, Unmuted):
         return ModerationAction(fact.actor, "unmute", fact.login, time=fact.time)
+    if isinstance(fact, ChannelDropped):
+        return ModerationAction(fact.actor, "drop", fact.channel, fact.channel, time=fact.time)
     return None

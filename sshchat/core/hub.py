@@ -41,6 +41,7 @@ from sshchat.core.messaging import Messaging
 from sshchat.core.model import (
     DEFAULT_CHANNEL,
     DEFAULT_HISTORY_LINES,
+    DEFAULT_MAX_CHANNELS_PER_USER,
     DEFAULT_MAX_TEXT,
     DEFAULT_MESSAGE_BURST,
     DEFAULT_PRESENCE_SUMMARY_OVER,
@@ -57,7 +58,7 @@ from sshchat.core.model import (
     Sink,
 )
 from sshchat.core.moderation import Moderation
-from sshchat.core.names import valid_name
+from sshchat.core.names import valid_channel_name, valid_name
 from sshchat.core.ports import Clock, FactLog, IdSource, InProcessLog, new_id_source, wall_clock
 from sshchat.core.prefs import Prefs
 from sshchat.core.ratelimit import TokenBucket
@@ -96,6 +97,7 @@ class Hub:
         message_burst: int = DEFAULT_MESSAGE_BURST,
         history_lines: int = DEFAULT_HISTORY_LINES,
         presence_summary_over: int = DEFAULT_PRESENCE_SUMMARY_OVER,
+        max_channels_per_user: int = DEFAULT_MAX_CHANNELS_PER_USER,
         stats: Stats | None = None,
         clock: Clock = wall_clock,
         ids: IdSource | None = None,
@@ -112,7 +114,12 @@ class Hub:
         self.clock = clock
         self.ids = ids or new_id_source()
         settings = Settings(
-            max_text, message_rate, message_burst, history_lines, presence_summary_over
+            max_text,
+            message_rate,
+            message_burst,
+            history_lines,
+            presence_summary_over,
+            max_channels_per_user,
         )
         home = Channel(name=default_channel, created=clock())
         self.state = HubState(
@@ -177,6 +184,10 @@ class Hub:
     def presence_summary_over(self) -> int:
         return self.state.settings.presence_summary_over
 
+    @property
+    def max_channels_per_user(self) -> int:
+        return self.state.settings.max_channels_per_user
+
     # -- facts ---------------------------------------------------------------------
 
     def apply(self, fact: Fact) -> None:
@@ -196,6 +207,10 @@ class Hub:
     def _live(self, client: Client) -> None:
         if self.state.sessions.get(client.id) is not client:
             raise SessionGone()
+
+    def _speaking(self, client: Client, action: str = "message") -> list[Fact]:
+        """Refuse ``action`` (text others would see) while muted; facts if a mute ran out."""
+        return self.moderation.mute_check(client.account, action)
 
     # -- sessions -----------------------------------------------------------
 
@@ -225,8 +240,10 @@ class Hub:
         self._append(self.sessions.close(client))
 
     def set_away(self, client: Client, reason: str) -> None:
+        """Mark the account away; a reason is text others see, so a mute refuses it."""
         self._live(client)
-        self._append(self.sessions.away(client, reason))
+        expired = self._speaking(client, "away") if sanitize(reason) else []
+        self._append([*expired, *self.sessions.away(client, reason)])
 
     def set_back(self, client: Client) -> None:
         self._live(client)
@@ -259,7 +276,7 @@ class Hub:
     def say(self, client: Client, text: str, *, action: bool = False) -> None:
         """Send ``text`` to the client's current channel."""
         self._live(client)
-        expired = self.moderation.mute_check(client.account)
+        expired = self._speaking(client)
         fact = self.messaging.say(client, text, action)
         self._append([*expired, fact] if expired else (fact,))
 
@@ -271,7 +288,7 @@ class Hub:
         and its sender told, rather than silently dropping an older one.
         """
         self._live(client)
-        expired = self.moderation.mute_check(client.account)
+        expired = self._speaking(client)
         fact = self.messaging.private_message(client, target, text)
         self._append([*expired, fact])
         return self.state.accounts[fact.recipient]
@@ -284,7 +301,8 @@ class Hub:
     def broadcast(self, client: Client, text: str) -> None:
         """An admin's message to every online user."""
         self._live(client)
-        self._append([self.messaging.broadcast(client, text)])
+        fact = self.messaging.broadcast(client, text)
+        self._append([*self._speaking(client), fact])
 
     def history(self, client: Client, count: int) -> None:
         """Show the last ``count`` lines of the client's current channel.
@@ -301,8 +319,9 @@ class Hub:
     def create_channel(self, client: Client, name: str, *, private: bool = False) -> Channel:
         """Create a channel owned by the client's account and enter it."""
         self._live(client)
+        expired = self._speaking(client, "create")
         facts = self.channels_part.create(client, name, private=private)
-        self._append(facts)
+        self._append([*expired, *facts])
         return client.current
 
     def join(self, client: Client, name: str) -> Channel:
@@ -310,6 +329,19 @@ class Hub:
         self._live(client)
         self._append(self.channels_part.join(client, name))
         return client.current
+
+    def drop_channel(self, client: Client, name: str | None = None) -> Channel:
+        """Remove ``#name`` (default: the current channel) and its history; owner or admin.
+
+        Its members are moved to the home channel and told; the home channel
+        cannot be dropped. Returns the channel as it was (with its members).
+        """
+        self._live(client)
+        facts = self.channels_part.drop(client, name)
+        channel = self.state.channels[facts[0].channel.casefold()]  # type: ignore[attr-defined]
+        gone = Channel(channel.name, channel.owner, channel.private, members=dict(channel.members))
+        self._append(facts)
+        return gone
 
     def leave(self, client: Client) -> Channel:
         """Leave the current channel and return to the default one."""
@@ -321,8 +353,9 @@ class Hub:
     def invite(self, client: Client, target: str) -> Account:
         """Let ``target`` into the client's current channel."""
         self._live(client)
+        expired = self._speaking(client, "invite")
         facts = self.channels_part.invite(client, target)
-        self._append(facts)
+        self._append([*expired, *facts])
         return self.state.accounts[facts[0].login]  # type: ignore[attr-defined]
 
     def set_default_channel(self, name: str) -> Channel:
@@ -340,7 +373,8 @@ class Hub:
         """Change the account's display nick; returns the old one."""
         self._live(client)
         old = client.account.nick
-        self._append(self.identity.set_nick(client, new))
+        expired = self._speaking(client, "nick")
+        self._append([*expired, *self.identity.set_nick(client, new)])
         return old
 
     def set_preference(self, client: Client, key: str, value: bool | str) -> None:
@@ -385,7 +419,8 @@ class Hub:
         """Set (or with "" clear) the current channel's topic; owner, ops, admins."""
         self._live(client)
         channel = client.current
-        self._append(self.moderation.set_topic(client, topic))
+        expired = self._speaking(client, "topic")
+        self._append([*expired, *self.moderation.set_topic(client, topic)])
         return channel
 
     def set_op(self, client: Client, target: str, *, op: bool) -> Account:
@@ -398,8 +433,9 @@ class Hub:
     def kick(self, client: Client, target: str, reason: str = "") -> Account:
         """Remove ``target`` from the current channel; owner, ops and admins."""
         self._live(client)
+        expired = self._speaking(client, "kick") if sanitize(reason) else []
         who, facts = self.moderation.kick(client, target, reason)
-        self._append(facts)
+        self._append([*expired, *facts])
         return who
 
     def ban(self, client: Client, target: str, seconds: float | None, reason: str) -> Account:
@@ -467,10 +503,14 @@ class Hub:
         message_rate: float | None,
         message_burst: int,
         presence_summary_over: int,
+        max_channels_per_user: int | None = None,
     ) -> None:
-        """Change the longest line, the message rate limit and the presence summary size."""
+        """Change the longest line, the message rate limit, the presence summary size
+        and (unless None) how many channels a user may own."""
         settings = self.state.settings
         settings.max_text = max_text
+        if max_channels_per_user is not None:
+            settings.max_channels_per_user = max_channels_per_user
         settings.presence_summary_over = presence_summary_over
         settings.message_rate = message_rate
         settings.message_burst = message_burst
@@ -510,7 +550,7 @@ class Hub:
         invitations of accounts no longer configured are dropped; the home
         channel is never private. None (and nothing done) for an invalid name.
         """
-        if not valid_name(name):
+        if not valid_channel_name(name):
             return None
         state = self.state
         channel = state.find_channel(name) or state.new_channel(
@@ -570,7 +610,7 @@ class Hub:
         account.banned_until = banned_until
         account.ban_reason = ban_reason[:MAX_REASON]
         account.muted_until = muted_until
-        account.pending.extend(pending)
+        account.pending.extend(m for m in pending if m.sender not in account.ignored)
         for name in channels:
             channel = self.state.find_channel(name)
             if channel is not None:

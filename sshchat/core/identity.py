@@ -163,9 +163,16 @@ class Identity(Part):
             setattr(account.prefs, fact.key, fact.value)
 
     def _ignored(self, fact: Ignored) -> None:
+        """Ignore ``other`` from now on: their private messages waiting here go too."""
         account = self.state.accounts.get(fact.login)
         if account is not None and fact.other in self.state.accounts:
             account.ignored.add(fact.other)
+            kept = [m for m in account.pending if m.sender != fact.other]
+            if len(kept) != len(account.pending):
+                account.pending.clear()
+                account.pending.extend(kept)
+            if account.last_pm_from == fact.other:
+                account.last_pm_from = None
 
     def _unignored(self, fact: Unignored) -> None:
         account = self.state.accounts.get(fact.login)

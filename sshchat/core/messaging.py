@@ -116,10 +116,15 @@ class Messaging(Part):
             fact.time,
         )
         self.state.stats.messages += 1
-        recipient.last_pm_from = fact.sender
+        # An ignored sender is told nothing different (the message seems to go),
+        # but it is neither shown nor kept for later, nor what /reply answers.
+        ignored = fact.sender in recipient.ignored
+        if not ignored:
+            recipient.last_pm_from = fact.sender
         to = [] if sender is None else [sender]
         if fact.queued:
-            recipient.pending.append(event)
+            if not ignored:
+                recipient.pending.append(event)
             self.delivery.to_accounts(to, event)
             sink = self.state.sinks.get(fact.session)
             if sink is not None:

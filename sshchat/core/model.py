@@ -18,6 +18,7 @@ from sshchat.core.ratelimit import TokenBucket
 from sshchat.errors import SshchatError
 
 __all__ = [
+    "AWAY",
     "FOREVER",
     "NULL_SINK",
     "Account",
@@ -37,7 +38,10 @@ DEFAULT_MAX_TEXT = 2000  # characters in one chat line
 DEFAULT_MESSAGE_BURST = 15  # lines a user may send at once before the rate applies
 DEFAULT_HISTORY_LINES = 50  # lines of a channel shown on joining it
 DEFAULT_PRESENCE_SUMMARY_OVER = 50  # members above which presence lines are summarised
+DEFAULT_MAX_CHANNELS_PER_USER = 10  # channels one (non-admin) account may own
+LIST_PAGE = 20  # channels /list shows at once
 MAX_REASON = 200
+AWAY = "away"  # the away status of someone who gave no reason
 MAX_TOPIC = 300
 MAX_PENDING = 100  # private messages kept for an offline user
 HISTORY_KEEP = 500  # lines of history kept per channel
@@ -174,7 +178,7 @@ class ModerationAction:
     """A moderation or administration act, for the audit log and the store."""
 
     actor: str
-    action: str  # ban, unban, mute, unmute, kick, op, deop, topic
+    action: str  # ban, unban, mute, unmute, kick, op, deop, topic, drop
     target: str
     channel: str | None = None
     reason: str = ""

@@ -25,7 +25,7 @@ from sshchat.core.facts import (
     Unmuted,
 )
 from sshchat.core.identity import Identity
-from sshchat.core.model import FOREVER, MAX_REASON, MAX_TOPIC, Account, Client
+from sshchat.core.model import AWAY, FOREVER, MAX_REASON, MAX_TOPIC, Account, Client
 from sshchat.core.part import Part
 from sshchat.core.refusals import (
     AdminsOnly,
@@ -146,15 +146,21 @@ class Moderation(Part):
             raise NotMuted(who.nick)
         return who, [Unmuted(self.ids(), self.clock(), actor.login, who.login)]
 
-    def mute_check(self, account: Account) -> list[Fact]:
-        """Raise :class:`~sshchat.core.refusals.Muted` while muted; a fact if it ran out."""
+    def mute_check(self, account: Account, action: str = "message") -> list[Fact]:
+        """Raise :class:`~sshchat.core.refusals.Muted` while muted; a fact if it ran out.
+
+        A mute silences every text of the user's own that others would see,
+        not only chat lines: ``action`` names what was refused, so that the
+        user is told what still works (``/away`` without a reason, ``/kick``
+        without one).
+        """
         until = account.muted_until
         if until is None:
             return []
         now = self.clock()
         if until <= now:
             return [MuteExpired(self.ids(), now, account.login)]
-        raise MutedRefusal(until)
+        raise MutedRefusal(until, action)
 
     def require_admin(self, client: Client, what: str) -> Account:
         if not client.account.admin:
@@ -213,9 +219,16 @@ class Moderation(Part):
         who = self.state.accounts.get(fact.login)
         if channel is None or who is None:
             return
-        detail = f"by {self._nick(fact.actor)}" + (f": {fact.reason}" if fact.reason else "")
+        by = f"by {self._nick(fact.actor)}"
+        detail = by + (f": {fact.reason}" if fact.reason else "")
         event = Presence(PresenceKind.KICK, who.login, who.nick, channel.name, detail, fact.time)
-        self.delivery.to_accounts(channel.online.values(), event)
+        # Whoever ignores the kicker still learns of the kick, not the kicker's words.
+        online = list(channel.online.values())
+        hearing = [a for a in online if fact.actor not in a.ignored]
+        self.delivery.to_accounts(hearing, event)
+        if len(hearing) != len(online):
+            bare = Presence(PresenceKind.KICK, who.login, who.nick, channel.name, by, fact.time)
+            self.delivery.to_accounts([a for a in online if fact.actor in a.ignored], bare)
         self.state.remove_member(channel, who)
         channel.invited.discard(who.login)
 
@@ -242,6 +255,8 @@ class Moderation(Part):
         if who is None:
             return
         who.muted_until = fact.until
+        if who.away is not None:
+            who.away = AWAY  # an away reason is text others see: the mute hides it too
         self.delivery.to_accounts([who], MutedBy(self._nick(fact.actor), fact.until, fact.time))
 
     def _unmuted(self, fact: Unmuted | MuteExpired) -> None:

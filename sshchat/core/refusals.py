@@ -11,10 +11,12 @@ from __future__ import annotations
 from sshchat.core.model import HubError
 
 __all__ = [
+    "MUTED_ACTIONS",
     "AdminsOnly",
     "AlreadyIgnored",
     "AlreadyInChannel",
     "BannedFromServer",
+    "CannotDropHome",
     "CannotLeaveHome",
     "ChannelExists",
     "ChannelNameUnavailable",
@@ -38,6 +40,7 @@ __all__ = [
     "NotIgnored",
     "NotInChannel",
     "NotMuted",
+    "NotYourNamespace",
     "NotYourself",
     "NothingToSend",
     "OnlyOwnerInvites",
@@ -46,6 +49,8 @@ __all__ = [
     "PrivateHomeChannel",
     "Refusal",
     "SessionGone",
+    "SlashIsPrivate",
+    "TooManyChannels",
     "TopicTooLong",
 ]
 
@@ -115,7 +120,31 @@ class AdminsOnly(Refusal):
 
 
 class ChannelNameUnavailable(Refusal):
-    """A private channel the user may not see already has this name."""
+    """A private channel the user may not see already has this name.
+
+    Only channels made before private names were ``OWNER/NAME`` (or whose
+    owner's account was removed and made again) can give this.
+    """
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+class NotYourNamespace(Refusal):
+    """``name`` is ``OWNER/NAME`` of someone else: private channels are made in one's own.
+
+    Said whether or not such a channel exists, so it tells nothing about it.
+    """
+
+    def __init__(self, name: str, login: str) -> None:
+        super().__init__(name, login)
+        self.name = name
+        self.login = login
+
+
+class SlashIsPrivate(Refusal):
+    """A public channel was asked for with a ``/`` in its name (those are private ones)."""
 
     def __init__(self, name: str) -> None:
         super().__init__(name)
@@ -147,6 +176,8 @@ class CannotLeaveHome(Refusal):
 
 
 class OnlyOwnerInvites(Refusal):
+    """Only the owner, ops and admins of ``channel`` may invite people to it."""
+
     def __init__(self, channel: str) -> None:
         super().__init__(channel)
         self.channel = channel
@@ -212,8 +243,23 @@ class TopicTooLong(Refusal):
 
 
 class NotChannelOwner(Refusal):
-    """Only the owner of ``channel`` (or an admin) may change its ops."""
+    """Only the owner of ``channel`` (or an admin) may ``action`` it (``ops``, ``drop``)."""
 
+    def __init__(self, channel: str, action: str = "ops") -> None:
+        super().__init__(channel, action)
+        self.channel = channel
+        self.action = action
+
+
+class TooManyChannels(Refusal):
+    """The user already owns ``limit`` channels, the most allowed (``[limits]``)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
+        self.limit = limit
+
+
+class CannotDropHome(Refusal):
     def __init__(self, channel: str) -> None:
         super().__init__(channel)
         self.channel = channel
@@ -269,11 +315,21 @@ class NotMuted(Refusal):
 
 
 class Muted(Refusal):
-    """The sender is muted until ``until`` (``math.inf``: for good)."""
+    """The sender is muted until ``until`` (``math.inf``: for good).
 
-    def __init__(self, until: float) -> None:
-        super().__init__(until)
+    ``action`` is what was refused: ``message`` (a line, an action, a private
+    message, a broadcast) or one of :data:`MUTED_ACTIONS`, every other way of
+    putting text of one's own in front of others.
+    """
+
+    def __init__(self, until: float, action: str = "message") -> None:
+        super().__init__(until, action)
         self.until = until
+        self.action = action
+
+
+MUTED_ACTIONS = ("message", "away", "topic", "nick", "create", "invite", "kick")
+"""What a mute refuses (see :class:`Muted`)."""
 
 
 class AlreadyIgnored(Refusal):

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sshchat.core.model import DEFAULT_MAX_TEXT, Account, Channel, Client, Sink
+from sshchat.core.model import (
+    DEFAULT_MAX_CHANNELS_PER_USER,
+    DEFAULT_MAX_TEXT,
+    Account,
+    Channel,
+    Client,
+    Sink,
+)
 from sshchat.core.stats import Stats
 from sshchat.core.text import sanitize
 
@@ -25,6 +32,7 @@ class Settings:
     message_burst: int = 15
     history_lines: int = 50
     presence_summary_over: int = 50
+    max_channels_per_user: int = DEFAULT_MAX_CHANNELS_PER_USER
 
 
 @dataclass(eq=False)

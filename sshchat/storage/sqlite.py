@@ -705,7 +705,10 @@ def _write_private(conn: sqlite3.Connection, m: f.PrivateMessageSent) -> None:
         m.recipient,
         m.recipient_nick,
     )
-    if m.queued:  # the recipient was offline: keep it for their next login
+    # The recipient was offline: keep it for their next login, unless they ignore
+    # the sender (the hub keeps nothing either; the ignores here are up to date,
+    # written in the order of the facts).
+    if m.queued and m.sender not in _json_names(_account_value(conn, m.recipient, "ignored")):
         conn.execute("INSERT INTO pending (recipient, message) VALUES (?, ?)", (m.recipient, rowid))
         _trim_pending(conn, m.recipient, MAX_PENDING)
 
@@ -872,6 +875,17 @@ def _write_left(conn: sqlite3.Connection, m: f.MemberLeft) -> None:
     _end_membership(conn, m.channel, m.login)
 
 
+def _write_dropped(conn: sqlite3.Connection, d: f.ChannelDropped) -> None:
+    """A dropped channel is forgotten with its history (overwritten on disk).
+
+    The moderation log keeps who dropped it.
+    """
+    conn.execute("PRAGMA secure_delete = ON")
+    conn.execute("DELETE FROM channels WHERE name = ?", (d.channel,))
+    conn.execute("DELETE FROM messages WHERE channel = ? COLLATE NOCASE", (d.channel,))
+    _write_moderation_of(conn, d)
+
+
 def _write_moderation_of(conn: sqlite3.Connection, fact: f.Fact) -> None:
     action = f.moderation_action(fact)
     if action is not None:
@@ -907,6 +921,12 @@ def _write_ignore(conn: sqlite3.Connection, i: f.Ignored | f.Unignored) -> None:
     ignored = set(_json_names(_account_value(conn, i.login, "ignored")))
     if isinstance(i, f.Ignored):
         ignored.add(i.other)
+        # What the ignored user sent while this one was away is never shown: forget it.
+        conn.execute(
+            "DELETE FROM pending WHERE recipient = ? AND message IN"
+            " (SELECT id FROM messages WHERE sender = ?)",
+            (i.login, i.other),
+        )
     else:
         ignored.discard(i.other)
     _set_account(conn, i.login, ignored=_names(ignored))
@@ -972,6 +992,7 @@ _WRITERS: dict[type[f.Fact], Any] = {
     f.PrivateMessageSent: _write_private,
     f.Broadcasted: _write_broadcast,
     f.ChannelCreated: _write_channel_created,
+    f.ChannelDropped: _write_dropped,
     f.TopicSet: _write_topic,
     f.OpSet: _write_op,
     f.Invited: _write_invited,

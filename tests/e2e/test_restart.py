@@ -85,7 +85,7 @@ async def test_history_and_channels_survive_a_restart(config: Config) -> None:
         alice.send("first words in the lobby")
         await bob.expect("first words in the lobby")
         alice.send("/create secret private")
-        await alice.expect(r"Created private channel #secret")
+        await alice.expect(r"Created private channel #alice/secret")
         alice.send("/topic plans for the party")
         await alice.expect("plans for the party")
         alice.send("/invite carol")
@@ -94,29 +94,35 @@ async def test_history_and_channels_survive_a_restart(config: Config) -> None:
         await alice.expect(r"<alice> the cake is in the fridge")
 
     async with lifetime(config) as second:
-        alice = await second.login("alice", channel="secret")  # where she talked last
+        alice = await second.login("alice", channel="alice/secret")  # where she talked last
         assert "the cake is in the fridge" in alice.text  # its history, shown on landing
         assert "first words in the lobby" not in alice.text  # only the current channel's
         alice.send("/list")
-        await alice.expect(r"#lobby  1/2 members\n  #secret \(private\) \*  1/1 member  plans")
+        await alice.expect(
+            r"#lobby  1/2 members\n  #alice/secret \(private\) \*  1/1 member  plans"
+        )
         alice.send("/join lobby")  # still a member: a switch, with the history not seen yet
         await alice.expect(r"first words in the lobby(?s:.)*Now talking in #lobby")
         alice.send("/history 5")
         await alice.expect(r"history: the last 1 lines of #lobby(?s:.)*first words in the lobby")
+        alice.send("/list")
+        await alice.expect(r"#alice/secret \(private\)  1/1 member  plans for the party")
 
         carol = await second.login("carol")  # invited before the restart
         carol.send("/join secret")
-        await carol.expect(r"the cake is in the fridge(?s:.)*Now talking in #secret\. Topic: plans")
+        await carol.expect(
+            r"the cake is in the fridge(?s:.)*Now talking in #alice/secret\. Topic: plans"
+        )
 
         bob = await second.login("bob", pty=False)  # not invited: the channel stays hidden
         bob.send("/join secret")
         await bob.expect("there is no channel #secret")
         bob.send("/list")
-        await bob.expect(r"Channels:\n  #lobby")
+        await bob.expect(r"Channels \(1\), biggest first:\n  #lobby")
         await bob.absent("secret", wait=0.1)
 
         alice.send("/join secret")
-        await alice.expect(r"Now talking in #secret")
+        await alice.expect(r"Now talking in #alice/secret")
         alice.send("/who")
         await alice.expect(r"alice \[owner\] \[admin\]")
 

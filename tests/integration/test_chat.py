@@ -39,7 +39,7 @@ async def test_channels_list_create_join_leave_who(
     await alice.expect(r"-- bob connected")
 
     alice.send("/list")
-    await alice.expect(r"Channels:\s+#lobby \*\s+2/2 members")
+    await alice.expect(r"Channels \(1\), biggest first:\s+#lobby \*\s+2/2 members")
 
     alice.send("/create dev")
     await alice.expect(r"Created channel #dev; you own it\.")
@@ -84,13 +84,15 @@ async def test_private_channel_needs_invite(
     bob = await login(server, clients, "bob")
     dave = await login(server, clients, "dave", pty=False)
     alice.send("/create secret private")
-    await alice.expect(r"Created private channel #secret; you own it\. Let people in with /invite")
+    await alice.expect(
+        r"Created private channel #alice/secret; you own it\. Let people in with /invite"
+    )
     alice.send("/list")
-    await alice.expect(r"#secret \(private\) \*\s+1/1 member")
+    await alice.expect(r"#alice/secret \(private\) \*\s+1/1 member")
 
     for outsider in (bob, dave):
         outsider.send("/list")
-        await outsider.expect(r"Channels:\n  #lobby \*  3/3 members\n(?!  #)")
+        await outsider.expect(r"Channels \(1\), biggest first:\n  #lobby \*  3/3 members\n(?!  #)")
         outsider.send("/join secret")
         await outsider.expect(r"error: there is no channel #secret")
     bob.send("/whois alice")
@@ -102,15 +104,17 @@ async def test_private_channel_needs_invite(
     await bob.absent(r"secret words")
 
     alice.send("/invite bob")
-    await alice.expect(r"Invited bob to #secret\.")
-    await bob.expect(r"alice invites you to #secret: type /join secret")
+    await alice.expect(r"Invited bob to #alice/secret\.")
+    await bob.expect(r"alice invites you to #alice/secret: type /join alice/secret")
     bob.send("/list")
-    await bob.expect(r"#secret \(private\)\s+1/1 member")
+    await bob.expect(r"#alice/secret \(private\)\s+1/1 member")
     bob.send("/join secret")
-    await bob.expect(r"Now talking in #secret\.")
-    await alice.expect(r"-- bob joined #secret")
+    await bob.expect(r"Now talking in #alice/secret\.")
+    await alice.expect(r"-- bob joined #alice/secret")
     bob.send("/invite dave")
-    await bob.expect(r"error: only the owner of #secret can invite people to it")
+    await bob.expect(
+        r"error: only the owner, ops and admins of #alice/secret can invite people to it"
+    )
     alice.send("welcome in")
     await bob.expect(r"<alice> welcome in")
 

@@ -290,13 +290,13 @@ def test_sync_adds_updates_and_removes_accounts() -> None:
     assert hub.accounts["dave"].bucket is not None  # the rate limit covers new accounts
     assert hub.accounts["carol"].admin
     assert any(isinstance(e, Notice) and "now an administrator" in e.text for e in carol.events)
-    den = hub.channels["den"]
+    den = hub.channels["carol/den"]
     assert "bob" not in den.ops | den.invited | set(den.members)
     assert "bob" not in hub.accounts["alice"].ignored
     assert "bob" not in hub.default_channel.members
-    assert any(
+    assert any(  # (alice ignored bob, so carol is the one who sees him go)
         isinstance(e, Presence) and e.kind is PresenceKind.DISCONNECT and e.login == "bob"
-        for e in alice.events
+        for e in carol.events
     )
     [removed] = [r for r in records if isinstance(r, AccountRemoved)]
     assert (removed.login, removed.reason) == ("bob", ACCOUNT_REMOVED)
@@ -344,6 +344,7 @@ async def test_every_live_option_is_applied(running: RunningServer) -> None:
         "limits.auth_block_after": lambda: gate.throttle.block_after,
         "limits.auth_block_seconds": lambda: gate.throttle.block_seconds,
         "limits.presence_summary_over": lambda: hub.presence_summary_over,
+        "limits.max_channels_per_user": lambda: hub.max_channels_per_user,
     }
     assert set(where) == {key for key, o in OPTIONS.items() if o.live}
     for key, seen in where.items():

@@ -126,7 +126,7 @@ async def test_plain_mode_lines_and_eof(server: RunningServer, clients: list[Cha
     await bob._reader  # type: ignore[misc]  # everything sent has been read
     await bob.expect(r"\* bob waves")
     await bob.expect(r"alice:\n  login: alice \(admin\)")
-    await bob.expect(r"Channels:\n  #lobby \*  2/2 members")
+    await bob.expect(r"Channels \(1\), biggest first:\n  #lobby \*  2/2 members")
     await bob.expect(r"<bob> last words\n")
     assert bob.process.exit_status == 0
     assert "\x1b" not in bob.output

@@ -50,7 +50,7 @@ def test_command_names_are_case_insensitive(chat: Chat, line: str) -> None:
         ("/me   ", "usage: /me ACTION"),
         ("/leave now", "usage: /leave"),
         ("/back now", "usage: /back"),
-        ("/list all", "usage: /list"),
+        ("/list a b", "usage: /list [PAGE|WORD]"),
         ("/who all", "usage: /who"),
         ("/users all", "usage: /users"),
         ("/quit now", "usage: /quit"),
@@ -161,19 +161,19 @@ def test_private_channel_hidden_from_non_members_until_invited(chat: Chat) -> No
     c = chat.connect("carol")
     d = chat.connect("dave")
     chat.do(b, "/create secret private")
-    assert "#secret" in chat.do(b, "/list").last_info()
-    assert "#secret" not in chat.do(c, "/list").last_info()
+    assert "#bob/secret" in chat.do(b, "/list").last_info()
+    assert "#bob/secret" not in chat.do(c, "/list").last_info()
     chat.do(b, "/invite carol")
     listing = chat.do(c, "/list").last_info()
-    assert "#secret" in listing and "(private)" in listing
-    assert "#secret" not in chat.do(d, "/list").last_info()
+    assert "#bob/secret" in listing and "(private)" in listing
+    assert "#bob/secret" not in chat.do(d, "/list").last_info()
 
 
 def test_admin_sees_private_channels(chat: Chat) -> None:
     a = chat.connect("alice")
     b = chat.connect("bob")
     chat.do(b, "/create secret private")
-    assert "#secret" in chat.do(a, "/list").last_info()
+    assert "#bob/secret" in chat.do(a, "/list").last_info()
 
 
 # -- /create --------------------------------------------------------------------------
@@ -193,8 +193,8 @@ def test_create_private(chat: Chat) -> None:
     b = chat.connect("bob")
     sink = chat.do(b, "/create secret PRIVATE")
     assert "private" in sink.last_info() and "/invite" in sink.last_info()
-    assert chat.hub.channels["secret"].private
-    assert b.current.name == "secret"
+    assert chat.hub.channels["bob/secret"].private
+    assert b.current.name == "bob/secret"
 
 
 def test_create_with_hash_prefix(chat: Chat) -> None:
@@ -238,10 +238,10 @@ def test_invite_lets_the_invitee_join(chat: Chat) -> None:
     chat.clear()
     assert "carol" in chat.do(b, "/invite carol").last_info()
     told = chat.sink(c).infos()
-    assert len(told) == 1 and "#secret" in told[0] and "/join secret" in told[0]
-    sink = chat.do(c, "/join secret")
+    assert len(told) == 1 and "#bob/secret" in told[0] and "/join bob/secret" in told[0]
+    sink = chat.do(c, "/join secret")  # without the owner's name, as it is the only one
     assert sink.errors() == []
-    assert c.current.name == "secret"
+    assert c.current.name == "bob/secret"
 
 
 def test_uninvited_cannot_join_private_and_it_looks_nonexistent(chat: Chat) -> None:
@@ -250,11 +250,14 @@ def test_uninvited_cannot_join_private_and_it_looks_nonexistent(chat: Chat) -> N
     chat.do(b, "/create secret private")
     error = chat.do(d, "/join secret").last_error()
     assert d.current.name == "lobby"
-    assert "dave" not in chat.hub.channels["secret"].members
+    assert "dave" not in chat.hub.channels["bob/secret"].members
     # exactly what a channel that does not exist at all produces
     other = Chat()
     d2 = other.connect("dave")
     assert error == other.do(d2, "/join secret").last_error()
+    assert (
+        chat.do(d, "/join bob/secret").last_error() == other.do(d2, "/join bob/secret").last_error()
+    )
     assert "private" not in error and "bob" not in error
 
 
@@ -263,7 +266,7 @@ def test_whois_does_not_leak_private_channels(chat: Chat) -> None:
     d = chat.connect("dave")
     chat.do(b, "/create secret private")
     text = chat.do(d, "/whois bob").last_info()
-    assert "#secret" not in text and "#lobby" in text
+    assert "#bob/secret" not in text and "#lobby" in text
 
 
 def test_only_owner_or_admin_can_invite_to_private(chat: Chat) -> None:
@@ -276,20 +279,23 @@ def test_only_owner_or_admin_can_invite_to_private(chat: Chat) -> None:
     chat.do(c, "/join secret")
     error = chat.do(c, "/invite dave").last_error()
     assert "owner" in error
-    assert "dave" not in chat.hub.channels["secret"].invited
+    assert "dave" not in chat.hub.channels["bob/secret"].invited
     chat.do(a, "/join secret")  # admins may enter any channel
-    assert a.current.name == "secret"
+    assert a.current.name == "bob/secret"
     assert chat.do(a, "/invite dave").errors() == []
     assert chat.do(d, "/join secret").errors() == []
 
 
-def test_anyone_may_invite_to_a_public_channel(chat: Chat) -> None:
+def test_only_those_running_a_public_channel_may_invite(chat: Chat) -> None:
     b = chat.connect("bob")
     c = chat.connect("carol")
     d = chat.connect("dave")
     chat.do(b, "/create dev")
     chat.do(c, "/join dev")
     chat.clear()
+    assert "only the owner, ops and admins" in chat.do(c, "/invite dave").last_error()
+    assert chat.sink(d).infos() == []
+    chat.do(b, "/op carol")
     assert chat.do(c, "/invite dave").errors() == []
     assert any("#dev" in t for t in chat.sink(d).infos())
 

@@ -207,6 +207,10 @@ LINES = st.one_of(
             "/topic a topic",
             "/broadcast hear ye",
             "/reply thanks",
+            "/drop",
+            "/drop dev",
+            "/drop ops",
+            "/list 2",
         ]
     ),
     st.builds(lambda n: f"/msg {n} hi", NAMES),

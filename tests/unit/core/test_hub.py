@@ -249,7 +249,7 @@ def test_broadcast_reaches_every_online_session_wherever_they_are(hub: Hub) -> N
     run(hub, b, "/create private-room private")
     run(hub, c1, "/create elsewhere")  # carol's 1st session talks in #elsewhere
     assert (b.current.name, c1.current.name, c2.current.name) == (
-        "private-room",
+        "bob/private-room",
         "elsewhere",
         "lobby",
     )
@@ -312,10 +312,10 @@ def test_private_channel_owner_can_rejoin_after_leaving(hub: Hub) -> None:
     run(hub, b, "/leave")
     clear(bob_sink)
     run(hub, b, "/list")
-    assert "#secret" in bob_sink.infos()[0]
+    assert "#bob/secret" in bob_sink.infos()[0]
     run(hub, b, "/join secret")
     assert bob_sink.errors() == []
-    assert b.current.name == "secret"
+    assert b.current.name == "bob/secret"
 
 
 def test_private_channel_owner_can_rejoin_after_reconnecting(hub: Hub) -> None:
@@ -325,7 +325,7 @@ def test_private_channel_owner_can_rejoin_after_reconnecting(hub: Hub) -> None:
     b, bob_sink = join(hub, "bob")
     run(hub, b, "/join secret")
     assert bob_sink.errors() == []
-    assert b.current.name == "secret"
+    assert b.current.name == "bob/secret"
     run(hub, b, "/invite carol")  # and is in control of it again
     assert bob_sink.errors() == []
 
@@ -343,13 +343,13 @@ def test_invitation_lasts_after_leaving_and_reconnecting(hub: Hub) -> None:
     c, carol_sink = join(hub, "carol")
     run(hub, c, "/join secret")
     assert carol_sink.errors() == []
-    assert c.current.name == "secret"
+    assert c.current.name == "bob/secret"
 
 
 def test_creating_over_a_hidden_private_channel_does_not_suggest_join(hub: Hub) -> None:
-    b, _ = join(hub, "bob")
+    # Only a private channel made before private names were OWNER/NAME can clash.
+    hub.restore_channel("secret", owner="bob", private=True)
     d, dave_sink = join(hub, "dave")
-    run(hub, b, "/create secret private")
     run(hub, d, "/create secret")
     [error] = dave_sink.errors()
     # dave cannot /join it (he is told it does not exist), so pointing him there

@@ -93,10 +93,10 @@ def test_the_owner_of_a_private_channel_keeps_it_while_offline(hub: Hub) -> None
     run(hub, bob, "/create secret private")
     quit_all(hub, "bob")
     listing = said(hub, alice, "/list")  # an admin sees private channels
-    assert "#secret (private)  0/1 member" in listing
+    assert "#bob/secret (private)  0/1 member" in listing
     bob, _ = login(hub, "bob")
-    assert bob.current is hub.channels["secret"]
-    assert "#secret (private) *  1/1 member" in said(hub, bob, "/list")
+    assert bob.current is hub.channels["bob/secret"]
+    assert "#bob/secret (private) *  1/1 member" in said(hub, bob, "/list")
 
 
 def test_leave_and_kick_end_membership_and_the_next_login_lands_home(hub: Hub) -> None:

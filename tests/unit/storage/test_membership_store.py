@@ -56,25 +56,28 @@ def test_membership_and_the_last_channel_survive_a_restart(db: Path) -> None:
 
     hub, store = attached(db)
     try:
-        secret, dev = hub.channels["secret"], hub.channels["dev"]
+        secret, dev = hub.channels["alice/secret"], hub.channels["dev"]
         assert set(secret.members) == {"alice", "bob"} and not secret.online
         assert set(dev.members) == {"alice", "bob"}
         assert set(hub.default_channel.members) == {"alice", "bob", "carol"}
-        assert hub.accounts["bob"].last_channel == "secret"
+        assert hub.accounts["bob"].last_channel == "alice/secret"
         assert hub.accounts["carol"].last_channel is None
         assert hub.accounts["dave"].channels == {}  # never logged in
 
         sink = Sink()
         bob = hub.connect("bob", sink)
         assert bob.current is secret
-        assert set(hub.accounts["bob"].channels) == {"lobby", "Dev", "secret"}
+        assert set(hub.accounts["bob"].channels) == {"lobby", "Dev", "alice/secret"}
         [history] = sink.of(History)
-        assert (history.channel, [m.text for m in history.messages]) == ("secret", ["a secret"])
+        assert (history.channel, [m.text for m in history.messages]) == (
+            "alice/secret",
+            ["a secret"],
+        )
         [online] = sink.of(OnlineNow)
-        assert (online.channel, online.count, online.nicks) == ("secret", 1, ("bob",))
+        assert (online.channel, online.count, online.nicks) == ("alice/secret", 1, ("bob",))
         sink.take()
         handle_line(hub, bob, "/who")
-        assert sink.last_info() == "In #secret: bob, alice [owner] [admin] (offline)"
+        assert sink.last_info() == "In #alice/secret: bob, alice [owner] [admin] (offline)"
         carol = hub.connect("carol", Sink())
         assert carol.current is hub.default_channel
     finally:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from helpers.sinks import RecordingSink as Sink
+from helpers.stores import ACCOUNTS, attached, reload, rows
 
 from sshchat.commands.registry import handle_line
 from sshchat.config.schema import ConfigError, parse_config
@@ -29,40 +30,14 @@ from sshchat.storage.sqlite import (
     restore,
 )
 
-ACCOUNTS = [("alice", True), ("bob", False), ("carol", False), ("dave", False)]
-
 
 def run(hub: Hub, client: Client, *lines: str) -> None:
     for line in lines:
         handle_line(hub, client, line)
 
 
-def attached(path: Path | None, accounts=ACCOUNTS, **options) -> tuple[Hub, Store]:
-    """A hub restored from the database at ``path``, with the store observing it."""
-    hub = Hub(accounts, default_channel="lobby")
-    store = Store.open(path, **options)
-    restore(hub, store.load([hub.default_channel.name]))
-    store.attach(hub)
-    return hub, store
-
-
-def reload(path: Path, accounts=ACCOUNTS) -> Hub:
-    """A fresh hub given what the database at ``path`` holds."""
-    hub, store = attached(path, accounts)
-    store.close()
-    return hub
-
-
 def said(text: str) -> facts.MessageSaid:
     return facts.MessageSaid(text, time.time(), "lobby", "alice", "alice", text, False)
-
-
-def rows(path: Path, sql: str, *args) -> list[tuple]:
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return conn.execute(sql, args).fetchall()
-    finally:
-        conn.close()
 
 
 @pytest.fixture
@@ -81,9 +56,10 @@ def test_every_record_kind_survives_a_restart(db: Path) -> None:
     run(hub, alice, "hello lobby", "/me waves")
     run(hub, alice, "/create dev private", "/topic dev talk", "/invite carol", "/op bob")
     run(hub, alice, "in dev", "/msg bob online pm", "/msg carol see you later")
-    run(hub, alice, "/broadcast maintenance at noon", "/ban dave 1h spam", "/mute bob")
+    run(hub, alice, "/broadcast maintenance at noon", "/ban dave 1h spam")
     run(hub, bob, "/nick bobby", "/ignore alice", "/quiet on", "/bell off")
     run(hub, bob, "/timestamps off", "/color off")
+    run(hub, alice, "/mute bob")  # a muted user may not change nick: muted last
     hub.disconnect(bob)
     store.close()
 
@@ -94,11 +70,11 @@ def test_every_record_kind_survives_a_restart(db: Path) -> None:
         ("alice", "waves", True),
     ]
     assert lobby.history[0].time >= before
-    dev = again.channels["dev"]
+    dev = again.channels["alice/dev"]  # a private channel is named after its owner
     assert (dev.owner, dev.private, dev.topic) == ("alice", True, "dev talk")
     assert dev.invited == {"carol"} and dev.ops == {"bob"}
     assert [m.text for m in dev.history] == ["in dev"]
-    assert dev.created == hub.channels["dev"].created
+    assert dev.created == hub.channels["alice/dev"].created
 
     carol = again.accounts["carol"]
     assert [(p.sender, p.recipient, p.text) for p in carol.pending] == [
@@ -122,7 +98,7 @@ def test_every_record_kind_survives_a_restart(db: Path) -> None:
     actions = rows(db, "SELECT actor, action, target, reason, forever FROM moderation")
     assert ("alice", "ban", "dave", "spam", 0) in actions
     assert ("alice", "mute", "bob", "", 1) in actions
-    assert ("alice", "topic", "dev", "dev talk", 0) in actions
+    assert ("alice", "topic", "alice/dev", "dev talk", 0) in actions
     assert ("alice", "op", "bob", "", 0) in actions
 
 
