@@ -215,6 +215,9 @@ class RunningServer:
             message_rate=limits.message_rate,
             message_burst=limits.message_burst,
             presence_summary_over=limits.presence_summary_over,
+            command_rate=limits.command_rate,
+            command_burst=limits.command_burst,
+            max_paste_lines=limits.max_paste_lines,
         )
         gate = state.gate
         gate.max_connections = limits.max_connections
@@ -347,6 +350,9 @@ async def start_server(
         max_text=config.limits.max_line_length,
         message_rate=config.limits.message_rate,
         message_burst=config.limits.message_burst,
+        command_rate=config.limits.command_rate,
+        command_burst=config.limits.command_burst,
+        max_paste_lines=config.limits.max_paste_lines,
         presence_summary_over=config.limits.presence_summary_over,
         history_lines=config.storage.history_lines,
         stats=stats,

@@ -51,6 +51,7 @@ def _create(ctx: Context, name: str, kind: str | None) -> None:
     description="enter a channel, or switch to it if you are already in it",
     topic=Topic.CHANNELS,
     aliases=("j",),
+    speaks=True,  # "alice joined #dev"
 )
 def _join(ctx: Context, name: str) -> None:
     joined = ctx.hub.join(ctx.client, name)
@@ -64,6 +65,7 @@ def _join(ctx: Context, name: str) -> None:
     description="leave the current channel and go back to the home channel",
     topic=Topic.CHANNELS,
     aliases=("part",),
+    speaks=True,
 )
 def _leave(ctx: Context) -> None:
     left = ctx.hub.leave(ctx.client)
@@ -76,6 +78,7 @@ def _leave(ctx: Context) -> None:
     summary="let a user in",
     description="let a user into the current (private) channel; they are told",
     topic=Topic.CHANNELS,
+    speaks=True,
 )
 def _invite(ctx: Context, nick: str) -> None:
     invitee = ctx.hub.invite(ctx.client, nick)
@@ -88,6 +91,7 @@ def _invite(ctx: Context, nick: str) -> None:
     summary="show or set the topic",
     description="show the channel topic, or set it (owner, ops, admins); /topic - clears it",
     topic=Topic.CHANNELS,
+    speaks=lambda values: values["text"] is not None,  # alone, it only shows the topic
 )
 def _topic(ctx: Context, text: str | None) -> None:
     current = ctx.client.current

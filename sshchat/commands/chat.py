@@ -16,11 +16,14 @@ __all__ = ["COMMANDS"]
     description="private message to one user, by nick or login name",
     topic=Topic.CHATTING,
     aliases=("query", "w"),
+    speaks=True,
+    multiline=True,
 )
 def _msg(ctx: Context, nick: str, text: str) -> None:
     recipient = ctx.hub.private_message(ctx.client, nick, text)
     if recipient.away is not None:
-        ctx.reply(f"{recipient.nick} is away: {recipient.away}")
+        why = f": {recipient.away}" if recipient.away else "."
+        ctx.reply(f"{recipient.nick} is away{why}")
 
 
 @command(
@@ -29,6 +32,8 @@ def _msg(ctx: Context, nick: str, text: str) -> None:
     summary="answer the last PM",
     description="answer the last private message you received",
     topic=Topic.CHATTING,
+    speaks=True,
+    multiline=True,
 )
 def _reply(ctx: Context, text: str) -> None:
     ctx.hub.reply(ctx.client, text)
@@ -40,6 +45,8 @@ def _reply(ctx: Context, text: str) -> None:
     summary="action: * alice waves",
     description="say what you are doing: /me waves shows * alice waves",
     topic=Topic.CHATTING,
+    speaks=True,
+    multiline=True,
 )
 def _me(ctx: Context, action: str) -> None:
     ctx.hub.say(ctx.client, action, action=True)
@@ -54,7 +61,9 @@ def _me(ctx: Context, action: str) -> None:
 )
 def _away(ctx: Context, reason: str | None) -> None:
     ctx.hub.set_away(ctx.client, reason or "")
-    ctx.reply(f"You are marked away ({ctx.client.account.away}). Type /back when you return.")
+    away = ctx.client.account.away
+    why = f" ({away})" if away else ""
+    ctx.reply(f"You are marked away{why}. Type /back when you return.")
 
 
 @command(
@@ -108,6 +117,7 @@ def _clear(ctx: Context) -> Outcome | None:
     description="disconnect (Ctrl-D on an empty line does the same)",
     topic=Topic.CHATTING,
     aliases=("exit",),
+    unlimited=True,
 )
 def _quit(ctx: Context) -> Outcome:
     ctx.reply("Bye!")

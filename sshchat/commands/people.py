@@ -29,7 +29,7 @@ def clock(timestamp: float) -> str:
 
 def status_text(account: Account) -> str:
     if account.status == "away":
-        return f"away ({account.away})"
+        return f"away ({account.away})" if account.away else "away"
     if account.status == "offline":
         seen = f"last seen {ago(account.last_seen)}" if account.last_seen else "never seen"
         return f"offline, {seen}"
@@ -110,6 +110,7 @@ def _whois(ctx: Context, nick: str) -> None:
     summary="change your name",
     description="change your display name (your login name stays)",
     topic=Topic.PEOPLE,
+    speaks=True,
 )
 def _nick(ctx: Context, new: str) -> None:
     old = ctx.hub.set_nick(ctx.client, new)

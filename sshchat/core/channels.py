@@ -19,6 +19,7 @@ from sshchat.core.names import valid_name
 from sshchat.core.part import Part
 from sshchat.core.refusals import (
     AlreadyInChannel,
+    AlreadyInvited,
     CannotLeaveHome,
     ChannelExists,
     ChannelNameUnavailable,
@@ -90,6 +91,8 @@ class Channels(Part):
             raise NoSuchUser(sanitize(target))
         if invitee.login in channel.members:
             raise AlreadyInChannel(invitee.nick, channel.name)
+        if invitee.login in channel.invited:
+            raise AlreadyInvited(invitee.nick, channel.name)
         return [Invited(self.ids(), self.clock(), account.login, invitee.login, channel.name)]
 
     def set_home(self, name: str) -> list[Fact]:

@@ -35,6 +35,9 @@ __all__ = [
 DEFAULT_CHANNEL = "lobby"
 DEFAULT_MAX_TEXT = 2000  # characters in one chat line
 DEFAULT_MESSAGE_BURST = 15  # lines a user may send at once before the rate applies
+DEFAULT_COMMAND_BURST = 30  # commands that tell only their user, at once ...
+DEFAULT_COMMAND_RATE = 10.0  # ... then this many per second
+DEFAULT_MAX_PASTE_LINES = 50  # lines one multi-line message (a paste) may have
 DEFAULT_HISTORY_LINES = 50  # lines of a channel shown on joining it
 DEFAULT_PRESENCE_SUMMARY_OVER = 50  # members above which presence lines are summarised
 MAX_REASON = 200
@@ -99,6 +102,7 @@ class Account:
     # Local to this process, never touched by applying facts (the rate limit
     # guards this server's front door):
     bucket: TokenBucket | None = None  # message rate limit
+    command_bucket: TokenBucket | None = None  # rate limit of commands that tell only the user
     lines_refused: int = 0  # lines refused since the rate limit last let one through
 
     @property

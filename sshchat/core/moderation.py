@@ -29,6 +29,7 @@ from sshchat.core.model import FOREVER, MAX_REASON, MAX_TOPIC, Account, Client
 from sshchat.core.part import Part
 from sshchat.core.refusals import (
     AdminsOnly,
+    AlreadyOp,
     BannedFromServer,
     HomeChannelNoKick,
     NotAMember,
@@ -76,6 +77,8 @@ class Moderation(Part):
         who = self.identity.require_account(target)
         if not op and who.login not in channel.ops:
             raise NotAnOpOf(who.nick, channel.name)
+        if op and who.login in channel.ops:
+            raise AlreadyOp(who.nick, channel.name)
         fact = OpSet(self.ids(), self.clock(), account.login, channel.name, who.login, op)
         return who, [fact]
 

@@ -40,7 +40,8 @@ class Sessions(Part):
         return [SessionClosed(self.ids(), self.clock(), client.id, client.account.login)]
 
     def away(self, client: Client, reason: str) -> list[Fact]:
-        reason = sanitize(reason)[:MAX_REASON] or "away"
+        # "" is away without a reason (None is not away).
+        reason = sanitize(reason)[:MAX_REASON]
         return [AwaySet(self.ids(), self.clock(), client.account.login, reason)]
 
     def back(self, client: Client) -> list[Fact]:

@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sshchat.core.model import DEFAULT_MAX_TEXT, Account, Channel, Client, Sink
+from sshchat.core.model import (
+    DEFAULT_COMMAND_BURST,
+    DEFAULT_MAX_PASTE_LINES,
+    DEFAULT_MAX_TEXT,
+    Account,
+    Channel,
+    Client,
+    Sink,
+)
 from sshchat.core.stats import Stats
 from sshchat.core.text import sanitize
 
@@ -23,6 +31,9 @@ class Settings:
     max_text: int = DEFAULT_MAX_TEXT
     message_rate: float | None = None
     message_burst: int = 15
+    command_rate: float | None = None
+    command_burst: int = DEFAULT_COMMAND_BURST
+    max_paste_lines: int = DEFAULT_MAX_PASTE_LINES
     history_lines: int = 50
     presence_summary_over: int = 50
 

@@ -189,8 +189,12 @@ class FrontEnd:
         key_fingerprint: str | None = None,
         source: str = "",
         registry: CommandRegistry | None = None,
+        motd: Callable[[], str] | None = None,
     ) -> None:
+        """``welcome`` greets the session; ``motd``, when given, returns the welcome
+        in force now, which ``/motd`` shows (the server's may change on a reload)."""
         self.hub = hub
+        self._motd = motd
         # The commands this session understands; the composition root passes
         # its registry, callers that do not get the built-in commands.
         self.registry = registry if registry is not None else default_registry()
@@ -396,7 +400,11 @@ class FrontEnd:
 
     def session_info(self) -> Session:
         """What commands may know about this session (width, screen, welcome)."""
-        return Session(width=80, pty=False, welcome=self.welcome)
+        return Session(width=80, pty=False, welcome=self.current_welcome())
+
+    def current_welcome(self) -> str:
+        """The welcome in force now (what ``/motd`` shows)."""
+        return self._motd() if self._motd is not None else self.welcome
 
     def clear_screen(self) -> None:
         """``/clear``: front ends with a screen override this."""

@@ -559,7 +559,7 @@ class TerminalFrontEnd(FrontEnd):
         self.outbox.deliver(Notice(format_candidates(words, self.size.columns)))
 
     def session_info(self) -> Session:
-        return Session(width=self.size.columns, pty=True, welcome=self.welcome)
+        return Session(width=self.size.columns, pty=True, welcome=self.current_welcome())
 
     def clear_screen(self) -> None:
         """``/clear``: erase the screen and draw the prompt again at the top."""

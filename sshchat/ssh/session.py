@@ -10,6 +10,7 @@ subsystems (SFTP and the like) are refused.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,8 +122,11 @@ class ChatSession(asyncssh.SSHServerSession[str]):
         key_fingerprint: str | None = None,
         source: str = "",
         live: set[ChatSession] | None = None,
+        motd: Callable[[], str] | None = None,
     ) -> None:
+        """``motd`` gives the welcome in force now (``/motd`` after a reload)."""
         self._hub = hub
+        self._motd = motd
         self._live = live if live is not None else set()
         self._settings = settings
         self._login = login
@@ -192,6 +196,7 @@ class ChatSession(asyncssh.SSHServerSession[str]):
             "queue_limit": self._settings.queue_limit,
             "key_fingerprint": self._key_fingerprint,
             "source": self._source,
+            "motd": self._motd,
         }
         front: FrontEnd
         if self._pty is not None:
