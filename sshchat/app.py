@@ -308,8 +308,13 @@ class RunningServer:
         for task in list(self._tasks):
             task.cancel()
         if notice:
+            # Everyone is told first; then the sessions take nothing more, so
+            # that the "x disconnected" lines of the sessions ending one after
+            # another never follow (or overtake) the notice.
             for client in list(self.hub.online_clients()):
                 client.sink.deliver(SessionEnded(notice))
+            for session in list(self.state.sessions):
+                session.seal()
             loop = asyncio.get_running_loop()
             deadline = loop.time() + grace
             while self.state.sessions and loop.time() < deadline:

@@ -215,7 +215,8 @@ def test_ban_and_mute_with_a_duration_expire(room: Room, monkeypatch) -> None:
     assert room.do(room.alice, "/ban dave 10m").last_info() == "Banned dave for 10 minutes."
     with pytest.raises(HubError) as refused:
         room.chat.connect("dave")
-    assert re.search(r"banned from this server for another 10 minutes$", refusal_text(refused.value))
+    refused_text = refusal_text(refused.value)
+    assert re.search(r"banned from this server for another 10 minutes$", refused_text)
     room.do(room.alice, "/mute carol 1h")
     assert "you are muted for another 1 hour;" in room.do(room.carol, "hello").last_error()
     # Under a minute left is said in seconds, and never as 0.

@@ -5,7 +5,10 @@ from __future__ import annotations
 from sshchat.commands.args import integer, text, user
 from sshchat.commands.registry import Command, Context, Outcome, Topic, command
 
-__all__ = ["COMMANDS"]
+__all__ = ["COMMANDS", "GOODBYE"]
+
+#: What a user leaving is told, by /quit and on Ctrl-D alike.
+GOODBYE = "Bye!"
 
 
 @command(
@@ -120,7 +123,7 @@ def _clear(ctx: Context) -> Outcome | None:
     unlimited=True,
 )
 def _quit(ctx: Context) -> Outcome:
-    ctx.reply("Bye!")
+    ctx.reply(GOODBYE)
     return Outcome.QUIT
 
 

@@ -184,6 +184,10 @@ class Hub:
         return self.state.settings.message_burst
 
     @property
+    def max_paste_lines(self) -> int:
+        return self.state.settings.max_paste_lines
+
+    @property
     def history_lines(self) -> int:
         return self.state.settings.history_lines
 

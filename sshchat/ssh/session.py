@@ -234,6 +234,11 @@ class ChatSession(asyncssh.SSHServerSession[str]):
         if self._front is not None:
             self._front.outbox.close(reason)
 
+    def seal(self) -> None:
+        """Queue nothing more for this session (the server is shutting down)."""
+        if self._front is not None:
+            self._front.outbox.seal()
+
     def data_received(self, data: str, datatype: Any) -> None:
         if self._front is not None and datatype is None:
             self._front.feed(data)
