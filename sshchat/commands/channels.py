@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sshchat.commands.args import channel, choice, text, user, word
+from sshchat.commands.refusals import plural
 from sshchat.commands.registry import Command, Context, Topic, command
 
 __all__ = ["COMMANDS"]
@@ -21,7 +22,7 @@ def _list(ctx: Context) -> None:
         flags = " (private)" if chan.private else ""
         here = " *" if chan is ctx.client.current else ""
         count = len(chan.members)
-        members = f"{count} member{'s' if count != 1 else ''}"
+        members = plural(count, "member")
         topic = f"  {chan.topic}" if chan.topic else ""
         lines.append(f"  #{chan.name}{flags}{here}  {members}{topic}")
     lines.append("(* is the channel you are talking in; /join NAME switches.)")

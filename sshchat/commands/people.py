@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from sshchat.commands.args import user, word
+from sshchat.commands.refusals import plural
 from sshchat.commands.registry import Command, Context, Topic, command
 from sshchat.core.hub import Account, HubError
 from sshchat.core.text import sanitize
@@ -93,8 +94,7 @@ def _whois(ctx: Context, nick: str) -> None:
         since = account.connected_since
         sessions = len(account.clients)
         lines.append(
-            f"  connected since: {clock(since)} ({ago(since)}), "
-            f"{sessions} session{'s' if sessions != 1 else ''}"
+            f"  connected since: {clock(since)} ({ago(since)}), {plural(sessions, 'session')}"
         )
     keys = sorted({c.key_fingerprint for c in account.clients if c.key_fingerprint})
     lines.extend(f"  key: {fp}" for fp in keys)

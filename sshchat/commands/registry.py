@@ -345,7 +345,7 @@ def _handle_block(
         hub.say(client, block)
     except HubError as err:
         why = refusal_text(err)
-        hub.notify(client, f"your {len(lines)} lines were not sent: {why}.{kept}", error=True)
+        hub.notify(client, f"your paste was not sent: {why}.{kept}", error=True)
         return Outcome.KEEP
     return Outcome.CONTINUE
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from sshchat.commands.chat import GOODBYE
+from sshchat.commands.refusals import plural
 from sshchat.commands.registry import (
     CommandRegistry,
     Outcome,
@@ -302,7 +303,10 @@ class FrontEnd:
                 self.hub.stats.queue_drops += dropped
                 lines.extend(
                     self.renderer.render(
-                        Notice(f"{dropped} lines were dropped because they arrived too fast"),
+                        Notice(
+                            f"{plural(dropped, 'line')} {'was' if dropped == 1 else 'were'} "
+                            "dropped because they arrived too fast"
+                        ),
                         self._current_channel(),
                     )
                 )

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable
 
 from prompt_toolkit.utils import get_cwidth
 
-from sshchat.commands.refusals import notice_text
+from sshchat.commands.refusals import notice_text, plural
 from sshchat.core.events import (
     Broadcast,
     ChatMessage,
@@ -585,9 +585,11 @@ class Renderer:
             where = f"#{event.channel}" if event.channel else "your private messages"
             return [self._join([(f"--- no earlier lines in {where} ---", DIM)])]
         if event.channel is None:
-            head = f"--- {len(event.messages)} private messages while you were away ---"
+            head = f"--- {plural(len(event.messages), 'private message')} while you were away ---"
         else:
-            head = f"--- history: the last {len(event.messages)} lines of #{event.channel} ---"
+            count = len(event.messages)
+            last = "line" if count == 1 else f"{count} lines"
+            head = f"--- history: the last {last} of #{event.channel} ---"
         lines = [self._join([(head, DIM)])]
         # Lines from an earlier day are preceded by the day they were said;
         # today's lines by "today" only if an earlier day came before them.
