@@ -191,6 +191,8 @@ LINES = st.one_of(
     st.sampled_from(
         [
             "hello",
+            "a paste\n  of three\nlines",  # one message of several lines
+            "/me waves\nand bows",
             "/me waves",
             "/create dev",
             "/create ops private",
