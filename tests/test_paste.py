@@ -245,9 +245,9 @@ class TestOverSsh:
     ) -> None:
         alice = await connect(server, "alice", pty=False)
         clients.append(alice)
-        for line in ("/whois nosuch", "/who", "/list") * 4:
+        for line in ("/whois nosuch", "/who", "/list") * 7:  # more than the message burst
             alice.send(line)
-        for _ in range(4):
+        for _ in range(7):
             await alice.expect(r"no user called 'nosuch'")
         assert "too fast" not in alice.text
         alice.send("/quit now")
