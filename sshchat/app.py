@@ -216,6 +216,9 @@ class RunningServer:
             message_burst=limits.message_burst,
             presence_summary_over=limits.presence_summary_over,
             max_channels_per_user=limits.max_channels_per_user,
+            command_rate=limits.command_rate,
+            command_burst=limits.command_burst,
+            max_paste_lines=limits.max_paste_lines,
         )
         gate = state.gate
         gate.max_connections = limits.max_connections
@@ -306,8 +309,13 @@ class RunningServer:
         for task in list(self._tasks):
             task.cancel()
         if notice:
+            # Everyone is told first; then the sessions take nothing more, so
+            # that the "x disconnected" lines of the sessions ending one after
+            # another never follow (or overtake) the notice.
             for client in list(self.hub.online_clients()):
                 client.sink.deliver(SessionEnded(notice))
+            for session in list(self.state.sessions):
+                session.seal()
             loop = asyncio.get_running_loop()
             deadline = loop.time() + grace
             while self.state.sessions and loop.time() < deadline:
@@ -348,6 +356,9 @@ async def start_server(
         max_text=config.limits.max_line_length,
         message_rate=config.limits.message_rate,
         message_burst=config.limits.message_burst,
+        command_rate=config.limits.command_rate,
+        command_burst=config.limits.command_burst,
+        max_paste_lines=config.limits.max_paste_lines,
         presence_summary_over=config.limits.presence_summary_over,
         max_channels_per_user=config.limits.max_channels_per_user,
         history_lines=config.storage.history_lines,

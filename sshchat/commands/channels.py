@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sshchat.commands.args import channel, choice, text, user, word
+from sshchat.commands.refusals import plural
 from sshchat.commands.registry import Command, Context, Topic, command
 from sshchat.core.hub import HubError
 from sshchat.core.model import LIST_PAGE
@@ -51,7 +52,7 @@ def _list(ctx: Context, what: str | None) -> None:
         flags = " (private)" if chan.private else ""
         here = " *" if chan is ctx.client.current else ""
         count = len(chan.members)
-        members = f"{len(chan.online)}/{count} member{'s' if count != 1 else ''}"
+        members = f"{len(chan.online)}/{plural(count, 'member')}"
         topic = chan.topic
         if len(topic) > LIST_TOPIC:
             topic = topic[: LIST_TOPIC - 1] + "\u2026"
@@ -90,6 +91,7 @@ def _create(ctx: Context, name: str, kind: str | None) -> None:
     description="enter a channel, or switch to it if you are already in it",
     topic=Topic.CHANNELS,
     aliases=("j",),
+    speaks=True,  # "alice joined #dev"
 )
 def _join(ctx: Context, name: str) -> None:
     joined = ctx.hub.join(ctx.client, name)
@@ -103,6 +105,7 @@ def _join(ctx: Context, name: str) -> None:
     description="leave the current channel and go back to the home channel",
     topic=Topic.CHANNELS,
     aliases=("part",),
+    speaks=True,
 )
 def _leave(ctx: Context) -> None:
     left = ctx.hub.leave(ctx.client)
@@ -117,6 +120,7 @@ def _leave(ctx: Context) -> None:
         "let a user into the current channel (owner, ops, admins); they are told who invited them"
     ),
     topic=Topic.CHANNELS,
+    speaks=True,
 )
 def _invite(ctx: Context, nick: str) -> None:
     invitee = ctx.hub.invite(ctx.client, nick)
@@ -129,6 +133,7 @@ def _invite(ctx: Context, nick: str) -> None:
     summary="show or set the topic",
     description="show the channel topic, or set it (owner, ops, admins); /topic - clears it",
     topic=Topic.CHANNELS,
+    speaks=lambda values: values["text"] is not None,  # alone, it only shows the topic
 )
 def _topic(ctx: Context, text: str | None) -> None:
     current = ctx.client.current

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from sshchat.commands.args import integer, text, user
 from sshchat.commands.registry import Command, Context, Outcome, Topic, command
-from sshchat.core.model import AWAY
 
-__all__ = ["COMMANDS"]
+__all__ = ["COMMANDS", "GOODBYE"]
+
+#: What a user leaving is told, by /quit and on Ctrl-D alike.
+GOODBYE = "Bye!"
 
 
 @command(
@@ -17,13 +19,16 @@ __all__ = ["COMMANDS"]
     description="private message to one user, by nick or login name",
     topic=Topic.CHATTING,
     aliases=("query", "w"),
+    speaks=True,
+    multiline=True,
 )
 def _msg(ctx: Context, nick: str, text: str) -> None:
     recipient = ctx.hub.private_message(ctx.client, nick, text)
     if recipient.away is not None:
+        # The reason is the user's own text: who ignores them is not shown it.
         ignored = recipient.login in ctx.client.account.ignored
-        reason = "" if ignored or recipient.away == AWAY else f": {recipient.away}"
-        ctx.reply(f"{recipient.nick} is away{reason}")
+        why = f": {recipient.away}" if recipient.away and not ignored else "."
+        ctx.reply(f"{recipient.nick} is away{why}")
 
 
 @command(
@@ -32,6 +37,8 @@ def _msg(ctx: Context, nick: str, text: str) -> None:
     summary="answer the last PM",
     description="answer the last private message you received",
     topic=Topic.CHATTING,
+    speaks=True,
+    multiline=True,
 )
 def _reply(ctx: Context, text: str) -> None:
     ctx.hub.reply(ctx.client, text)
@@ -43,6 +50,8 @@ def _reply(ctx: Context, text: str) -> None:
     summary="action: * alice waves",
     description="say what you are doing: /me waves shows * alice waves",
     topic=Topic.CHATTING,
+    speaks=True,
+    multiline=True,
 )
 def _me(ctx: Context, action: str) -> None:
     ctx.hub.say(ctx.client, action, action=True)
@@ -57,7 +66,9 @@ def _me(ctx: Context, action: str) -> None:
 )
 def _away(ctx: Context, reason: str | None) -> None:
     ctx.hub.set_away(ctx.client, reason or "")
-    ctx.reply(f"You are marked away ({ctx.client.account.away}). Type /back when you return.")
+    away = ctx.client.account.away
+    why = f" ({away})" if away else ""
+    ctx.reply(f"You are marked away{why}. Type /back when you return.")
 
 
 @command(
@@ -111,9 +122,10 @@ def _clear(ctx: Context) -> Outcome | None:
     description="disconnect (Ctrl-D on an empty line does the same)",
     topic=Topic.CHATTING,
     aliases=("exit",),
+    unlimited=True,
 )
 def _quit(ctx: Context) -> Outcome:
-    ctx.reply("Bye!")
+    ctx.reply(GOODBYE)
     return Outcome.QUIT
 
 

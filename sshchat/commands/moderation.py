@@ -10,12 +10,20 @@ from sshchat.core.hub import FOREVER
 __all__ = ["COMMANDS"]
 
 
+def _lasting(until: float | None, duration: float | None) -> str:
+    """``for 10 minutes`` or ``for good``: what was just decided, as typed."""
+    if until is None or duration is None:
+        return until_text(FOREVER)
+    return until_text(until, since=until - duration)
+
+
 @command(
     "op",
     user("NICK"),
     summary="make a channel operator",
     description="make a user an operator of the current channel (channel owner)",
     topic=Topic.MODERATION,
+    speaks=True,
 )
 def _op(ctx: Context, nick: str) -> None:
     ctx.hub.set_op(ctx.client, nick, op=True)
@@ -27,6 +35,7 @@ def _op(ctx: Context, nick: str) -> None:
     summary="take operator rights",
     description="take a user's operator rights in the current channel away (channel owner)",
     topic=Topic.MODERATION,
+    speaks=True,
 )
 def _deop(ctx: Context, nick: str) -> None:
     ctx.hub.set_op(ctx.client, nick, op=False)
@@ -39,6 +48,7 @@ def _deop(ctx: Context, nick: str) -> None:
     summary="remove from this channel",
     description="remove a user from the current channel (owner, ops, admins)",
     topic=Topic.MODERATION,
+    speaks=True,
 )
 def _kick(ctx: Context, nick: str, reason: str | None) -> None:
     ctx.hub.kick(ctx.client, nick, reason or "")
@@ -53,11 +63,12 @@ def _kick(ctx: Context, nick: str, reason: str | None) -> None:
     description="end a user's sessions and refuse their logins, e.g. /ban bob 1d spam",
     topic=Topic.MODERATION,
     admin=True,
+    speaks=True,
 )
 def _ban(ctx: Context, user: str, duration: float | None, reason: str | None) -> None:
     who = ctx.hub.ban(ctx.client, user, duration, reason or "")
     why = f": {who.ban_reason}" if who.ban_reason else ""
-    ctx.reply(f"Banned {who.nick} {until_text(who.banned_until or FOREVER)}{why}.")
+    ctx.reply(f"Banned {who.nick} {_lasting(who.banned_until, duration)}{why}.")
 
 
 @command(
@@ -84,10 +95,11 @@ def _unban(ctx: Context, user: str) -> None:
     ),
     topic=Topic.MODERATION,
     admin=True,
+    speaks=True,
 )
 def _mute(ctx: Context, user: str, duration: float | None) -> None:
     who = ctx.hub.mute(ctx.client, user, duration)
-    ctx.reply(f"Muted {who.nick}.")
+    ctx.reply(f"Muted {who.nick} {_lasting(who.muted_until, duration)}.")
 
 
 @command(
@@ -97,6 +109,7 @@ def _mute(ctx: Context, user: str, duration: float | None) -> None:
     description="let a muted user talk again",
     topic=Topic.MODERATION,
     admin=True,
+    speaks=True,
 )
 def _unmute(ctx: Context, user: str) -> None:
     who = ctx.hub.unmute(ctx.client, user)
@@ -110,6 +123,8 @@ def _unmute(ctx: Context, user: str) -> None:
     description="message every online user, wherever they are",
     topic=Topic.MODERATION,
     admin=True,
+    speaks=True,
+    multiline=True,
 )
 def _broadcast(ctx: Context, text: str) -> None:
     ctx.hub.broadcast(ctx.client, text)

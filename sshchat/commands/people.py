@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 
 from sshchat.commands.args import user, word
+from sshchat.commands.refusals import plural
 from sshchat.commands.registry import Command, Context, Topic, command
 from sshchat.core.hub import Account, HubError
-from sshchat.core.model import AWAY
 from sshchat.core.text import sanitize
 
 __all__ = ["COMMANDS", "WHO_OFFLINE_NAMES", "ago", "clock", "status_text", "who_name"]
@@ -35,7 +35,7 @@ def status_text(account: Account, viewer: Account | None = None) -> str:
     ``away``.
     """
     if account.status == "away":
-        if viewer is not None and account.login in viewer.ignored:
+        if not account.away or (viewer is not None and account.login in viewer.ignored):
             return "away"
         return f"away ({account.away})"
     if account.status == "offline":
@@ -76,7 +76,7 @@ def _who(ctx: Context) -> None:
             # The reason is the user's own text: who ignores them sees only "away".
             reason = account.away
             hidden = account.login in ctx.client.account.ignored
-            status = f" (away: {reason})" if reason and reason != AWAY and not hidden else " (away)"
+            status = f" (away: {reason})" if reason and not hidden else " (away)"
         else:
             status = "" if account.online else " (offline)"
         return f"{who_name(account)}{owner}{admin}{status}"
@@ -129,8 +129,7 @@ def _whois(ctx: Context, nick: str) -> None:
         since = account.connected_since
         sessions = len(account.clients)
         lines.append(
-            f"  connected since: {clock(since)} ({ago(since)}), "
-            f"{sessions} session{'s' if sessions != 1 else ''}"
+            f"  connected since: {clock(since)} ({ago(since)}), {plural(sessions, 'session')}"
         )
     keys = sorted({c.key_fingerprint for c in account.clients if c.key_fingerprint})
     lines.extend(f"  key: {fp}" for fp in keys)
@@ -146,6 +145,7 @@ def _whois(ctx: Context, nick: str) -> None:
     summary="change your name",
     description="change your display name (your login name stays)",
     topic=Topic.PEOPLE,
+    speaks=True,
 )
 def _nick(ctx: Context, new: str) -> None:
     old = ctx.hub.set_nick(ctx.client, new)

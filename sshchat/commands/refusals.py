@@ -32,29 +32,56 @@ from sshchat.core.names import NAME_RULE, valid_channel_name, valid_name
 
 __all__ = [
     "banned_text",
+    "duration_text",
     "muted_text",
     "notice_text",
     "online_text",
+    "plural",
     "refusal_text",
     "until_text",
 ]
 
 
-def until_text(deadline: float) -> str:
-    """``for good``, ``for another 30s`` / ``9m`` or ``until 2026-11-25 10:00 UTC``."""
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """``1 line``, ``2 lines``, ``0 lines`` (``words``: an irregular plural)."""
+    return f"{count} {word if count == 1 else (words or word + 's')}"
+
+
+def duration_text(seconds: float) -> str:
+    """A span of time as people say it: ``45 seconds``, ``1 minute``, ``2 hours 5 minutes``.
+
+    Rounded up to the unit shown (a wait is never shown shorter than it is):
+    seconds below a minute, minutes below an hour, hours and minutes below a day.
+    """
+    left = max(1, math.ceil(seconds - 1e-6))
+    if left < 60:
+        return plural(left, "second")
+    minutes = math.ceil(left / 60)
+    if minutes < 60:
+        return plural(minutes, "minute")
+    hours, minutes = divmod(minutes, 60)
+    if minutes == 0:
+        return plural(hours, "hour")
+    return f"{plural(hours, 'hour')} {plural(minutes, 'minute')}"
+
+
+def until_text(deadline: float, *, since: float | None = None) -> str:
+    """How long a ban or mute lasts: ``for good``, ``for 10 minutes`` (``since`` it
+    began: a fresh one), ``for another 59 seconds`` (what is left now), or
+    ``until 2026-11-25 10:00 UTC`` for a day or more."""
     if deadline == FOREVER:
         return "for good"
-    left = max(1, math.ceil(deadline - time.time()))
-    if left < 60:
-        return f"for another {left}s"
-    if left < 3600:
-        return f"for another {math.ceil(left / 60)}m"
-    return "until " + time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(deadline))
+    start = time.time() if since is None else since
+    left = deadline - start
+    if left >= 86400:
+        return "until " + time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(deadline))
+    return f"for {'' if since is not None else 'another '}{duration_text(left)}"
 
 
-def banned_text(until: float, reason: str) -> str:
+def banned_text(until: float, reason: str, *, since: float | None = None) -> str:
+    """Why a login is refused (``since``: the ban has just begun, at that time)."""
     why = f": {reason}" if reason else ""
-    return f"you are banned from this server {until_text(until)}{why}"
+    return f"you are banned from this server {until_text(until, since=since)}{why}"
 
 
 def online_text(event: OnlineNow) -> str:
@@ -103,9 +130,9 @@ def refusal_text(err: HubError) -> str:
             return f"no user called {err.name!r}; /users lists everyone"
         case r.PendingFull():
             return (
-                f"{err.nick} is offline and already has {err.limit} private messages "
-                "waiting, the most kept, so yours was not sent; try again once they have "
-                "logged in"
+                f"{err.nick} is offline and already has "
+                f"{plural(err.limit, 'private message')} waiting, the most kept, so yours "
+                "was not sent; try again once they have logged in"
             )
         case r.NoOneToReply():
             return "nobody has sent you a private message yet; use /msg NICK TEXT"
@@ -141,10 +168,21 @@ def refusal_text(err: HubError) -> str:
             return f"only the owner, ops and admins of #{err.channel} can invite people to it"
         case r.AlreadyInChannel():
             return f"{err.nick} is already in #{err.channel}"
+        case r.AlreadyInvited():
+            return f"{err.nick} is already invited to #{err.channel}"
+        case r.AlreadyOp():
+            return f"{err.nick} is already an op of #{err.channel}"
         case r.InvalidNick():
             return f"{err.nick!r} is not a valid nick: {NAME_RULE}"
         case r.NickTaken():
-            return f"{err.nick!r} is taken by or looks too much like {err.holder!r}"
+            if not err.exact:
+                return (
+                    f"{err.nick!r} looks too much like {err.holder!r}, someone else's name; "
+                    "choose another nick"
+                )
+            if err.nick == err.holder:
+                return f"{err.nick!r} is taken; choose another nick"
+            return f"{err.nick!r} is taken by {err.holder}; choose another nick"
         case r.NotAway():
             return "you are not marked away"
         case r.PrivateHomeChannel():
@@ -152,12 +190,26 @@ def refusal_text(err: HubError) -> str:
         case r.NothingToSend():
             return "nothing to send"
         case r.MessageTooLong():
-            return f"message too long ({err.length} characters, the limit is {err.limit}); not sent"
+            return (
+                f"message too long ({plural(err.length, 'character')}, the limit is "
+                f"{err.limit}); not sent"
+            )
+        case r.PasteTooLong():
+            return (
+                f"a message may have at most {plural(err.limit, 'line')} and this one has "
+                f"{err.lines}; send it in parts, or share a link to it"
+            )
+        case r.RateLimited():
+            what = "lines" if err.budget == "messages" else "commands"
+            return (
+                f"you are sending {what} too fast (the limit is {err.burst} at once, then "
+                f"{err.rate:g} per second); try again in {duration_text(err.wait)}"
+            )
         case r.NotAnOperator():
             what = "set the topic of" if err.action == "topic" else "kick from"
             return f"only the owner, ops and admins can {what} #{err.channel}"
         case r.TopicTooLong():
-            return f"topic too long ({err.length} characters, the limit is {err.limit})"
+            return f"topic too long ({plural(err.length, 'character')}, the limit is {err.limit})"
         case r.NotChannelOwner():
             what = "drop it" if err.action == "drop" else "change its ops"
             return f"only the owner of #{err.channel} (or an admin) can {what}"
@@ -211,7 +263,8 @@ def notice_text(event: TypedNotice) -> tuple[str, NoticeKind]:
             verb = "is now an op of" if event.op else "is no longer an op of"
             return f"{event.nick} {verb} #{event.channel} ({event.by})", NoticeKind.INFO
         case MutedBy():
-            return f"You were muted by {event.by} {until_text(event.until)}.", NoticeKind.INFO
+            when = until_text(event.until, since=event.time)
+            return f"You were muted by {event.by} {when}.", NoticeKind.INFO
         case UnmutedBy():
             return f"You were unmuted by {event.by}.", NoticeKind.INFO
         case AdminStatus():
@@ -231,7 +284,7 @@ def notice_text(event: TypedNotice) -> tuple[str, NoticeKind]:
         case LinesNotSent():
             n = event.count
             text = (
-                f"{n} line{' was' if n == 1 else 's were'} not sent "
+                f"{plural(n, 'line')} {'was' if n == 1 else 'were'} not sent "
                 "because you were typing too fast"
             )
             return text, NoticeKind.ERROR
@@ -244,6 +297,7 @@ def notice_text(event: TypedNotice) -> tuple[str, NoticeKind]:
             return text, NoticeKind.ERROR
         case SessionEnded():
             if event.banned_until is not None:
-                return banned_text(event.banned_until, event.reason), NoticeKind.INFO
+                text = banned_text(event.banned_until, event.reason, since=event.time)
+                return text, NoticeKind.INFO
             return event.reason, NoticeKind.INFO
     return "", NoticeKind.INFO  # pragma: no cover

@@ -2,6 +2,14 @@
 
 A front end hands every line the user types to :func:`handle_line`. Lines not
 starting with ``/`` are chat messages; ``//text`` sends a literal ``/text``.
+Text of several lines (a paste) is one message of several lines, unless it
+starts with a command: one that takes a message (``/msg``, ``/me``...) gets
+the rest of the paste as its text, any other runs line by line, as typed.
+
+Rate limits: chat lines and commands that speak to others (``speaks``) count
+against the message limit, commands that only answer their user against a
+generous limit of their own, and ``/quit`` against none. A refused command
+always says so; refused chat lines are summed up (see :meth:`Hub.admit_line`).
 Commands are case-insensitive; wrong usage prints that command's usage line
 and what was wrong; an unknown command says so, suggests the nearest real
 ones and points at ``/help``.
@@ -28,6 +36,8 @@ from functools import cache
 from sshchat.commands.args import Arg, ArgError, check, parse
 from sshchat.commands.refusals import refusal_text
 from sshchat.core.hub import Client, Hub, HubError
+from sshchat.core.ratelimit import Budget
+from sshchat.core.refusals import RateLimited
 from sshchat.core.text import sanitize
 
 __all__ = [
@@ -40,6 +50,7 @@ __all__ = [
     "command",
     "default_registry",
     "handle_line",
+    "line_wait",
 ]
 
 
@@ -49,6 +60,7 @@ class Outcome(Enum):
     CONTINUE = "continue"
     QUIT = "quit"
     CLEAR = "clear"  # clear the screen (only asked of front ends that have one)
+    KEEP = "keep"  # a paste was refused whole: an editor gives it back to be edited
 
 
 class Topic(Enum):
@@ -67,7 +79,8 @@ class Session:
 
     ``width`` is the terminal's width in columns (plain line mode has none:
     80); ``pty`` says whether there is a screen to clear; ``welcome`` is the
-    message of the day the session was greeted with.
+    server's welcome and message of the day as they are now (after a config
+    reload, the new ones).
     """
 
     width: int = 80
@@ -91,6 +104,8 @@ class Context:
 # A handler takes the context and the parsed arguments as keyword arguments
 # named by the arguments' keys; mypy cannot see those, so Command checks them.
 Handler = Callable[..., "Outcome | None"]
+# Whether a command, with these parsed arguments, puts a line on someone else's screen.
+Speaks = bool | Callable[[dict[str, object]], bool]
 
 
 @dataclass(frozen=True)
@@ -99,6 +114,13 @@ class Command:
 
     ``summary`` is the few words of the ``/help`` list; ``description`` the
     sentence of ``/help COMMAND`` (the summary when empty).
+
+    ``speaks``: the command can show something to other people (a message, a
+    presence line, a notice), so it counts against the message rate limit;
+    otherwise against the command rate limit. It may be a function of the
+    parsed arguments (``/topic`` alone only shows the topic). ``unlimited``
+    commands (``/quit``) are never rate limited. ``multiline``: the last
+    argument is a message, which the rest of a pasted block continues.
     """
 
     name: str
@@ -109,6 +131,9 @@ class Command:
     topic: Topic = Topic.CHATTING
     aliases: tuple[str, ...] = ()
     admin: bool = False
+    speaks: Speaks = False
+    unlimited: bool = False
+    multiline: bool = False
 
     def __post_init__(self) -> None:
         check(self.args)
@@ -135,6 +160,18 @@ class Command:
     def run(self, ctx: Context, values: dict[str, object]) -> Outcome | None:
         return self.handler(ctx, **values)
 
+    def budget(self, values: dict[str, object] | None) -> Budget | None:
+        """The rate limit this use counts against (None: never limited).
+
+        ``values`` None: the arguments did not parse (only the user is told).
+        """
+        if self.unlimited:
+            return None
+        if values is None:
+            return Budget.COMMANDS
+        speaks = self.speaks(values) if callable(self.speaks) else self.speaks
+        return Budget.MESSAGES if speaks else Budget.COMMANDS
+
 
 def command(
     name: str,
@@ -144,12 +181,25 @@ def command(
     topic: Topic,
     aliases: Sequence[str] = (),
     admin: bool = False,
+    speaks: Speaks = False,
+    unlimited: bool = False,
+    multiline: bool = False,
 ) -> Callable[[Handler], Command]:
     """Decorator turning a handler into a :class:`Command` (it registers nothing)."""
 
     def make(handler: Handler) -> Command:
         return Command(
-            name, handler, tuple(args), summary, description, topic, tuple(aliases), admin
+            name,
+            handler,
+            tuple(args),
+            summary,
+            description,
+            topic,
+            tuple(aliases),
+            admin,
+            speaks,
+            unlimited,
+            multiline,
         )
 
     return make
@@ -245,62 +295,126 @@ def handle_line(
     registry: CommandRegistry | None = None,
     session: Session | None = None,
 ) -> Outcome:
-    """Act on one line typed by ``client``. Never raises for bad input."""
+    """Act on one line (or a pasted block of lines) typed by ``client``; never raises."""
     registry = registry if registry is not None else default_registry()
+    session = session or Session()
     line = line.rstrip("\r\n")
+    if "\n" in line or "\r" in line:
+        return _handle_block(hub, client, line, registry, session)
     if not line.strip():
         return Outcome.CONTINUE
-    if not _is_quit(registry, line) and not hub.admit_line(client):
-        return Outcome.CONTINUE
     try:
-        if line.startswith("//"):
-            hub.say(client, line[1:])
-        elif line.startswith("/"):
-            ctx = Context(hub, client, registry, session or Session())
-            return _run_command(ctx, line[1:]) or Outcome.CONTINUE
-        else:
-            hub.say(client, line)
+        if line.startswith("/") and not line.startswith("//"):
+            return _run_command(Context(hub, client, registry, session), line[1:])
+        if hub.admit_line(client):
+            hub.say(client, line[1:] if line.startswith("//") else line)
     except HubError as err:
         hub.notify(client, refusal_text(err), error=True)
     return Outcome.CONTINUE
 
 
+def _handle_block(
+    hub: Hub, client: Client, text: str, registry: CommandRegistry, session: Session
+) -> Outcome:
+    """Several lines at once (a paste): one message, one command, or line by line."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    while lines and not lines[-1].strip():
+        lines.pop()
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    if len(lines) <= 1:
+        return handle_line(hub, client, lines[0] if lines else "", registry, session)
+    first = lines[0].lstrip()
+    block = "\n".join(lines)
+    if first.startswith("/") and not first.startswith("//"):
+        words = first[1:].split(maxsplit=1)
+        cmd = registry.get(words[0]) if words else None
+        if cmd is not None and cmd.multiline:
+            return _run_command(Context(hub, client, registry, session), block.lstrip()[1:])
+        outcome = Outcome.CONTINUE
+        for line in lines:  # a list of commands: each as if typed
+            outcome = handle_line(hub, client, line, registry, session)
+            if outcome is Outcome.QUIT:
+                break
+        return outcome
+    if first.startswith("//"):
+        block = block.lstrip()[1:]
+    kept = " It is still in your input line, to edit or send again." if session.pty else ""
+    try:
+        hub.admit(client, Budget.MESSAGES, cost=len(lines))
+        hub.say(client, block)
+    except HubError as err:
+        why = refusal_text(err)
+        hub.notify(client, f"your paste was not sent: {why}.{kept}", error=True)
+        return Outcome.KEEP
+    return Outcome.CONTINUE
+
+
+def line_wait(
+    hub: Hub,
+    client: Client,
+    line: str,
+    registry: CommandRegistry | None = None,
+) -> float:
+    """Seconds until the rate limits would let ``line`` through (0: now).
+
+    For front ends that hold lines back instead of having them refused (plain
+    line mode: a bot's lines are paced, never dropped).
+    """
+    registry = registry if registry is not None else default_registry()
+    line = line.rstrip("\r\n")
+    if not line.strip():
+        return 0.0
+    if not line.startswith("/") or line.startswith("//"):
+        return hub.wait_time(client, Budget.MESSAGES)
+    name, argtext = _NAME_AND_ARGS.match(line[1:]).groups()  # type: ignore[union-attr]
+    cmd = registry.get(sanitize(name))
+    if cmd is None:
+        return hub.wait_time(client, Budget.COMMANDS)
+    values: dict[str, object] | None
+    try:
+        values = cmd.parse(argtext)
+    except ArgError:
+        values = None
+    budget = cmd.budget(values)
+    return 0.0 if budget is None else hub.wait_time(client, budget)
+
+
 _NAME_AND_ARGS = re.compile(r"(\S*)(.*)", re.DOTALL)
 
 
-def _is_quit(registry: CommandRegistry, line: str) -> bool:
-    """``/quit`` (or an alias of it) alone is never rate limited."""
-    words = line.split()
-    if len(words) != 1 or not words[0].startswith("/"):
-        return False
-    cmd = registry.get(words[0][1:])
-    return cmd is not None and cmd.name == "quit"
-
-
-def _run_command(ctx: Context, text: str) -> Outcome | None:
+def _run_command(ctx: Context, text: str) -> Outcome:
     # The name ends at the first white space of any kind (tab, no-break space...),
     # as arguments are split on any white space too.
     name, argtext = _NAME_AND_ARGS.match(text).groups()  # type: ignore[union-attr]
     name = sanitize(name)
     registry = ctx.registry
+    hub, client = ctx.hub, ctx.client
     cmd = registry.get(name)
-    if cmd is None:
-        hints = registry.suggest(name, ctx.client.account.admin)
-        ctx.hub.notify(
-            ctx.client,
-            f"unknown command /{name}.{did_you_mean(hints)} Type /help for the list.",
-            error=True,
-        )
-        return None
-    if cmd.admin and not ctx.client.account.admin:
-        ctx.hub.notify(ctx.client, f"/{cmd.name} is for admins only", error=True)
-        return None
     try:
-        values = cmd.parse(argtext)
-    except ArgError as err:
-        ctx.hub.notify(ctx.client, usage_error(cmd, err), error=True)
-        return None
-    return cmd.run(ctx, values)
+        if cmd is None:
+            hub.admit(client, Budget.COMMANDS)
+            hints = did_you_mean(registry.suggest(name, client.account.admin))
+            raise HubError(f"unknown command /{name}.{hints} Type /help for the list.")
+        if cmd.admin and not client.account.admin:
+            hub.admit(client, Budget.COMMANDS)
+            raise HubError(f"/{cmd.name} is for admins only")
+        try:
+            values = cmd.parse(argtext)
+        except ArgError as err:
+            if not cmd.unlimited:
+                hub.admit(client, Budget.COMMANDS)
+            raise HubError(usage_error(cmd, err)) from None
+        budget = cmd.budget(values)
+        if budget is not None:
+            hub.admit(client, budget)
+        return cmd.run(ctx, values) or Outcome.CONTINUE
+    except RateLimited as err:
+        shown = f"/{cmd.name}" if cmd is not None else f"/{name}"
+        hub.notify(client, f"{shown} was not run: {refusal_text(err)}", error=True)
+    except HubError as err:
+        hub.notify(client, refusal_text(err), error=True)
+    return Outcome.CONTINUE
 
 
 def did_you_mean(hints: Sequence[str], limit: int = 4) -> str:

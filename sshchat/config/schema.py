@@ -35,8 +35,11 @@ from cryptography.hazmat.primitives import serialization
 
 from sshchat.core.model import (
     DEFAULT_CHANNEL,
+    DEFAULT_COMMAND_BURST,
+    DEFAULT_COMMAND_RATE,
     DEFAULT_HISTORY_LINES,
     DEFAULT_MAX_CHANNELS_PER_USER,
+    DEFAULT_MAX_PASTE_LINES,
     DEFAULT_MAX_TEXT,
     DEFAULT_MESSAGE_BURST,
     DEFAULT_PRESENCE_SUMMARY_OVER,
@@ -211,6 +214,27 @@ class Limits:
         range=(0.001, 100_000),
         live=True,
         doc="... then this many per second",
+    )
+    command_burst: int = option(
+        "limits.command_burst",
+        DEFAULT_COMMAND_BURST,
+        range=(1, 100_000),
+        live=True,
+        doc="commands that answer only their user (/who, /help...) at once ...",
+    )
+    command_rate: float = option(
+        "limits.command_rate",
+        DEFAULT_COMMAND_RATE,
+        range=(0.001, 100_000),
+        live=True,
+        doc="... then this many per second",
+    )
+    max_paste_lines: int = option(
+        "limits.max_paste_lines",
+        DEFAULT_MAX_PASTE_LINES,
+        range=(1, 10_000),
+        live=True,
+        doc="lines of one pasted (multi-line) message; a longer paste is refused whole",
     )
     max_auth_attempts: int = option(
         "limits.max_auth_attempts",

@@ -61,11 +61,25 @@ max_line_length = {limits_max_line_length}
 # told how many).  A client that stops reading cannot grow the server's memory.
 outbound_queue = {limits_outbound_queue}
 
-# Message rate per user (token bucket): message_burst lines at once -- enough
-# for an ordinary paste of a dozen lines -- then message_rate lines per second.
-# Lines over the limit are not sent and the user is told.
+# Message rate per user (token bucket): message_burst lines at once, then
+# message_rate lines per second.  It counts what others see: chat lines and
+# commands that speak to others (/me, /msg, /nick, /topic, /join...).  Lines
+# over the limit are not sent and the user is told; sessions without a
+# terminal (bots, scripts) are held back to the rate instead, losing nothing.
 message_burst = {limits_message_burst}
 message_rate = {limits_message_rate}
+
+# A paste (several lines arriving at once at a terminal) is sent as one
+# message of up to max_paste_lines lines; it counts as that many lines of the
+# message rate (at most message_burst) and goes through whenever a line
+# would.  A longer paste is refused whole, with a message, never cut.
+max_paste_lines = {limits_max_paste_lines}
+
+# Commands that answer only the user who typed them (/who, /whois, /help,
+# /list, /history, settings...) have a rate limit of their own, so that
+# looking things up never uses up the right to talk.  /quit is never limited.
+command_burst = {limits_command_burst}
+command_rate = {limits_command_rate}
 
 # Threads verifying passwords.  Each argon2id verify takes ~100 ms of CPU and
 # 64 MiB of memory, so this bounds the CPU and memory spent on logins; pending

@@ -20,6 +20,7 @@ from sshchat.core.names import valid_name
 from sshchat.core.part import Part
 from sshchat.core.refusals import (
     AlreadyInChannel,
+    AlreadyInvited,
     CannotDropHome,
     CannotLeaveHome,
     ChannelExists,
@@ -162,6 +163,8 @@ class Channels(Part):
             raise NoSuchUser(sanitize(target))
         if invitee.login in channel.members:
             raise AlreadyInChannel(invitee.nick, channel.name)
+        if invitee.login in channel.invited:
+            raise AlreadyInvited(invitee.nick, channel.name)
         return [Invited(self.ids(), self.clock(), account.login, invitee.login, channel.name)]
 
     def set_home(self, name: str) -> list[Fact]:

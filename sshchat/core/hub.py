@@ -40,8 +40,10 @@ from sshchat.core.identity import Identity
 from sshchat.core.messaging import Messaging
 from sshchat.core.model import (
     DEFAULT_CHANNEL,
+    DEFAULT_COMMAND_BURST,
     DEFAULT_HISTORY_LINES,
     DEFAULT_MAX_CHANNELS_PER_USER,
+    DEFAULT_MAX_PASTE_LINES,
     DEFAULT_MAX_TEXT,
     DEFAULT_MESSAGE_BURST,
     DEFAULT_PRESENCE_SUMMARY_OVER,
@@ -61,8 +63,8 @@ from sshchat.core.moderation import Moderation
 from sshchat.core.names import valid_channel_name, valid_name
 from sshchat.core.ports import Clock, FactLog, IdSource, InProcessLog, new_id_source, wall_clock
 from sshchat.core.prefs import Prefs
-from sshchat.core.ratelimit import TokenBucket
-from sshchat.core.refusals import BannedFromServer, SessionGone
+from sshchat.core.ratelimit import Budget, TokenBucket
+from sshchat.core.refusals import BannedFromServer, RateLimited, SessionGone
 from sshchat.core.sessions import Sessions
 from sshchat.core.state import HubState, Settings
 from sshchat.core.stats import Stats
@@ -95,6 +97,9 @@ class Hub:
         max_text: int = DEFAULT_MAX_TEXT,
         message_rate: float | None = None,
         message_burst: int = DEFAULT_MESSAGE_BURST,
+        command_rate: float | None = None,
+        command_burst: int = DEFAULT_COMMAND_BURST,
+        max_paste_lines: int = DEFAULT_MAX_PASTE_LINES,
         history_lines: int = DEFAULT_HISTORY_LINES,
         presence_summary_over: int = DEFAULT_PRESENCE_SUMMARY_OVER,
         max_channels_per_user: int = DEFAULT_MAX_CHANNELS_PER_USER,
@@ -110,16 +115,20 @@ class Hub:
         applied: the store keeps them, the audit log logs them. ``clock`` and
         ``ids`` serve deciding only; ``log`` defaults to applying at once.
         ``stats`` are the counters to add to (the server's; a new set if None).
+        ``message_rate`` / ``command_rate`` None: no such rate limit (unit tests).
         """
         self.clock = clock
         self.ids = ids or new_id_source()
         settings = Settings(
-            max_text,
-            message_rate,
-            message_burst,
-            history_lines,
-            presence_summary_over,
-            max_channels_per_user,
+            max_text=max_text,
+            message_rate=message_rate,
+            message_burst=message_burst,
+            command_rate=command_rate,
+            command_burst=command_burst,
+            max_paste_lines=max_paste_lines,
+            history_lines=history_lines,
+            presence_summary_over=presence_summary_over,
+            max_channels_per_user=max_channels_per_user,
         )
         home = Channel(name=default_channel, created=clock())
         self.state = HubState(
@@ -175,6 +184,10 @@ class Hub:
     @property
     def message_burst(self) -> int:
         return self.state.settings.message_burst
+
+    @property
+    def max_paste_lines(self) -> int:
+        return self.state.settings.max_paste_lines
 
     @property
     def history_lines(self) -> int:
@@ -272,6 +285,38 @@ class Hub:
             rate = settings.message_rate or 0.0
             client.sink.deliver(SendingTooFast(settings.message_burst, rate, self.clock()))
         return False
+
+    def admit(self, client: Client, budget: Budget, cost: float = 1.0) -> None:
+        """Count one input against the account's ``budget`` (local, not a fact).
+
+        Raises :class:`~sshchat.core.refusals.RateLimited` (with the limit and
+        how long to wait) when it is used up; the caller says so, every time:
+        unlike chat lines, a refused command is never passed over in silence.
+        ``cost`` above 1 is a multi-line paste: see :meth:`TokenBucket.spend`.
+        """
+        bucket, burst, rate = self._budget(client.account, budget)
+        if bucket is None:
+            return
+        if bucket.spend(cost) if cost > 1 else bucket.take():
+            return
+        if budget is Budget.MESSAGES:
+            self.state.stats.lines_rate_limited += 1
+        raise RateLimited(budget.value, burst, rate, bucket.wait_time(min(cost, 1.0)))
+
+    def wait_time(self, client: Client, budget: Budget, cost: float = 1.0) -> float:
+        """Seconds until ``budget`` lets an input of ``cost`` through (0: now)."""
+        bucket, _, _ = self._budget(client.account, budget)
+        return 0.0 if bucket is None else bucket.wait_time(min(cost, 1.0))
+
+    def _budget(self, account: Account, budget: Budget) -> tuple[TokenBucket | None, int, float]:
+        settings = self.state.settings
+        if budget is Budget.MESSAGES:
+            if account.bucket is None and settings.message_rate is not None:
+                account.bucket = TokenBucket(settings.message_rate, settings.message_burst)
+            return account.bucket, settings.message_burst, settings.message_rate or 0.0
+        if account.command_bucket is None and settings.command_rate is not None:
+            account.command_bucket = TokenBucket(settings.command_rate, settings.command_burst)
+        return account.command_bucket, settings.command_burst, settings.command_rate or 0.0
 
     def say(self, client: Client, text: str, *, action: bool = False) -> None:
         """Send ``text`` to the client's current channel."""
@@ -503,9 +548,12 @@ class Hub:
         message_rate: float | None,
         message_burst: int,
         presence_summary_over: int,
+        command_rate: float | None = None,
+        command_burst: int = DEFAULT_COMMAND_BURST,
+        max_paste_lines: int = DEFAULT_MAX_PASTE_LINES,
         max_channels_per_user: int | None = None,
     ) -> None:
-        """Change the longest line, the message rate limit, the presence summary size
+        """Change the longest line, the rate limits, the paste size, the presence summary
         and (unless None) how many channels a user may own."""
         settings = self.state.settings
         settings.max_text = max_text
@@ -514,22 +562,22 @@ class Hub:
         settings.presence_summary_over = presence_summary_over
         settings.message_rate = message_rate
         settings.message_burst = message_burst
+        settings.command_rate = command_rate
+        settings.command_burst = command_burst
+        settings.max_paste_lines = max_paste_lines
         for account in self.state.accounts.values():
-            if message_rate is None:
-                account.bucket = None
-            elif account.bucket is not None:
-                account.bucket.rate = message_rate
-                account.bucket.burst = message_burst
-                account.bucket.tokens = min(account.bucket.tokens, message_burst)
+            account.bucket = _retuned(account.bucket, message_rate, message_burst)
+            account.command_bucket = _retuned(account.command_bucket, command_rate, command_burst)
         self._ensure_buckets()
 
     def _ensure_buckets(self) -> None:
-        rate = self.state.settings.message_rate
-        if rate is None:  # None: no rate limit (unit tests, trusted front ends)
-            return
+        # A rate of None: no such limit (unit tests, trusted front ends).
+        settings = self.state.settings
         for account in self.state.accounts.values():
-            if account.bucket is None:
-                account.bucket = TokenBucket(rate, self.state.settings.message_burst)
+            if account.bucket is None and settings.message_rate is not None:
+                account.bucket = TokenBucket(settings.message_rate, settings.message_burst)
+            if account.command_bucket is None and settings.command_rate is not None:
+                account.command_bucket = TokenBucket(settings.command_rate, settings.command_burst)
 
     # -- restoring saved state (start-up, before anyone connects) --------------
 
@@ -626,3 +674,13 @@ class Hub:
     def digest(self) -> str:
         """A stable hash of the durable state: equal for hubs that applied the same facts."""
         return state_digest(self.state)
+
+
+def _retuned(bucket: TokenBucket | None, rate: float | None, burst: int) -> TokenBucket | None:
+    """``bucket`` with a new rate and burst (None: no limit any more), tokens kept."""
+    if rate is None or bucket is None:
+        return None
+    bucket.rate = rate
+    bucket.burst = burst
+    bucket.tokens = min(bucket.tokens, burst)
+    return bucket

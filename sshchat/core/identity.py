@@ -63,7 +63,9 @@ class Identity(Part):
             raise InvalidNick(new)
         other = self.nick_clash(account, new)
         if other is not None:
-            raise NickTaken(new, other.nick)
+            folded = new.casefold()
+            exact = folded in (other.login.casefold(), other.nick.casefold())
+            raise NickTaken(new, other.nick, exact)
         if account.nick == new:
             return []
         return [NickChanged(self.ids(), self.clock(), account.login, account.nick, new, False)]

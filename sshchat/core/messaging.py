@@ -16,9 +16,10 @@ from sshchat.core.refusals import (
     NoSuchUser,
     NothingToSend,
     NotInChannel,
+    PasteTooLong,
     PendingFull,
 )
-from sshchat.core.text import sanitize
+from sshchat.core.text import sanitize, sanitize_lines
 
 __all__ = ["Messaging"]
 
@@ -74,10 +75,27 @@ class Messaging(Part):
         return Broadcasted(self.ids(), self.clock(), account.login, account.nick, text)
 
     def clean(self, text: str) -> str:
+        """``text`` sanitised, or a refusal (empty, too long, too many lines).
+
+        Text with line breaks (a paste) stays one message of several lines
+        (joined by ``\n``), at most ``max_paste_lines`` of them, each within
+        the longest line allowed; more is refused whole, never cut.
+        """
+        limit = self.state.settings.max_text
+        if "\n" in text or "\r" in text:
+            lines = sanitize_lines(text)
+            if len(lines) > 1:
+                most = self.state.settings.max_paste_lines
+                if len(lines) > most:
+                    raise PasteTooLong(len(lines), most)
+                longest = max(len(line) for line in lines)
+                if longest > limit:
+                    raise MessageTooLong(longest, limit)
+                return "\n".join(lines)
+            text = lines[0] if lines else ""
         text = sanitize(text)
         if not text:
             raise NothingToSend()
-        limit = self.state.settings.max_text
         if len(text) > limit:
             raise MessageTooLong(len(text), limit)
         return text

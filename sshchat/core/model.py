@@ -18,7 +18,6 @@ from sshchat.core.ratelimit import TokenBucket
 from sshchat.errors import SshchatError
 
 __all__ = [
-    "AWAY",
     "FOREVER",
     "NULL_SINK",
     "Account",
@@ -36,12 +35,14 @@ __all__ = [
 DEFAULT_CHANNEL = "lobby"
 DEFAULT_MAX_TEXT = 2000  # characters in one chat line
 DEFAULT_MESSAGE_BURST = 15  # lines a user may send at once before the rate applies
+DEFAULT_COMMAND_BURST = 30  # commands that tell only their user, at once ...
+DEFAULT_COMMAND_RATE = 10.0  # ... then this many per second
+DEFAULT_MAX_PASTE_LINES = 50  # lines one multi-line message (a paste) may have
 DEFAULT_HISTORY_LINES = 50  # lines of a channel shown on joining it
 DEFAULT_PRESENCE_SUMMARY_OVER = 50  # members above which presence lines are summarised
 DEFAULT_MAX_CHANNELS_PER_USER = 10  # channels one (non-admin) account may own
 LIST_PAGE = 20  # channels /list shows at once
 MAX_REASON = 200
-AWAY = "away"  # the away status of someone who gave no reason
 MAX_TOPIC = 300
 MAX_PENDING = 100  # private messages kept for an offline user
 HISTORY_KEEP = 500  # lines of history kept per channel
@@ -107,6 +108,7 @@ class Account:
     # Local to this process, never touched by applying facts (the rate limit
     # guards this server's front door):
     bucket: TokenBucket | None = None  # message rate limit
+    command_bucket: TokenBucket | None = None  # rate limit of commands that tell only the user
     lines_refused: int = 0  # lines refused since the rate limit last let one through
 
     @property

@@ -25,10 +25,11 @@ from sshchat.core.facts import (
     Unmuted,
 )
 from sshchat.core.identity import Identity
-from sshchat.core.model import AWAY, FOREVER, MAX_REASON, MAX_TOPIC, Account, Client
+from sshchat.core.model import FOREVER, MAX_REASON, MAX_TOPIC, Account, Client
 from sshchat.core.part import Part
 from sshchat.core.refusals import (
     AdminsOnly,
+    AlreadyOp,
     BannedFromServer,
     HomeChannelNoKick,
     NotAMember,
@@ -76,6 +77,8 @@ class Moderation(Part):
         who = self.identity.require_account(target)
         if not op and who.login not in channel.ops:
             raise NotAnOpOf(who.nick, channel.name)
+        if op and who.login in channel.ops:
+            raise AlreadyOp(who.nick, channel.name)
         fact = OpSet(self.ids(), self.clock(), account.login, channel.name, who.login, op)
         return who, [fact]
 
@@ -256,7 +259,7 @@ class Moderation(Part):
             return
         who.muted_until = fact.until
         if who.away is not None:
-            who.away = AWAY  # an away reason is text others see: the mute hides it too
+            who.away = ""  # an away reason is text others see: the mute hides it too
         self.delivery.to_accounts([who], MutedBy(self._nick(fact.actor), fact.until, fact.time))
 
     def _unmuted(self, fact: Unmuted | MuteExpired) -> None:

@@ -4,8 +4,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from enum import Enum
 
-__all__ = ["TokenBucket"]
+__all__ = ["Budget", "TokenBucket"]
+
+
+class Budget(Enum):
+    """Which of an account's two rate limits a line is counted against.
+
+    ``MESSAGES``: what others see (chat lines, ``/me``, ``/msg``, ``/nick``...),
+    the flood protection. ``COMMANDS``: commands that only answer the one who
+    typed them (``/who``, ``/help``...), with a limit of their own so that
+    looking things up never uses up the right to talk.
+    """
+
+    MESSAGES = "messages"
+    COMMANDS = "commands"
 
 
 class TokenBucket:
@@ -39,6 +53,20 @@ class TokenBucket:
             self.tokens -= cost
             return True
         return False
+
+    def spend(self, cost: float) -> bool:
+        """Spend ``cost`` tokens whenever one is left, going into debt if needed.
+
+        For one input that counts as several lines (a multi-line paste): it is
+        let through like any line would be, and the lines after it wait until
+        the debt is paid off. ``cost`` is capped at the burst, so that a paste
+        never costs more than the whole allowance.
+        """
+        self._refill()
+        if self.tokens < min(1.0, cost):
+            return False
+        self.tokens -= min(cost, self.burst)
+        return True
 
     def wait_time(self, cost: float = 1.0) -> float:
         """Seconds until ``cost`` tokens will be available (0 if they are now)."""

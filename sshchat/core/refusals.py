@@ -15,6 +15,8 @@ __all__ = [
     "AdminsOnly",
     "AlreadyIgnored",
     "AlreadyInChannel",
+    "AlreadyInvited",
+    "AlreadyOp",
     "BannedFromServer",
     "CannotDropHome",
     "CannotLeaveHome",
@@ -45,8 +47,10 @@ __all__ = [
     "NothingToSend",
     "OnlyOwnerInvites",
     "OwnerCannotBeKicked",
+    "PasteTooLong",
     "PendingFull",
     "PrivateHomeChannel",
+    "RateLimited",
     "Refusal",
     "SessionGone",
     "SlashIsPrivate",
@@ -197,12 +201,14 @@ class InvalidNick(Refusal):
 
 
 class NickTaken(Refusal):
-    """``nick`` is, or looks too much like, the name of ``holder`` (a nick)."""
+    """``nick`` is (``exact``: the same name, ignoring case), or looks too much
+    like, the name of ``holder`` (a nick)."""
 
-    def __init__(self, nick: str, holder: str) -> None:
-        super().__init__(nick, holder)
+    def __init__(self, nick: str, holder: str, exact: bool = False) -> None:
+        super().__init__(nick, holder, exact)
         self.nick = nick
         self.holder = holder
+        self.exact = exact
 
 
 class NotAway(Refusal):
@@ -224,6 +230,46 @@ class MessageTooLong(Refusal):
         super().__init__(length, limit)
         self.length = length
         self.limit = limit
+
+
+class PasteTooLong(Refusal):
+    """A multi-line message of ``lines`` lines; at most ``limit`` are allowed."""
+
+    def __init__(self, lines: int, limit: int) -> None:
+        super().__init__(lines, limit)
+        self.lines = lines
+        self.limit = limit
+
+
+class RateLimited(Refusal):
+    """The account's ``budget`` (a :class:`~sshchat.core.ratelimit.Budget` value) is
+    used up: ``burst`` at once, then ``rate`` per second; ``wait`` seconds until
+    the next one is allowed."""
+
+    def __init__(self, budget: str, burst: int, rate: float, wait: float) -> None:
+        super().__init__(budget, burst, rate, wait)
+        self.budget = budget
+        self.burst = burst
+        self.rate = rate
+        self.wait = wait
+
+
+class AlreadyOp(Refusal):
+    """``nick`` is already an operator of ``channel`` (or its owner)."""
+
+    def __init__(self, nick: str, channel: str) -> None:
+        super().__init__(nick, channel)
+        self.nick = nick
+        self.channel = channel
+
+
+class AlreadyInvited(Refusal):
+    """``nick`` was already invited to ``channel``."""
+
+    def __init__(self, nick: str, channel: str) -> None:
+        super().__init__(nick, channel)
+        self.nick = nick
+        self.channel = channel
 
 
 class NotAnOperator(Refusal):

@@ -8,7 +8,6 @@ from typing import Any
 from sshchat.core.events import History, OnlineNow, Presence, PresenceKind, SessionEnded
 from sshchat.core.facts import AwaySet, Fact, SessionClosed, SessionOpened
 from sshchat.core.model import (
-    AWAY,
     MAX_REASON,
     NULL_SINK,
     ONLINE_NAMES,
@@ -54,7 +53,8 @@ class Sessions(Part):
         return [SessionClosed(self.ids(), self.clock(), client.id, client.account.login)]
 
     def away(self, client: Client, reason: str) -> list[Fact]:
-        reason = sanitize(reason)[:MAX_REASON] or AWAY
+        # "" is away without a reason (None is not away).
+        reason = sanitize(reason)[:MAX_REASON]
         return [AwaySet(self.ids(), self.clock(), client.account.login, reason)]
 
     def back(self, client: Client) -> list[Fact]:

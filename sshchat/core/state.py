@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sshchat.core.model import (
+    DEFAULT_COMMAND_BURST,
     DEFAULT_MAX_CHANNELS_PER_USER,
+    DEFAULT_MAX_PASTE_LINES,
     DEFAULT_MAX_TEXT,
     Account,
     Channel,
@@ -30,6 +32,9 @@ class Settings:
     max_text: int = DEFAULT_MAX_TEXT
     message_rate: float | None = None
     message_burst: int = 15
+    command_rate: float | None = None
+    command_burst: int = DEFAULT_COMMAND_BURST
+    max_paste_lines: int = DEFAULT_MAX_PASTE_LINES
     history_lines: int = 50
     presence_summary_over: int = 50
     max_channels_per_user: int = DEFAULT_MAX_CHANNELS_PER_USER

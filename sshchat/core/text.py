@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["confusable_key", "sanitize", "strip_channel_prefix"]
+__all__ = ["confusable_key", "sanitize", "sanitize_lines", "strip_channel_prefix"]
 
 # Terminal escape sequences, 7-bit and 8-bit forms. Removed whole so that their
 # parameters do not leak into the text as garbage.
@@ -156,6 +156,30 @@ def sanitize(text: str) -> str:
     if not text.isascii() or not text.isprintable():
         text = _clean_chars(text)
     return text.strip()
+
+
+def sanitize_lines(text: str) -> list[str]:
+    """The lines of a multi-line message (a paste), each cleaned like :func:`sanitize`.
+
+    Unlike a one-line message, a line keeps its indentation (code and logs are
+    pasted; a tab counts as four spaces): only trailing white space goes.
+    Blank lines inside are kept, blank lines before the first and after the
+    last line with text are dropped. ``\r\n`` and ``\r`` end lines too.
+    """
+    out: list[str] = []
+    for raw in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        body = sanitize(raw)
+        if not body:
+            out.append("")
+            continue
+        lead = raw[: len(raw) - len(raw.lstrip(" \t"))]
+        out.append(" " * (lead.count(" ") + 4 * lead.count("\t")) + body)
+    while out and not out[-1]:
+        out.pop()
+    start = 0
+    while start < len(out) and not out[start]:
+        start += 1
+    return out[start:]
 
 
 # Digits and letters that are easily mistaken for one another in a terminal

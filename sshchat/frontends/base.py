@@ -16,12 +16,15 @@ from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
+from sshchat.commands.chat import GOODBYE
+from sshchat.commands.refusals import plural
 from sshchat.commands.registry import (
     CommandRegistry,
     Outcome,
     Session,
     default_registry,
     handle_line,
+    line_wait,
 )
 from sshchat.config.schema import Limits
 from sshchat.core.events import Event, Notice, NoticeKind, SessionEnded
@@ -189,8 +192,12 @@ class FrontEnd:
         key_fingerprint: str | None = None,
         source: str = "",
         registry: CommandRegistry | None = None,
+        motd: Callable[[], str] | None = None,
     ) -> None:
+        """``welcome`` greets the session; ``motd``, when given, returns the welcome
+        in force now, which ``/motd`` shows (the server's may change on a reload)."""
         self.hub = hub
+        self._motd = motd
         # The commands this session understands; the composition root passes
         # its registry, callers that do not get the built-in commands.
         self.registry = registry if registry is not None else default_registry()
@@ -296,7 +303,10 @@ class FrontEnd:
                 self.hub.stats.queue_drops += dropped
                 lines.extend(
                     self.renderer.render(
-                        Notice(f"{dropped} lines were dropped because they arrived too fast"),
+                        Notice(
+                            f"{plural(dropped, 'line')} {'was' if dropped == 1 else 'were'} "
+                            "dropped because they arrived too fast"
+                        ),
                         self._current_channel(),
                     )
                 )
@@ -334,7 +344,7 @@ class FrontEnd:
 
     def _pump(self) -> None:
         self._pump_scheduled = False
-        if self._stopped:
+        if self._stopped or self._input_held():
             return
         if not self._inbox:
             if self._eof:
@@ -375,6 +385,17 @@ class FrontEnd:
     def _consume(self, data: str) -> None:
         raise NotImplementedError
 
+    def _input_held(self) -> bool:
+        """Whether typed lines are being held back (see :class:`LineFrontEnd`):
+        no more input is taken until they have gone out."""
+        return False
+
+    def _resume_input(self) -> None:
+        """Take input again after it was held."""
+        if not self._pump_scheduled and not self._stopped:
+            self._pump_scheduled = True
+            asyncio.get_running_loop().call_soon(self._pump)
+
     def _line_overflowed(self) -> None:
         self.outbox.deliver(
             Notice(
@@ -384,19 +405,29 @@ class FrontEnd:
             )
         )
 
-    def submit(self, line: str) -> None:
-        """Hand one complete line to the command layer."""
+    def submit(self, line: str) -> Outcome:
+        """Hand one complete line (or a pasted block) to the command layer."""
         if self.client is None or self._closing:
-            return
+            return Outcome.CONTINUE
         outcome = handle_line(self.hub, self.client, line, self.registry, self.session_info())
         if outcome is Outcome.QUIT:
             self.request_close()
         elif outcome is Outcome.CLEAR:
             self.clear_screen()
+        return outcome
+
+    def say_goodbye(self) -> None:
+        """The user left without ``/quit`` (Ctrl-D, end of input): say what ``/quit`` says."""
+        if not self._closing:
+            self.outbox.deliver(Notice(GOODBYE))
 
     def session_info(self) -> Session:
         """What commands may know about this session (width, screen, welcome)."""
-        return Session(width=80, pty=False, welcome=self.welcome)
+        return Session(width=80, pty=False, welcome=self.current_welcome())
+
+    def current_welcome(self) -> str:
+        """The welcome in force now (what ``/motd`` shows)."""
+        return self._motd() if self._motd is not None else self.welcome
 
     def clear_screen(self) -> None:
         """``/clear``: front ends with a screen override this."""
@@ -409,13 +440,20 @@ class FrontEnd:
             asyncio.get_running_loop().call_soon(self._pump)
 
     def _input_ended(self) -> None:
+        self.say_goodbye()
         self.request_close()
 
 
 class LineFrontEnd(FrontEnd):
     """Plain line mode for sessions without a pty (scripts, bots, ``ssh -T``).
 
-    Lines in, lines out: no prompt, no colour, no escape sequences.
+    Lines in, lines out: no prompt, no colour, no escape sequences. Each line
+    is one message. Lines faster than the rate limits allow are not refused
+    but held back, in order, and sent as the limits allow (the user is told
+    once); meanwhile no more input is read, so a flood waits at the sender,
+    and a bot piping a file loses nothing. Why not one message per burst, as
+    on a terminal: where a network splits a script's output is chance, and a
+    bot must know what becomes a message.
     """
 
     color = False
@@ -423,6 +461,9 @@ class LineFrontEnd(FrontEnd):
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
         self._partial: list[str] = []
+        self._held: deque[str] = deque()
+        self._held_timer: asyncio.TimerHandle | None = None
+        self._held_told = False
 
     def _consume(self, data: str) -> None:
         start = 0
@@ -431,11 +472,51 @@ class LineFrontEnd(FrontEnd):
             if cut < 0:
                 if start < len(data):
                     self._partial.append(data[start:])
-                return
+                break
             line = "".join(self._partial) + data[start:cut]
             self._partial.clear()
-            self.submit(line)  # the empty "line" inside "\r\n" is ignored by the hub
+            if line.strip():  # the empty "line" inside "\r\n" is nothing
+                self._held.append(line)
             start = cut + 1
+        self._send_held()
+
+    def _input_held(self) -> bool:
+        return bool(self._held)
+
+    def _release_held(self) -> None:
+        """The wait is over: send what may go now; take input again once all went."""
+        self._held_timer = None
+        self._send_held()
+        if not self._held:
+            self._resume_input()
+
+    def _send_held(self) -> None:
+        """Send the held lines that the rate limits allow now; wait for the rest."""
+        while self._held and not self._stopped and self.client is not None:
+            wait = line_wait(self.hub, self.client, self._held[0], self.registry)
+            if wait > 0:
+                if not self._held_told:
+                    self._held_told = True
+                    self.outbox.deliver(Notice(self._held_text(wait)))
+                self._held_timer = asyncio.get_running_loop().call_later(wait, self._release_held)
+                return
+            self.submit(self._held.popleft())
+        self._held.clear()
+        self._held_told = False
+
+    def _held_text(self, wait: float) -> str:
+        settings = self.hub.state.settings
+        rate = settings.message_rate or 0.0
+        return (
+            f"you are sending faster than the limit ({settings.message_burst} lines at once, "
+            f"then {rate:g} per second): your lines are held and sent at that rate, none is lost"
+        )
+
+    def connection_lost(self) -> None:
+        if self._held_timer is not None:
+            self._held_timer.cancel()
+        self._held.clear()
+        super().connection_lost()
 
     def _line_overflowed(self) -> None:
         self._partial.clear()
@@ -445,7 +526,11 @@ class LineFrontEnd(FrontEnd):
         if self._partial:
             line = "".join(self._partial)
             self._partial.clear()
-            self.submit(line)
+            self._held.append(line)
+            self._send_held()
+            if self._held:  # wait for them to go out; the pump ends the input then
+                self._eof = True
+                return
         super()._input_ended()
 
     async def _emit(self, lines: list[str]) -> None:

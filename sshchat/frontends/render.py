@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable
 
 from prompt_toolkit.utils import get_cwidth
 
-from sshchat.commands.refusals import notice_text, online_text
+from sshchat.commands.refusals import notice_text, online_text, plural
 from sshchat.core.events import (
     Broadcast,
     ChatMessage,
@@ -239,6 +239,19 @@ def wrap_pieces(pieces: list[Piece], first: int, rest: int) -> list[list[Piece]]
     return lines
 
 
+def _rows(pieces: list[Piece]) -> list[list[Piece]]:
+    """``pieces`` cut into rows where their text has line breaks (each keeps its colour)."""
+    rows: list[list[Piece]] = [[]]
+    for text, sgr in pieces:
+        parts = text.split("\n")
+        for index, part in enumerate(parts):
+            if index:
+                rows.append([])
+            if part:
+                rows[-1].append((part, sgr))
+    return rows
+
+
 # -- time --------------------------------------------------------------------------
 
 
@@ -433,8 +446,35 @@ class Renderer:
         ``head`` (stamp, channel tag) and the first ``head_len`` pieces of
         ``body`` (``<nick>``, a label) are the prefix; continuation lines are
         indented to where the text after it starts, or less if that would leave
-        too little room.
+        too little room. A text of several lines (a paste) starts each of its
+        lines on a new row, indented the same way (plain sessions too).
         """
+        rest = body[head_len:]
+        if any("\n" in text for text, _ in rest):
+            return self._lines(head, body[:head_len], _rows(rest))
+        return self._wrapped(head, body, head_len)
+
+    def _lines(self, head: list[Piece], label: list[Piece], rows: list[list[Piece]]) -> list[str]:
+        """A message of several lines: the first after the prefix, the others under it."""
+        out = self._wrapped(head, label + rows[0], len(label))
+        prefix = head + label
+        indent = sum(cell_width(text) for text, _ in prefix)
+        width = self.width
+        wraps = width is not None and width >= MIN_WRAP_WIDTH
+        if width is not None and wraps and indent > width // 2:
+            indent = min(indent, max(2, width // 4))
+        pad = " " * indent
+        for row in rows[1:]:
+            if not any(text for text, _ in row):
+                out.append("")
+            elif width is None or not wraps:
+                out.append(pad + self._join(row))
+            else:
+                room = width - indent
+                out.extend(pad + self._join(line) for line in wrap_pieces(row, room, room))
+        return out
+
+    def _wrapped(self, head: list[Piece], body: list[Piece], head_len: int) -> list[str]:
         pieces = head + body
         width = self.width
         if width is None or width < MIN_WRAP_WIDTH:
@@ -549,9 +589,11 @@ class Renderer:
             where = f"#{event.channel}" if event.channel else "your private messages"
             return [self._join([(f"--- no earlier lines in {where} ---", DIM)])]
         if event.channel is None:
-            head = f"--- {len(event.messages)} private messages while you were away ---"
+            head = f"--- {plural(len(event.messages), 'private message')} while you were away ---"
         else:
-            head = f"--- history: the last {len(event.messages)} lines of #{event.channel} ---"
+            count = len(event.messages)
+            last = "line" if count == 1 else f"{count} lines"
+            head = f"--- history: the last {last} of #{event.channel} ---"
         lines = [self._join([(head, DIM)])]
         # Lines from an earlier day are preceded by the day they were said;
         # today's lines by "today" only if an earlier day came before them.

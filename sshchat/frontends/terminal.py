@@ -11,8 +11,13 @@ Design notes (see ``shared/stack-notes.md`` for the measurements behind them):
 * Incoming lines are printed above the prompt by the session's own writer task,
   which runs in the session's own prompt_toolkit context, batched so that a
   burst of lines costs one redraw.
-* Cursor-position requests and bracketed paste are off: a paste arrives as
-  typed lines, each sent on its own, and nothing waits on a client's answer.
+* Cursor-position requests and bracketed paste are off (nothing waits on a
+  client's answer, and a client cannot make the parser hoard input). A paste
+  is recognised instead by several lines arriving in one read: its line
+  breaks become new lines in the input, and once the paste has stopped
+  arriving (:data:`PASTE_SETTLE`) it is sent as one message of several lines,
+  or, if it did not end with a line break, left in the input line to finish.
+  A paste longer than ``[limits] max_paste_lines`` is refused whole.
 * Editing: Emacs keys, Up/Down through the session's own earlier lines (a
   bounded history), Ctrl-R reverse search (its one-line search field exists in
   the layout only while searching) and Tab completion of commands, nicks and
@@ -63,8 +68,10 @@ from prompt_toolkit.output.vt100 import Vt100_Output
 from prompt_toolkit.styles import BaseStyle, Style, default_ui_style, merge_styles
 
 from sshchat.commands.completion import candidates, common_prefix, format_candidates
-from sshchat.commands.registry import Session
-from sshchat.core.events import Notice
+from sshchat.commands.refusals import refusal_text
+from sshchat.commands.registry import Outcome, Session
+from sshchat.core.events import Notice, NoticeKind
+from sshchat.core.refusals import PasteTooLong
 from sshchat.frontends.base import FrontEnd
 from sshchat.frontends.render import palette_for
 
@@ -77,6 +84,8 @@ RESIZE_SECONDS = 0.05
 # A run of at least this many plain characters in one read is a paste: it is
 # inserted in one step instead of key by key.
 PASTE_RUN = 8
+# A paste is over when no more of it has arrived for this many seconds.
+PASTE_SETTLE = 0.1
 # Up/Down and Ctrl-R reach back this many lines, kept to this many characters.
 HISTORY_LINES = 100
 HISTORY_CHARS = 16_000
@@ -128,19 +137,93 @@ def _merge_runs(keys: list[KeyPress]) -> list[KeyPress]:
     return out
 
 
-class ChannelInput(Input):
-    """prompt_toolkit input fed from an SSH channel instead of a file descriptor."""
+_BREAKS = (Keys.ControlM, Keys.ControlJ)
 
-    def __init__(self) -> None:
+
+class ChannelInput(Input):
+    """prompt_toolkit input fed from an SSH channel instead of a file descriptor.
+
+    Each :meth:`feed` is one read from the client. A read holding a line break
+    followed by more input is a paste (nobody types Enter and the next key in
+    one read): from then on, until :meth:`paste_done`, line breaks are text and
+    ``on_paste`` is called after every read of it. A paste of more than
+    ``max_lines()`` lines is dropped from that line on (``paste_overflow``).
+    """
+
+    def __init__(
+        self,
+        on_paste: Callable[[], None] | None = None,
+        max_lines: Callable[[], int] = lambda: 50,
+    ) -> None:
         self._keys: list[KeyPress] = []
         self._parser = _Parser(self._keys.append)
         self._data: list[str] = []
         self._callbacks: list[Callable[[], None] | None] = []
         self._closed = False
+        self._on_paste = on_paste
+        self._max_lines = max_lines
+        self.pasting = False
+        self.paste_lines = 0  # lines of the paste so far
+        self.paste_overflow = False
+        self._line_open = False  # the paste's last line has text after its start
 
     def feed(self, data: str) -> None:
         self._data.append(data)
         self._notify()
+
+    @property
+    def waiting(self) -> bool:
+        """Whether input has arrived that was not read yet."""
+        return bool(self._data)
+
+    def paste_done(self) -> None:
+        self.pasting = False
+        self.paste_lines = 0
+        self.paste_overflow = False
+        self._line_open = False
+
+    def _paste(self, keys: list[KeyPress]) -> list[KeyPress] | None:
+        """The keys of one read as a paste (text in one key press), or None if it is not one."""
+        if not keys:
+            return None
+        tail = len(keys)
+        while tail and keys[tail - 1].key in _BREAKS:
+            tail -= 1
+        if not self.pasting and not any(k.key in _BREAKS for k in keys[:tail]):
+            return None
+        self.pasting = True
+        out: list[KeyPress] = []
+        text: list[str] = []
+        previous: Any = None
+        most = max(1, self._max_lines())
+        for key_press in keys:
+            key = key_press.key
+            if key in _BREAKS:
+                if not (key == Keys.ControlJ and previous == Keys.ControlM):  # CR LF is one
+                    self._line_open = False
+                    text.append("\n")
+                previous = key
+                continue
+            if not self._line_open:
+                self._line_open = True
+                self.paste_lines += 1
+            if key == Keys.ControlI:
+                text.append("\t")
+            elif _is_plain(key_press):
+                text.append(key_press.data)
+            else:  # other keys (arrows...) keep their meaning
+                if text:
+                    out.append(KeyPress(Keys.BracketedPaste, "".join(text)))
+                    text = []
+                out.append(key_press)
+            previous = key
+        if text:
+            out.append(KeyPress(Keys.BracketedPaste, "".join(text)))
+        if self.paste_lines > most:
+            self.paste_overflow = True
+        if self._on_paste is not None:
+            self._on_paste()
+        return [] if self.paste_overflow else out
 
     def _notify(self) -> None:
         if self._callbacks and self._callbacks[-1] is not None:
@@ -153,16 +236,20 @@ class ChannelInput(Input):
         return f"sshchat-{id(self)}"
 
     def _take_keys(self) -> list[KeyPress]:
-        keys = _merge_runs(self._keys)
+        pasted = self._paste(self._keys)
+        keys = pasted if pasted is not None else _merge_runs(self._keys)
         self._keys.clear()
         return keys
 
     def read_keys(self) -> list[KeyPress]:
-        if self._data:
-            data = "".join(self._data)
-            self._data.clear()
+        # Read by read, so that a burst (a paste) is told from separate sends.
+        keys: list[KeyPress] = []
+        chunks, self._data = self._data, []
+        for data in chunks:
             self._parser.feed(data)
-        return self._take_keys()
+            keys.extend(self._take_keys())
+        keys.extend(self._take_keys())
+        return keys
 
     def flush_keys(self) -> list[KeyPress]:
         self._parser.flush()
@@ -437,7 +524,8 @@ class TerminalFrontEnd(FrontEnd):
         # if the client is set up to) says it has them; lines wrap at the width.
         self.renderer.palette = palette_for(self.term_type, colorterm)
         self.renderer.width = self.size.columns
-        self.input = ChannelInput()
+        self.input = ChannelInput(self._paste_arrived, lambda: self.hub.max_paste_lines)
+        self._paste_timer: asyncio.TimerHandle | None = None
         self.output = _ChannelOutput(
             cast(TextIO, _ChannelStdout(self._write_raw)),
             lambda: self.size,
@@ -524,9 +612,45 @@ class TerminalFrontEnd(FrontEnd):
         ]
 
     def _accept(self, buffer: Buffer) -> bool:
-        for line in buffer.text.splitlines() or [""]:
-            self.submit(line)
+        """Enter: send the input line, or the pasted lines as one message.
+
+        Returns True (keep the text) when a paste was refused whole, so the
+        user can edit it or send it again.
+        """
+        text = buffer.text
+        if "\n" in text.strip("\n"):
+            return self.submit(text) is Outcome.KEEP
+        self.submit(text.strip("\n"))
         return False  # reset the buffer
+
+    def _paste_arrived(self) -> None:
+        """More of a paste was read: it is over once nothing more comes for a moment."""
+        if self._paste_timer is not None:
+            self._paste_timer.cancel()
+        # Created in the application's context (this runs while it reads keys).
+        self._paste_timer = asyncio.get_running_loop().call_later(PASTE_SETTLE, self._paste_settled)
+
+    def _paste_settled(self) -> None:
+        """The paste has stopped arriving: send it, or say why not."""
+        self._paste_timer = None
+        app, paste = self.app, self.input
+        if self._stopped or app is None or not app.is_running:
+            return
+        if paste.waiting or self._inbox:  # more has arrived, not read yet
+            self._paste_arrived()
+            return
+        lines, overflow = paste.paste_lines, paste.paste_overflow
+        paste.paste_done()
+        buffer = app.current_buffer
+        if overflow:
+            buffer.reset()
+            most = self.hub.max_paste_lines
+            why = refusal_text(PasteTooLong(lines, most))
+            self.outbox.deliver(Notice(f"your paste was not sent: {why}.", NoticeKind.ERROR))
+        elif buffer.text.endswith("\n"):
+            buffer.text = buffer.text.rstrip("\n")
+            buffer.validate_and_handle()
+        app.invalidate()
 
     def request_close(self) -> None:
         """End the session: stop the editor, then write what is queued."""
@@ -559,7 +683,7 @@ class TerminalFrontEnd(FrontEnd):
         self.outbox.deliver(Notice(format_candidates(words, self.size.columns)))
 
     def session_info(self) -> Session:
-        return Session(width=self.size.columns, pty=True, welcome=self.welcome)
+        return Session(width=self.size.columns, pty=True, welcome=self.current_welcome())
 
     def clear_screen(self) -> None:
         """``/clear``: erase the screen and draw the prompt again at the top."""
@@ -611,6 +735,8 @@ class TerminalFrontEnd(FrontEnd):
             try:
                 with contextlib.suppress(EOFError):
                     await self.app.run_async(handle_sigint=False, set_exception_handler=False)
+                if not self._closing:  # Ctrl-D (or the client's EOF), not /quit or the hub
+                    self.say_goodbye()
                 self.request_close()
                 await writer
             finally:
@@ -630,6 +756,8 @@ class TerminalFrontEnd(FrontEnd):
 
     def connection_lost(self) -> None:
         self.input.close()
+        if self._paste_timer is not None:
+            self._paste_timer.cancel()
         super().connection_lost()
 
     async def _emit(self, lines: list[str]) -> None:

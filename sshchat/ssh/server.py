@@ -355,13 +355,15 @@ class ChatServer(RefusedForwards, asyncssh.SSHServer):
                 reason=refusal,
             )
             raise asyncssh.ChannelOpenError(asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED, refusal)
+        state = self._state
         session = ChatSession(
-            self._state.hub,
-            self._state.settings,
+            state.hub,
+            state.settings,
             self._username(),
             key_fingerprint=self.key_fingerprint,
             source=self._peer,
-            live=self._state.sessions,
+            live=state.sessions,
+            motd=lambda: state.settings.welcome,  # a config reload replaces state.settings
         )
         self._sessions.add(session)
         return session

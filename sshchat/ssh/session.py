@@ -10,6 +10,7 @@ subsystems (SFTP and the like) are refused.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,8 +122,11 @@ class ChatSession(asyncssh.SSHServerSession[str]):
         key_fingerprint: str | None = None,
         source: str = "",
         live: set[ChatSession] | None = None,
+        motd: Callable[[], str] | None = None,
     ) -> None:
+        """``motd`` gives the welcome in force now (``/motd`` after a reload)."""
         self._hub = hub
+        self._motd = motd
         self._live = live if live is not None else set()
         self._settings = settings
         self._login = login
@@ -192,6 +196,7 @@ class ChatSession(asyncssh.SSHServerSession[str]):
             "queue_limit": self._settings.queue_limit,
             "key_fingerprint": self._key_fingerprint,
             "source": self._source,
+            "motd": self._motd,
         }
         front: FrontEnd
         if self._pty is not None:
@@ -228,6 +233,11 @@ class ChatSession(asyncssh.SSHServerSession[str]):
         """End the chat session, telling the user ``reason`` first (their login was revoked)."""
         if self._front is not None:
             self._front.outbox.close(reason)
+
+    def seal(self) -> None:
+        """Queue nothing more for this session (the server is shutting down)."""
+        if self._front is not None:
+            self._front.outbox.seal()
 
     def data_received(self, data: str, datatype: Any) -> None:
         if self._front is not None and datatype is None:

@@ -104,7 +104,7 @@ async def test_history_and_channels_survive_a_restart(config: Config) -> None:
         alice.send("/join lobby")  # still a member: a switch, with the history not seen yet
         await alice.expect(r"first words in the lobby(?s:.)*Now talking in #lobby")
         alice.send("/history 5")
-        await alice.expect(r"history: the last 1 lines of #lobby(?s:.)*first words in the lobby")
+        await alice.expect(r"history: the last line of #lobby(?s:.)*first words in the lobby")
         alice.send("/list")
         await alice.expect(r"#alice/secret \(private\)  1/1 member  plans for the party")
 
@@ -273,7 +273,7 @@ async def test_a_sent_message_survives_kill_9(
         proc, address = serve(config, tmp_path / "second.log")
         procs.append(proc)
         alice = await connect(address, "alice", pty=False)  # type: ignore[arg-type]
-        shown = r"history: the last 1 lines of #lobby ---\n.*<alice> this line outlives a crash"
+        shown = r"history: the last line of #lobby ---\n.*<alice> this line outlives a crash"
         await alice.expect(shown)  # on joining
         alice.send("/history 10")
         await alice.expect(shown)

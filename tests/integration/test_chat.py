@@ -134,7 +134,7 @@ async def test_nick_msg_me_away_back_users_whois(
     await bob.expect(r"-- you are now known as bobby")
     await alice.expect(r"-- bob is now known as bobby")
     alice.send("/nick b0bby")
-    await alice.expect(r"error: 'b0bby' is taken by or looks too much like 'bobby'")
+    await alice.expect(r"error: 'b0bby' looks too much like 'bobby', someone else's name")
 
     bob.send("/me waves")
     await alice.expect(r"\d\d:\d\d \* bobby waves")

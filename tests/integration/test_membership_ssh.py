@@ -93,7 +93,7 @@ async def test_a_restart_keeps_the_channels(config: Config) -> None:
     async with lifetime(config) as (server, opened):
         bob = await connect(server, "bob", pty=False)
         opened.append(bob)
-        await bob.expect(r"history: the last 1 lines of #dev ---\n.*<bob> remember me")
+        await bob.expect(r"history: the last line of #dev ---\n.*<bob> remember me")
         await bob.expect(r"-- #dev: 1 online: bob\n")
         bob.send("/who")
         await bob.expect(r"In #dev: bob, alice \[owner\] \[admin\] \(offline\)\n")

@@ -212,22 +212,23 @@ def test_ban_ends_sessions_and_refuses_login(room: Room) -> None:
 def test_ban_and_mute_with_a_duration_expire(room: Room, monkeypatch) -> None:
     now = [1_800_000_000.0]
     monkeypatch.setattr(time, "time", lambda: now[0])
-    assert room.do(room.alice, "/ban dave 10m").last_info() == "Banned dave for another 10m."
+    assert room.do(room.alice, "/ban dave 10m").last_info() == "Banned dave for 10 minutes."
     with pytest.raises(HubError) as refused:
         room.chat.connect("dave")
-    assert re.search(r"banned from this server for another 10m$", refusal_text(refused.value))
+    refused_text = refusal_text(refused.value)
+    assert re.search(r"banned from this server for another 10 minutes$", refused_text)
     room.do(room.alice, "/mute carol 1h")
-    assert "you are muted until " in room.do(room.carol, "hello").last_error()
+    assert "you are muted for another 1 hour;" in room.do(room.carol, "hello").last_error()
     # Under a minute left is said in seconds, and never as 0.
     room.do(room.alice, "/ban bob 30s flood")
-    assert room.chat.sink(room.alice).last_info() == "Banned bob for another 30s: flood."
+    assert room.chat.sink(room.alice).last_info() == "Banned bob for 30 seconds: flood."
     assert room.chat.sink(room.bob).closed == [
-        "you are banned from this server for another 30s: flood"
+        "you are banned from this server for 30 seconds: flood"
     ]
     now[0] += 29.5
     with pytest.raises(HubError) as refused:
         room.chat.connect("bob")
-    assert re.search("for another 1s: flood", refusal_text(refused.value))
+    assert re.search("for another 1 second: flood", refusal_text(refused.value))
     now[0] += 601
     room.chat.connect("dave")  # the ban is over
     assert "you are muted" in room.do(room.carol, "hello").last_error()
@@ -236,7 +237,7 @@ def test_ban_and_mute_with_a_duration_expire(room: Room, monkeypatch) -> None:
 
 
 def test_muted_user_cannot_send_and_is_told(room: Room) -> None:
-    assert room.do(room.alice, "/mute dave").last_info() == "Muted dave."
+    assert room.do(room.alice, "/mute dave").last_info() == "Muted dave for good."
     assert "You were muted by alice for good." in room.chat.sink(room.dave).infos()
     room.chat.clear()
     for line in ("hello", "/me waves", "/msg bob psst", "//slash"):
@@ -471,7 +472,7 @@ async def test_muted_user_cannot_send_and_is_told_over_ssh(
     bob = await login(server, clients, "bob")
     carol = await login(server, clients, "carol", pty=False)
     alice.send("/mute bob")
-    await alice.expect(r"Muted bob\.")
+    await alice.expect(r"Muted bob for good\.")
     await bob.expect(r"You were muted by alice for good\.")
     bob.send("can anyone hear me")
     await bob.expect(r"error: you are muted for good; nothing was sent")

@@ -345,6 +345,9 @@ async def test_every_live_option_is_applied(running: RunningServer) -> None:
         "limits.auth_block_seconds": lambda: gate.throttle.block_seconds,
         "limits.presence_summary_over": lambda: hub.presence_summary_over,
         "limits.max_channels_per_user": lambda: hub.max_channels_per_user,
+        "limits.command_burst": lambda: hub.state.settings.command_burst,
+        "limits.command_rate": lambda: hub.state.settings.command_rate,
+        "limits.max_paste_lines": lambda: hub.max_paste_lines,
     }
     assert set(where) == {key for key, o in OPTIONS.items() if o.live}
     for key, seen in where.items():

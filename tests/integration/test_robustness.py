@@ -157,9 +157,16 @@ async def test_killed_client_disappears(
     assert "bob (offline)" in await who_lines(alice)  # a member still, offline
 
     # Killed in the middle of typing a line: the half line is never sent.
-    # One write, so once the command is answered the half line has reached the server too.
-    carol.send_raw("/whois carol\rhalf a line")
-    await carol.expect(r"status: online")
+    # One write, so once the command is answered the half line has reached the server too
+    # (on a pty, two: one read with a line break and more would be a paste).
+    if pty:
+        carol.send("/whois carol")
+        await carol.expect(r"status: online")
+        carol.send_raw("half a line")
+    else:
+        carol.send_raw("/whois carol\rhalf a line")
+    if not pty:
+        await carol.expect(r"status: online")
     if pty:
         await carol.expect_screen(r"^#lobby carol>\s*half a line$")  # echoed by the line editor
     carol.conn.abort()
@@ -188,25 +195,20 @@ async def test_big_paste_does_not_stall_others(
     lines = [f"paste line {i:04d} " + "x" * 84 for i in range(count)]
     paste = "".join(line + "\r" for line in lines)
     assert len(paste) >= 200 * 1024
-    started = time.monotonic()
     alice.send_raw(paste)
-    await bob.expect(r"<alice> paste line 0\d\d\d x")  # the paste is being processed
-
     sent = time.monotonic()
     carol.send("are you there dave")
     await dave.expect(r"<carol> are you there dave", timeout=5)
     latency = time.monotonic() - sent
-    # ... and arrived while the paste was still being worked through.
-    assert f"paste line {count - 1:04d}" not in bob.text
-
-    await bob.expect(rf"<alice> paste line {count - 1:04d} x+\n", timeout=30)
-    total = time.monotonic() - started
     assert latency < 5
-    # Other users' lines are not queued behind the paste.
-    assert latency < total / 2, (latency, total)
-    # Nothing of the paste was lost, split or merged for the channel's members.
-    received = [ln for ln in bob.text.splitlines() if "<alice> paste line" in ln]
-    assert [ln.split("<alice> ", 1)[1] for ln in received] == lines
+
+    # A paste longer than [limits] max_paste_lines is refused whole, never cut.
+    await alice.expect(
+        rf"your paste was not sent: a message may have at most 50 lines and this one "
+        rf"has\s+{count}",
+        timeout=30,
+    )
+    assert "paste line" not in bob.text
     assert "paste line" not in dave.text
 
     alice.send("after the paste")
@@ -251,8 +253,11 @@ async def test_line_after_overlong_line_is_kept(
     await alice.expect(r"<bob> warm up")
     bob.send_raw("y" * (raw_limit + 10) + "\rnext line\rand another\r")
     await bob.expect(r"error: line too long")
-    await alice.expect(r"<bob> next line\n")
-    await alice.expect(r"<bob> and another\n")
+    if pty:  # the two lines arrived in one read: a paste, one message of two lines
+        await alice.expect(r"<bob> next line\n +and another\n")
+    else:
+        await alice.expect(r"<bob> next line\n")
+        await alice.expect(r"<bob> and another\n")
     assert "yyy" not in alice.text
     assert "message too long" not in bob.text
 

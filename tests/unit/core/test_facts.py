@@ -86,7 +86,7 @@ def test_refusals_carry_data_and_are_worded_at_the_edge() -> None:
         hub.set_nick(bob, "carol")
     assert (taken.value.nick, taken.value.holder) == ("carol", "carol")
     assert "carol" not in str(taken.value) or "taken" not in str(taken.value)
-    assert refusal_text(taken.value) == "'carol' is taken by or looks too much like 'carol'"
+    assert refusal_text(taken.value) == "'carol' is taken; choose another nick"
     with pytest.raises(refusals.MessageTooLong) as long:
         hub.say(bob, "x" * 2001)
     assert (long.value.length, long.value.limit) == (2001, 2000)
@@ -191,6 +191,8 @@ LINES = st.one_of(
     st.sampled_from(
         [
             "hello",
+            "a paste\n  of three\nlines",  # one message of several lines
+            "/me waves\nand bows",
             "/me waves",
             "/create dev",
             "/create ops private",
