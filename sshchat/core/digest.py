@@ -16,7 +16,8 @@ def state_digest(state: HubState) -> str:
 
     Covers accounts (nick, admin, prefs, bans, mutes, ignores, membership,
     pending messages, presence), channels (owner, topic, private, ops,
-    invitations, members, history) and the open sessions by id. Leaves out
+    invitations, members, history), the open sessions by id and the cluster
+    nodes declared gone. Leaves out
     what is local to a process: sinks, rate limits, counters, presence
     summaries not yet sent.
     """
@@ -59,7 +60,7 @@ def state_digest(state: HubState) -> str:
         sid: [c.account.login, c.current.name, c.connected_at, c.source, c.key_fingerprint]
         for sid, c in sorted(state.sessions.items())
     }
-    body = [state.default_channel.name, accounts, channels, sessions]
+    body = [state.default_channel.name, accounts, channels, sessions, sorted(state.gone)]
     text = json.dumps(body, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 

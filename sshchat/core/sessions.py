@@ -62,17 +62,21 @@ class Sessions(Part):
         account = state.accounts.get(fact.login)
         if account is None:  # removed between deciding and applying
             state.sinks.pop(fact.session, None)
+            state.pending.pop(fact.session, None)
             return
         home = state.default_channel
-        client = Client(
-            id=fact.session,
-            account=account,
-            sink=state.sinks.get(fact.session, NULL_SINK),
-            current=home,
-            connected_at=fact.time,
-            key_fingerprint=fact.key_fingerprint,
-            source=fact.source,
-        )
+        client = state.pending.pop(fact.session, None)  # cluster mode: made when decided
+        if client is None:
+            client = Client(
+                id=fact.session,
+                account=account,
+                sink=state.sinks.get(fact.session, NULL_SINK),
+                current=home,
+                connected_at=fact.time,
+                key_fingerprint=fact.key_fingerprint,
+                source=fact.source,
+            )
+        client.current = home
         state.sessions[fact.session] = client
         first = not account.clients
         account.clients.append(client)

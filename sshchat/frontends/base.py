@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 SLICE = 2048
 INBOX_HIGH = 64 * 1024
 INBOX_LOW = 8 * 1024
+#: Lines a session may have waiting for its previous command to be applied
+#: (cluster mode: the shared log applies later); more are refused with a notice.
+HELD_LINES = 200
 
 
 class Transport(Protocol):
@@ -205,6 +208,7 @@ class FrontEnd:
         self._key_fingerprint = key_fingerprint
         self._source = source
         self._inbox: deque[str] = deque()
+        self._held: deque[str] = deque()  # lines waiting for the previous one to apply
         self._inbox_len = 0
         self._pump_scheduled = False
         self._eof = False
@@ -232,6 +236,11 @@ class FrontEnd:
         self.client = self.hub.connect(
             self.login, self.outbox, key_fingerprint=self._key_fingerprint, source=self._source
         )
+        if not self.hub.is_live(self.client):
+            # Cluster mode: the login is applied once the shared log has it. Keep
+            # the client's input waiting until then (or until it is refused).
+            self.transport.pause_reading()
+            self.hub.when_applied(self.transport.resume_reading, self.transport.resume_reading)
         account = self.client.account
         self.renderer.prefs = account.prefs
         self.renderer.set_own_nick(lambda: account.nick)
@@ -385,9 +394,37 @@ class FrontEnd:
         )
 
     def submit(self, line: str) -> None:
-        """Hand one complete line to the command layer."""
+        """Hand one complete line to the command layer.
+
+        In cluster mode a command takes effect once the shared log hands it
+        back: the next line waits until then, so that lines act in the order
+        typed (with the in-process log nothing ever waits).
+        """
         if self.client is None or self._closing:
             return
+        if self._held or self.hub.has_pending(self.client):
+            if len(self._held) >= HELD_LINES:
+                self.outbox.deliver(
+                    Notice("not sent: too many lines are waiting to be sent", NoticeKind.ERROR)
+                )
+                return
+            self._held.append(line)
+            if len(self._held) == 1:
+                self.hub.when_applied(self._release, self._release)
+            return
+        self._handle(line)
+
+    def _release(self) -> None:
+        """Handle held lines, each once the one before it has been applied."""
+        while self._held and self.client is not None and not self._closing:
+            if self.hub.has_pending(self.client):
+                self.hub.when_applied(self._release, self._release)
+                return
+            self._handle(self._held.popleft())
+        self._held.clear()
+
+    def _handle(self, line: str) -> None:
+        assert self.client is not None
         outcome = handle_line(self.hub, self.client, line, self.registry, self.session_info())
         if outcome is Outcome.QUIT:
             self.request_close()
