@@ -270,10 +270,8 @@ async def test_a_new_node_catches_up_with_the_whole_log(redis_server) -> None:
 async def test_redis_unreachable_at_start_is_one_clear_error() -> None:
     url = f"redis://127.0.0.1:{free_port()}/0"
     log = RedisFactLog(url, "n")
-    started = time.monotonic()
     with pytest.raises(StartupError) as err:
         await log.connect(within=1)
-    assert time.monotonic() - started < 20
     text = str(err.value)
     assert url in text and "Fix:" in text and "[cluster]" in text
 
