@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -234,3 +235,105 @@ def test_redis_unreachable_at_start_is_one_clear_message_and_exit_2(tmp_path, pa
     assert done.returncode == 2
     assert "Traceback" not in done.stderr + done.stdout
     assert url in done.stderr and "Fix:" in done.stderr
+
+
+def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sshchat", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=60,
+    )
+
+
+async def test_cluster_status_lists_every_node(cluster) -> None:
+    a = cluster.start("a", FAST_LEASES)
+    b = cluster.start("b", FAST_LEASES)
+    await cluster.login(b, "bob")
+    config = a.log.parent / "config.toml"
+    deadline = time.monotonic() + 20
+    while True:
+        done = _run(["cluster", "status", "--config", str(config), "--json"], config.parent)
+        assert done.returncode == 0, done.stderr
+        status = json.loads(done.stdout)
+        nodes = {n["node"]: n for n in status["nodes"]}
+        if nodes.keys() == {"a", "b"} and nodes["b"]["sessions"] == 1:
+            break
+        assert time.monotonic() < deadline, done.stdout
+        await asyncio.sleep(0.2)
+    assert nodes["b"]["pid"] == b.proc.pid and nodes["a"]["pid"] == a.proc.pid
+    assert all(n["lag"] is not None and n["lease_age"] is not None for n in nodes.values())
+    table = _run(["cluster", "status", "--config", str(config)], config.parent)
+    assert table.returncode == 0
+    row = rf"^\s+b\s+\S+\s+{b.proc.pid}\s+1\s"
+    assert re.search(row, table.stdout, flags=re.MULTILINE)
+    assert "lease age" in table.stdout
+
+
+def test_workers_without_a_cluster_table_is_a_clear_error(tmp_path, password_hashes) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(make_config_text(password_hashes, None))
+    done = _run(["serve", "--config", str(config), "--workers", "2"], tmp_path)
+    assert done.returncode == 2
+    assert "--workers 2 needs a [cluster] table" in done.stderr and "Fix:" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+async def test_workers_share_the_port_and_a_dead_worker_is_restarted(
+    tmp_path, password_hashes, redis_server
+) -> None:
+    nodes = Cluster(tmp_path, password_hashes, redis_server.url)
+    config = nodes.config("w", FAST_LEASES)
+    log = tmp_path / "workers.log"
+    with log.open("wb") as out:
+        parent = subprocess.Popen(
+            [sys.executable, "-m", "sshchat", "serve", "--config", str(config), "--workers", "2"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=config.parent,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+    clients: list[ChatClient] = []
+    try:
+        deadline = time.monotonic() + 60
+        while len(re.findall(r"server\.listening", log.read_text(errors="replace"))) < 2:
+            assert parent.poll() is None and time.monotonic() < deadline, log.read_text()
+            await asyncio.sleep(0.1)
+        port = int(re.search(r"workers\.start .*port=(\d+)", log.read_text()).group(1))
+        for user in ("alice", "bob", "carol", "dave", "alice", "bob", "carol", "dave"):
+            client = await connect(Address(port), user, pty=False)  # type: ignore[arg-type]
+            clients.append(client)
+        clients[0].send("hello from somewhere")
+        for client in clients[1:4]:
+            await client.expect(r"<alice> hello from somewhere", timeout=20)
+        status = json.loads(
+            _run(["cluster", "status", "--config", str(config), "--json"], tmp_path).stdout
+        )
+        seen = {n["node"]: n["pid"] for n in status["nodes"]}
+        assert set(seen) == {"w-1", "w-2"}
+        for index in (1, 2):  # a database of its own, beside the configured one
+            assert (tmp_path / "w" / "data" / f"sshchat-{index}.db").exists()
+        os.kill(seen["w-1"], signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while True:
+            status = json.loads(
+                _run(["cluster", "status", "--config", str(config), "--json"], tmp_path).stdout
+            )
+            alive = {n["node"]: n["pid"] for n in status["nodes"] if n["lease_age"] is not None}
+            if alive.get("w-1") not in (None, seen["w-1"]):
+                break  # w-1 runs again, as a new process
+            assert time.monotonic() < deadline, status
+            await asyncio.sleep(0.3)
+    finally:
+        for client in clients:
+            await client.close()
+        parent.send_signal(signal.SIGTERM)
+        try:
+            parent.wait(60)
+        except subprocess.TimeoutExpired:
+            parent.kill()
+            parent.wait()
+    assert parent.returncode == 0
+    assert "Traceback" not in log.read_text(errors="replace")

@@ -365,6 +365,7 @@ class Cluster:
     """
 
     enabled: bool = False  # not an option: the table's presence
+    worker: int = 0  # not an option: `serve --workers N` sets 1..N (shares the port)
     redis_url: str = option(
         "cluster.redis_url",
         "redis://127.0.0.1:6379/0",
