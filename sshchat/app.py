@@ -37,7 +37,7 @@ from sshchat.config.watch import (
     restart_settings,
     user_changes,
 )
-from sshchat.core.events import SessionEnded
+from sshchat.core.events import Notice, NoticeKind, SessionEnded
 from sshchat.core.facts import Banned, Fact, moderation_action
 from sshchat.core.hub import FOREVER, Hub, HubError
 from sshchat.core.stats import Stats
@@ -77,6 +77,12 @@ ACCOUNT_REMOVED = "Your account was removed from the server. Goodbye."
 #: Seconds a removed user's sessions get to write that message before their
 #: SSH connections are closed.
 REMOVED_GRACE = 5.0
+#: What every connected user is told once when the cluster's Redis lost its data.
+REDIS_RESET = (
+    "The chat's shared store was restarted and lost its data: history from the last "
+    "moments may be incomplete, and users connected elsewhere may show as offline until "
+    "they reconnect."
+)
 
 
 def _audit(fact: object) -> None:
@@ -352,7 +358,8 @@ async def start_server(
     keys = [load_host_key(path) for path in config.host_keys]
     stats = Stats()
     live_sessions: list[set[Any]] = []  # filled in below: the status a cluster lease shows
-    factlog = await _join_cluster(config, live_sessions) if config.cluster.enabled else None
+    hubs: list[Hub] = []
+    factlog = await _join_cluster(config, live_sessions, hubs) if config.cluster.enabled else None
     hub = Hub(
         ((user.name, user.admin) for user in config.users.values()),
         default_channel=config.default_channel,
@@ -365,6 +372,7 @@ async def start_server(
         ids=factlog.ids if factlog is not None else None,
         log=factlog,
     )
+    hubs.append(hub)
     hub.observers.append(_audit)
     try:
         store = await _open_store(config, hub, restore_state=factlog is None)
@@ -525,15 +533,24 @@ async def _tick(hub: Hub, gc_policy: GcPolicy) -> None:
         gc_policy.stop()
 
 
-async def _join_cluster(config: Config, live_sessions: list[set[Any]]) -> RedisFactLog:
+async def _join_cluster(
+    config: Config, live_sessions: list[set[Any]], hubs: list[Hub]
+) -> RedisFactLog:
     """Reach the cluster's Redis (or raise a :class:`StartupError` naming the URL and the fix)."""
     cluster = config.cluster
+
+    def reset() -> None:
+        for hub in hubs:
+            for client in hub.online_clients():
+                client.sink.deliver(Notice(REDIS_RESET, NoticeKind.ERROR, time.time()))
+
     factlog = RedisFactLog(
         cluster.redis_url,
         cluster.node,
         renew=cluster.lease_renew,
         expire=cluster.lease_expire,
         status=lambda: {"sessions": sum(len(s) for s in live_sessions)},
+        on_reset=reset,
     )
     await factlog.connect(config=str(config.path))
     return factlog

@@ -395,3 +395,32 @@ async def _run_steps(server: RedisServer, steps) -> None:
         for facts in recorded:
             fresh.apply_batch(facts)
         assert fresh.digest() == nodes[0].hub.digest()
+
+
+async def test_redis_restarted_empty_is_detected_once_and_the_chat_goes_on(
+    redis_server,
+) -> None:
+    told: list[str] = []
+    options = {"renew": 0.1, "expire": 1.0}
+    a = await Node.start(redis_server.url, "a", on_reset=lambda: told.append("a"), **options)
+    b = await Node.start(redis_server.url, "b", on_reset=lambda: told.append("b"), **options)
+    try:
+        alice, _ = await a.connect("alice")
+        _bob, bob_sink = await b.connect("bob")
+        a.hub.say(alice, "before")
+        await quiesce(redis_server, a, b)
+        redis_server.restart()  # no append-only file: everything is gone
+        deadline = time.monotonic() + 20
+        while sorted(told) != ["a", "b"]:
+            assert time.monotonic() < deadline, told
+            await asyncio.sleep(0.05)
+        a.hub.say(alice, "after")
+        await quiesce(redis_server, a, b)
+        assert said(bob_sink) == ["before", "after"]
+        await asyncio.sleep(0.5)  # several lease periods: told once, not at every renewal
+        assert sorted(told) == ["a", "b"]
+        assert a.hub.digest() == b.hub.digest()
+        assert a.hub.accounts["bob"].online and b.hub.accounts["alice"].online
+    finally:
+        for node in (a, b):
+            await node.log.close(flush=1)

@@ -168,11 +168,13 @@ class RedisFactLog:
         monotonic: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         status: Callable[[], dict[str, Any]] | None = None,
+        on_reset: Callable[[], None] | None = None,
     ) -> None:
         """``renew`` / ``expire``: the lease intervals (seconds; tests make them short).
 
         ``status`` adds to what the lease shows ``sshchat cluster status``
-        (the app gives the session count).
+        (the app gives the session count). ``on_reset`` is called once when
+        Redis is found to have lost everything (restarted without persistence).
         """
         self.url = url
         self.node = node
@@ -184,6 +186,8 @@ class RedisFactLog:
         self._monotonic = monotonic
         self._wall = wall
         self._status = status
+        self._on_reset = on_reset
+        self.resets = 0  # times Redis was found emptied
         self.redis = connect_redis(url, block_ms=block_ms)
         self.incarnation = os.urandom(4).hex()
         self.started = wall()
@@ -510,10 +514,34 @@ class RedisFactLog:
             self._lease_ok.clear()
         await self._lease_ok.wait()
 
+    async def _check_epoch(self) -> None:
+        """Notice Redis restarted empty: its epoch key (set by the first node) is gone.
+
+        The stream is gone with it: this node keeps its state and reads on (new
+        entries get larger ids), the first node to notice sets a new epoch, and
+        every node tells its users once (``on_reset``) that history written
+        meanwhile may be incomplete.
+        """
+        raw = await self.redis.get(self.keys.epoch)
+        current = raw.decode() if isinstance(raw, bytes) else None
+        if current is not None and current == self.epoch:
+            return
+        await self.redis.set(self.keys.epoch, os.urandom(8).hex(), nx=True)
+        raw = await self.redis.get(self.keys.epoch)
+        self.epoch = raw.decode() if isinstance(raw, bytes) else None
+        self.resets += 1
+        log_event(log, "cluster.redis_reset", logging.WARNING, url=self.url, node=self.node)
+        if self._on_reset is not None:
+            try:
+                self._on_reset()
+            except Exception:
+                log.exception("telling of a Redis reset failed")
+
     async def _lease_loop(self) -> None:
         while self.running:
             overdue = self._monotonic() - self._renewed > self.expire
             try:
+                await self._check_epoch()
                 await self._register()
             except LeaseLost:
                 await self._new_incarnation()
