@@ -565,8 +565,11 @@ class RedisFactLog:
         """
         old = self.prefix
         dropped = len(self._queue)
-        for seq, _facts, _since in self._queue:
+        now = self._monotonic()
+        for seq, facts, since in self._queue:
             self._done(seq)
+            if self._unsent is not None:  # their proposers are told, nothing waits for them
+                self._unsent(facts, now - since)
         self._queue.clear()
         self.incarnation = os.urandom(4).hex()
         self._seq = 0
