@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sshchat.cluster.redislog import RedisFactLog
 from sshchat.commands.refusals import refusal_text
 from sshchat.config.schema import Config
 from sshchat.config.schema import Storage as StorageSettings
@@ -36,7 +37,7 @@ from sshchat.config.watch import (
     restart_settings,
     user_changes,
 )
-from sshchat.core.events import SessionEnded
+from sshchat.core.events import Notice, NoticeKind, SessionEnded
 from sshchat.core.facts import Banned, Fact, moderation_action
 from sshchat.core.hub import FOREVER, Hub, HubError
 from sshchat.core.stats import Stats
@@ -76,6 +77,12 @@ ACCOUNT_REMOVED = "Your account was removed from the server. Goodbye."
 #: Seconds a removed user's sessions get to write that message before their
 #: SSH connections are closed.
 REMOVED_GRACE = 5.0
+#: What every connected user is told once when the cluster's Redis lost its data.
+REDIS_RESET = (
+    "The chat's shared store was restarted and lost its data: history from the last "
+    "moments may be incomplete, and users connected elsewhere may show as offline until "
+    "they reconnect."
+)
 
 
 def _audit(fact: object) -> None:
@@ -149,6 +156,7 @@ class RunningServer:
         self.watcher: ConfigWatcher | None = None  # config reloads (SIGHUP, file changes)
         self.ticker: asyncio.Task[None] | None = None
         self.retention: asyncio.Task[None] | None = None  # see _retention
+        self.factlog: RedisFactLog | None = None  # cluster mode: the shared log
         #: Seconds a removed user's sessions get to write :data:`ACCOUNT_REMOVED`
         #: before their SSH connections are closed.
         self.removed_grace = REMOVED_GRACE
@@ -323,6 +331,14 @@ class RunningServer:
         for conn in list(self.state.connections):
             conn.close()
         await self.acceptor.wait_closed()
+        if self.factlog is not None:
+            # Sessions end as their connections close: let their facts go out,
+            # then leave the cluster.
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 1.0
+            while self.state.sessions and loop.time() < deadline:
+                await asyncio.sleep(0.01)
+            await self.factlog.close()
         self.state.auth.close()
         if self.metrics is not None:
             self.metrics.close()
@@ -350,6 +366,9 @@ async def start_server(
     _warn_about_exposure(config)
     keys = [load_host_key(path) for path in config.host_keys]
     stats = Stats()
+    live_sessions: list[set[Any]] = []  # filled in below: the status a cluster lease shows
+    hubs: list[Hub] = []
+    factlog = await _join_cluster(config, live_sessions, hubs) if config.cluster.enabled else None
     hub = Hub(
         ((user.name, user.admin) for user in config.users.values()),
         default_channel=config.default_channel,
@@ -363,9 +382,19 @@ async def start_server(
         max_channels_per_user=config.limits.max_channels_per_user,
         history_lines=config.storage.history_lines,
         stats=stats,
+        ids=factlog.ids if factlog is not None else None,
+        log=factlog,
     )
+    hubs.append(hub)
     hub.observers.append(_audit)
-    store = await _open_store(config, hub)
+    try:
+        store = await _open_store(config, hub, restore_state=factlog is None)
+        if factlog is not None:
+            await _catch_up(factlog, config)
+    except BaseException:
+        if factlog is not None:
+            await factlog.close(flush=0)
+        raise
     limits = config.limits
     throttle = AuthThrottle(
         free_failures=limits.auth_free_failures,
@@ -395,14 +424,18 @@ async def start_server(
         ),
     )
     hub.observers.append(_ban_ends_connections(state))
+    live_sessions.append(state.sessions)
     try:
         acceptor = await listen(config, keys, state)
     except BaseException:
         state.auth.close()
+        if factlog is not None:
+            await factlog.close(flush=0)
         await asyncio.to_thread(store.close)
         raise
     fingerprint = keys[0].get_fingerprint("sha256")
     running = RunningServer(state, acceptor, fingerprint)
+    running.factlog = factlog
     running.watcher = ConfigWatcher(config.path, running.apply_config, interval=watch_interval)
     running.watcher.start()
     running.ticker = asyncio.get_running_loop().create_task(_tick(hub, GcPolicy()))
@@ -513,10 +546,57 @@ async def _tick(hub: Hub, gc_policy: GcPolicy) -> None:
         gc_policy.stop()
 
 
-async def _open_store(config: Config, hub: Hub) -> Store:
+async def _join_cluster(
+    config: Config, live_sessions: list[set[Any]], hubs: list[Hub]
+) -> RedisFactLog:
+    """Reach the cluster's Redis (or raise a :class:`StartupError` naming the URL and the fix)."""
+    cluster = config.cluster
+
+    def reset() -> None:
+        for hub in hubs:
+            for client in hub.online_clients():
+                client.sink.deliver(Notice(REDIS_RESET, NoticeKind.ERROR, time.time()))
+
+    factlog = RedisFactLog(
+        cluster.redis_url,
+        cluster.node,
+        renew=cluster.lease_renew,
+        expire=cluster.lease_expire,
+        status=lambda: {"sessions": sum(len(s) for s in live_sessions)},
+        on_reset=reset,
+    )
+    await factlog.connect(config=str(config.path))
+    return factlog
+
+
+async def _catch_up(factlog: RedisFactLog, config: Config) -> None:
+    """Apply what the cluster did before this node started, then join it.
+
+    The hub starts empty (accounts from the config) and replays the whole
+    stream, so that it holds the same state as every other node before it
+    takes a login.
+    """
+    started = time.monotonic()
+    entries = await factlog.catch_up()
+    await factlog.start()
+    await factlog.settled(timeout=30.0)  # its own start-up facts (accounts) applied
+    log_event(
+        log,
+        "cluster.joined",
+        node=factlog.node,
+        prefix=factlog.prefix,
+        redis=config.cluster.redis_url,
+        entries=entries,
+        seconds=round(time.monotonic() - started, 2),
+    )
+
+
+async def _open_store(config: Config, hub: Hub, *, restore_state: bool = True) -> Store:
     """Open the database, give ``hub`` its saved state and keep its records from now on.
 
-    Runs before the server listens; the disk work happens in a thread.
+    Runs before the server listens; the disk work happens in a thread. In
+    cluster mode (``restore_state`` False) the state comes from the shared
+    log instead; the store still keeps what this node applies.
     """
     storage = config.storage
     try:
@@ -533,7 +613,8 @@ async def _open_store(config: Config, hub: Hub) -> Store:
         if isinstance(err, StoreError):
             raise StartupError(err.where, err.problem, err.fix) from None
         raise
-    restore(hub, snapshot)
+    if restore_state:
+        restore(hub, snapshot)
     store.attach(hub)
     log_event(
         log,

@@ -126,7 +126,41 @@ def _build_parser() -> argparse.ArgumentParser:
         choices=("text", "json"),
         help="one line per event as key=value text (default) or as JSON objects",
     )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help=(
+            "run N processes sharing the listening port (SO_REUSEPORT), joined through "
+            "the [cluster] table; worker i is node <node>-i with its own database "
+            "<name>-i.db beside the configured one; a worker that dies is restarted"
+        ),
+    )
+    serve.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
+    serve.add_argument("--port-override", type=int, default=None, help=argparse.SUPPRESS)
     serve.set_defaults(func=_cmd_serve)
+
+    cluster = sub.add_parser(
+        "cluster",
+        help="look at a cluster of nodes (cluster status)",
+        description="Commands about the nodes that share the [cluster] table's Redis.",
+    )
+    _add_config_option(cluster)
+    cluster_actions = cluster.add_subparsers(dest="cluster_command", metavar="ACTION")
+    status = cluster_actions.add_parser(
+        "status",
+        help="every node: host, pid, sessions, applied position, lag, lease age",
+        description=(
+            "Show every node of the cluster: its host and pid, its sessions, the last "
+            "log entry it applied and how far it is behind the head (lag), and how long "
+            "ago it renewed its lease. Figures are as of each node's last renewal."
+        ),
+    )
+    _add_config_option(status)
+    status.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    status.set_defaults(func=_cmd_cluster_status)
+    cluster.set_defaults(func=_usage_of(cluster))
 
     hashpw = sub.add_parser(
         "hash-password",
@@ -331,8 +365,26 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     config = _load(args.config, demo=True)
     if config is None:
         return EXIT_CONFIG
+    if args.workers < 1 or args.workers > 64:
+        _error(f"--workers {args.workers}: out of range. Fix: give a number from 1 to 64.")
+        return EXIT_CONFIG
+    if args.workers > 1 and not config.cluster.enabled:
+        _error(
+            f"{args.config}: --workers {args.workers} needs a [cluster] table: the workers "
+            "share one chat through Redis. Fix: add a [cluster] table with redis_url (see "
+            "config.example.toml), or run without --workers."
+        )
+        return EXIT_CONFIG
     restore_logging = configure_logging(args.log_level, args.log_format)
     try:
+        if args.workers > 1:
+            from sshchat.cli.workers import run_workers  # lazy: pulls in asyncssh
+
+            return run_workers(config, args)
+        if args.worker_index:
+            from sshchat.cli.workers import worker_config
+
+            config = worker_config(config, args.worker_index, args.port_override)
         return _serve(config, args)
     finally:
         restore_logging()
@@ -386,6 +438,32 @@ def _bind_message(exc: OSError, address: str, config: Config, config_arg: str) -
     else:
         fix = f"check `listen` and `port` in the [server] table of {config_arg}"
     return f"cannot listen on {address}: {reason}. Fix: {fix}."
+
+
+# ---------------------------------------------------------------------------
+# cluster status
+# ---------------------------------------------------------------------------
+
+
+def _cmd_cluster_status(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    if config is None:
+        return EXIT_CONFIG
+    if not config.cluster.enabled:
+        _error(
+            f"{args.config}: has no [cluster] table, so this server runs alone. Fix: give "
+            "the config file of a cluster node."
+        )
+        return EXIT_CONFIG
+    from sshchat.cluster.status import read_status, status_text
+
+    try:
+        status = asyncio.run(read_status(config.cluster.redis_url, config=args.config))
+    except StartupError as exc:
+        _error(str(exc))
+        return EXIT_CONFIG
+    print(status.as_json() if args.json else status_text(status))
+    return EXIT_OK
 
 
 # ---------------------------------------------------------------------------

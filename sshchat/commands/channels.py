@@ -78,10 +78,14 @@ def _list(ctx: Context, what: str | None) -> None:
 )
 def _create(ctx: Context, name: str, kind: str | None) -> None:
     private = kind == "private"
-    created = ctx.hub.create_channel(ctx.client, name, private=private)
+    ctx.hub.create_channel(ctx.client, name, private=private)
     what = "private channel" if private else "channel"
     extra = " Let people in with /invite NICK." if private else ""
-    ctx.reply(f"Created {what} #{created.name}; you own it.{extra}")
+    # Confirmed once applied: in cluster mode another node may take the name
+    # first, and the user is then told that instead (never first told it is theirs).
+    ctx.hub.when_applied(
+        lambda: ctx.reply(f"Created {what} #{ctx.client.current.name}; you own it.{extra}")
+    )
 
 
 @command(
@@ -94,9 +98,14 @@ def _create(ctx: Context, name: str, kind: str | None) -> None:
     speaks=True,  # "alice joined #dev"
 )
 def _join(ctx: Context, name: str) -> None:
-    joined = ctx.hub.join(ctx.client, name)
-    topic = f" Topic: {joined.topic}" if joined.topic else ""
-    ctx.reply(f"Now talking in #{joined.name}.{topic}")
+    ctx.hub.join(ctx.client, name)
+
+    def joined() -> None:
+        current = ctx.client.current
+        topic = f" Topic: {current.topic}" if current.topic else ""
+        ctx.reply(f"Now talking in #{current.name}.{topic}")
+
+    ctx.hub.when_applied(joined)
 
 
 @command(
@@ -109,7 +118,9 @@ def _join(ctx: Context, name: str) -> None:
 )
 def _leave(ctx: Context) -> None:
     left = ctx.hub.leave(ctx.client)
-    ctx.reply(f"You left #{left.name}; now talking in #{ctx.client.current.name}.")
+    ctx.hub.when_applied(
+        lambda: ctx.reply(f"You left #{left.name}; now talking in #{ctx.client.current.name}.")
+    )
 
 
 @command(

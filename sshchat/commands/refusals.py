@@ -21,6 +21,7 @@ from sshchat.core.events import (
     NoticeKind,
     OnlineNow,
     OpChanged,
+    Overruled,
     RecipientOffline,
     SendingTooFast,
     SessionEnded,
@@ -29,6 +30,7 @@ from sshchat.core.events import (
 )
 from sshchat.core.model import FOREVER, HubError
 from sshchat.core.names import NAME_RULE, valid_channel_name, valid_name
+from sshchat.core.replication import LogUnavailable
 
 __all__ = [
     "banned_text",
@@ -124,6 +126,11 @@ def refusal_text(err: HubError) -> str:
             return banned_text(err.until, err.reason)
         case r.SessionGone():
             return "this session has ended"
+        case LogUnavailable():
+            return (
+                f"not sent: the chat's shared log (Redis) could not be reached for "
+                f"{err.seconds:.0f}s; try again in a moment"
+            )
         case r.NotInChannel():
             return f"you are not in #{err.channel}; /join it first"
         case r.NoSuchUser():
@@ -294,6 +301,10 @@ def notice_text(event: TypedNotice) -> tuple[str, NoticeKind]:
                 f"{event.burst} lines at once, then {event.rate:g} per second. "
                 "Wait a moment and try again."
             )
+            return text, NoticeKind.ERROR
+        case Overruled():
+            refusal = event.refusal
+            text = refusal_text(refusal) if isinstance(refusal, HubError) else str(refusal)
             return text, NoticeKind.ERROR
         case SessionEnded():
             if event.banned_until is not None:

@@ -21,6 +21,7 @@ import binascii
 import difflib
 import hashlib
 import re
+import socket
 import struct
 import tomllib
 from collections.abc import Iterator, Mapping
@@ -53,6 +54,7 @@ __all__ = [
     "NAME_RULE",
     "OPTIONS",
     "AuthorizedKey",
+    "Cluster",
     "Config",
     "ConfigError",
     "Limits",
@@ -386,6 +388,40 @@ class Storage:
 
 
 @dataclass(frozen=True)
+class Cluster:
+    """Cluster mode (``[cluster]``): several nodes, one chat, through Redis.
+
+    ``enabled`` is whether the file has a ``[cluster]`` table at all: without
+    one the server runs alone, as always (in-process log, SQLite). ``node``
+    "" means the host name and the listening port (``host-2222``).
+    """
+
+    enabled: bool = False  # not an option: the table's presence
+    worker: int = 0  # not an option: `serve --workers N` sets 1..N (shares the port)
+    redis_url: str = option(
+        "cluster.redis_url",
+        "redis://127.0.0.1:6379/0",
+        doc="the Redis (or Valkey) server every node shares",
+    )
+    node: str = option(
+        "cluster.node", "", doc="this node's name, unique in the cluster; default: host-port"
+    )
+    lease_renew: float = option(
+        "cluster.lease_renew", 5, range=(0.05, 60), doc="seconds between lease renewals"
+    )
+    lease_expire: float = option(
+        "cluster.lease_expire",
+        15,
+        range=(0.2, 600),
+        doc="seconds without renewal after which a node is declared gone (> 2 x lease_renew)",
+    )
+
+
+#: What a ``[cluster] redis_url`` may start with.
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole validated configuration.
 
@@ -420,11 +456,12 @@ class Config:
     limits: Limits = field(default_factory=Limits)
     metrics: Metrics = field(default_factory=Metrics)
     storage: Storage = field(default_factory=Storage)
+    cluster: Cluster = field(default_factory=Cluster)
 
 
 def _declared() -> dict[str, Option]:
     found: dict[str, Option] = {}
-    for cls in (Config, Limits, Metrics, Storage):
+    for cls in (Config, Limits, Metrics, Storage, Cluster):
         for _, declared in options_of(cls):
             found[declared.key] = declared
     return found
@@ -611,7 +648,8 @@ _LIMITS_KEYS = _keys(Limits)
 _USER_KEYS = ("password_hash", "public_keys", "admin")
 _METRICS_KEYS = _keys(Metrics)
 _STORAGE_KEYS = _keys(Storage)
-_TOP_KEYS = ("server", "limits", "metrics", "storage", "users")
+_CLUSTER_KEYS = _keys(Cluster)
+_TOP_KEYS = ("server", "limits", "metrics", "storage", "cluster", "users")
 
 
 def _type_name(value: Any) -> str:
@@ -802,6 +840,7 @@ class _Parser:
         limits = Limits(**values)
         metrics = self.metrics(doc)
         storage = self.storage(doc)
+        cluster = self.cluster(doc, port)
         users = self.users(doc)
         return Config(
             path=self.path.resolve(),
@@ -815,7 +854,61 @@ class _Parser:
             limits=limits,
             metrics=metrics,
             storage=storage,
+            cluster=cluster,
         )
+
+    def cluster(self, doc: Mapping[str, Any], port: int) -> Cluster:
+        if "cluster" not in doc:
+            return Cluster()
+        table = self.table(doc, "cluster", "cluster")
+        self.check_keys(table, _CLUSTER_KEYS, "cluster")
+        default_url = OPTIONS["cluster.redis_url"].default
+        url = self.string(
+            table,
+            "redis_url",
+            "cluster.redis_url",
+            default_url,
+            example=f'redis_url = "{default_url}"',
+        ).strip()
+        if not url.startswith(REDIS_SCHEMES):
+            raise self.error(
+                "cluster.redis_url",
+                f"{url[:60]!r} is not a Redis URL",
+                f'write it as redis_url = "{default_url}" (or rediss://, unix://)',
+            )
+        node = self.string(table, "node", "cluster.node", "", example='node = "chat-1"').strip()
+        if not node:
+            host = socket.gethostname().split(".")[0] or "node"
+            node = re.sub(r"[^A-Za-z0-9_.-]", "-", host) + f"-{port}"
+        elif not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", node):
+            raise self.error(
+                "cluster.node",
+                f"{node[:70]!r} is not a valid node name",
+                'use 1-64 letters, digits, "_", "-" or ".", e.g. node = "chat-1"',
+            )
+        renew = self.seconds(table, "cluster.lease_renew")
+        expire = self.seconds(table, "cluster.lease_expire")
+        return Cluster(
+            enabled=True, redis_url=url, node=node, lease_renew=renew, lease_expire=expire
+        )
+
+    def seconds(self, table: Mapping[str, Any], dotted: str) -> float:
+        """A number of seconds within its option's declared range."""
+        declared = OPTIONS[dotted]
+        assert declared.range is not None
+        low, high = declared.range
+        value = table.get(declared.name, declared.default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.error(
+                dotted,
+                f"must be a number of seconds, not {_type_name(value)}",
+                f"write it without quotes, e.g. {declared.name} = {declared.default}",
+            )
+        if not low <= value <= high:
+            raise self.error(
+                dotted, f"{value} is out of range", f"use a value between {low:g} and {high:g}"
+            )
+        return float(value)
 
     def metrics(self, doc: Mapping[str, Any]) -> Metrics:
         table = self.table(doc, "metrics", "metrics")

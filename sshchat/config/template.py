@@ -171,6 +171,28 @@ history_lines = {storage_history_lines}
 # and power loss) at most this long, plus a few milliseconds, after it was sent.
 commit_interval = {storage_commit_interval}
 
+# [cluster]
+# Several sshchat processes (nodes), on one machine or many, serving one chat
+# through a shared Redis (or Valkey) server: see README.md, "Running several
+# nodes".  Without a [cluster] table (the default) the server runs alone and
+# needs no Redis.  To join a cluster, remove the "# " in front of [cluster]
+# and of the keys you set; every node uses the same config otherwise.
+#
+# The Redis server every node shares.  What a crash can lose is decided there:
+# run it with `appendonly yes` and `appendfsync everysec` (or `always`).
+# redis_url = {cluster_redis_url}
+#
+# This node's name, unique in the cluster ("" means the host name and the
+# listening port, e.g. "chat1-2222").  `sshchat serve --workers N` appends -1,
+# -2, ... for its worker processes.
+# node = {cluster_node}
+#
+# Each node renews a lease in Redis every lease_renew seconds; a node whose
+# lease was not renewed for lease_expire seconds (killed, paused, cut off) is
+# declared gone and its users shown offline everywhere.
+# lease_renew = {cluster_lease_renew}
+# lease_expire = {cluster_lease_expire}
+
 # ---------------------------------------------------------------------------
 # Users: one [users.<login>] table per account.  `sshchat user add NAME`,
 # `user passwd NAME`, `user key add NAME FILE`, `user key del NAME N` and
@@ -228,7 +250,7 @@ def _defaults() -> dict[str, Any]:
 
 
 def documented_settings(*, motd: str = OPTIONS["server.motd"].default) -> str:
-    """The documented [server], [limits], [metrics] and [storage] tables at their defaults.
+    """The documented [server], [limits], [metrics], [storage] (and commented [cluster]) tables.
 
     Ends with the comment that explains the [users] tables.  *motd* is
     written as a multi-line string, so it must not hold triple quotes or

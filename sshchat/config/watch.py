@@ -118,6 +118,11 @@ def effective_config(old: Config, new: Config) -> Config:
                 kept[f.name] = getattr(old, f.name)
         elif dataclasses.is_dataclass(section) and not isinstance(section, type):
             running = getattr(old, f.name)
+            if not any(d.live for _, d in options_of(type(section))):
+                kept[f.name] = (
+                    running  # nothing in it applies live ([cluster]: not even its presence)
+                )
+                continue
             fixed = {
                 sub.name: getattr(running, sub.name)
                 for sub, sub_declared in options_of(type(section))

@@ -17,8 +17,8 @@ def state_digest(state: HubState) -> str:
     Covers accounts (nick, admin, prefs, bans, mutes, ignores, membership,
     last channel, pending messages, presence), channels (owner, topic,
     private, ops, invitations, members and which of them are online,
-    history) and the open sessions by id (current channel, channels whose
-    history they were shown). Leaves out
+    history), the open sessions by id (current channel, channels whose
+    history they were shown) and the cluster nodes declared gone. Leaves out
     what is local to a process: sinks, rate limits, counters, presence
     summaries not yet sent.
     """
@@ -70,7 +70,7 @@ def state_digest(state: HubState) -> str:
         ]
         for sid, c in sorted(state.sessions.items())
     }
-    body = [state.default_channel.name, accounts, channels, sessions]
+    body = [state.default_channel.name, accounts, channels, sessions, sorted(state.gone)]
     text = json.dumps(body, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 

@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass, field
 from enum import Enum
 
+from sshchat.errors import SshchatError
+
 
 def _now() -> float:
     return time.time()
@@ -252,6 +254,20 @@ class SessionEnded:
     time: float = field(default_factory=_now)
 
 
+@dataclass(frozen=True, slots=True)
+class Overruled:
+    """What this session asked for was decided here but refused when applied.
+
+    In cluster mode a node decides against its own view of the state, which
+    another node's facts may have changed meanwhile (two users racing for one
+    nick): the log's order settles it, and the loser is told ``refusal``, worded
+    like any refusal. Also used when the shared log could not be reached.
+    """
+
+    refusal: SshchatError  # a HubError (the model imports these events, not the reverse)
+    time: float = field(default_factory=_now)
+
+
 TypedNotice = (
     RecipientOffline
     | InvitedTo
@@ -265,6 +281,7 @@ TypedNotice = (
     | LinesNotSent
     | SendingTooFast
     | SessionEnded
+    | Overruled
 )
 
 Event = (

@@ -338,6 +338,20 @@ class MuteExpired(Fact):
     login: str
 
 
+# -- cluster ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NodeGone(Fact):
+    """A cluster node stopped renewing its lease: every session whose id starts with
+    ``prefix`` (that node's incarnation) ends, everywhere. ``reason`` is told to the
+    node's own sessions, should it still be running (it was paused, or cut off).
+    """
+
+    prefix: str
+    reason: str
+
+
 FACT_TYPES: dict[str, type[Fact]] = {
     cls.__name__: cls
     for cls in (
@@ -369,6 +383,7 @@ FACT_TYPES: dict[str, type[Fact]] = {
         Muted,
         Unmuted,
         MuteExpired,
+        NodeGone,
     )
 }
 """Every fact type by its name: the type tag of the encoding."""

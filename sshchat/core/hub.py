@@ -32,10 +32,11 @@ from sshchat.core.events import (
     LinesNotSent,
     Notice,
     NoticeKind,
+    Overruled,
     PrivateMessage,
     SendingTooFast,
 )
-from sshchat.core.facts import Fact
+from sshchat.core.facts import Fact, SessionClosed, SessionOpened
 from sshchat.core.identity import Identity
 from sshchat.core.messaging import Messaging
 from sshchat.core.model import (
@@ -61,10 +62,19 @@ from sshchat.core.model import (
 )
 from sshchat.core.moderation import Moderation
 from sshchat.core.names import valid_channel_name, valid_name
-from sshchat.core.ports import Clock, FactLog, IdSource, InProcessLog, new_id_source, wall_clock
+from sshchat.core.ports import (
+    Clock,
+    FactLog,
+    IdSource,
+    InProcessLog,
+    ReplicatedLog,
+    new_id_source,
+    wall_clock,
+)
 from sshchat.core.prefs import Prefs
 from sshchat.core.ratelimit import Budget, TokenBucket
 from sshchat.core.refusals import BannedFromServer, RateLimited, SessionGone
+from sshchat.core.replication import LogUnavailable, Replication
 from sshchat.core.sessions import Sessions
 from sshchat.core.state import HubState, Settings
 from sshchat.core.stats import Stats
@@ -84,6 +94,17 @@ __all__ = [
 ]
 
 Observer = Callable[[Fact], None]
+
+
+class _Proposal:
+    """A batch this process appended, until it is applied or refused (local bookkeeping)."""
+
+    __slots__ = ("applied", "client", "refused")
+
+    def __init__(self, client: Client | None) -> None:
+        self.client = client
+        self.applied: list[Callable[[], None]] = []
+        self.refused: list[Callable[[], None]] = []
 
 
 class Hub:
@@ -130,7 +151,9 @@ class Hub:
             presence_summary_over=presence_summary_over,
             max_channels_per_user=max_channels_per_user,
         )
-        home = Channel(name=default_channel, created=clock())
+        # Every node of a cluster makes the home channel itself: the same time everywhere.
+        replicated = isinstance(log, ReplicatedLog)
+        home = Channel(name=default_channel, created=0.0 if replicated else clock())
         self.state = HubState(
             default_channel=home, settings=settings, stats=stats if stats is not None else Stats()
         )
@@ -141,6 +164,7 @@ class Hub:
         self.channels_part = Channels(*parts, sessions=self.sessions)
         self.identity = Identity(*parts, sessions=self.sessions)
         self.moderation = Moderation(*parts, sessions=self.sessions, identity=self.identity)
+        self.replication = Replication(*parts, sessions=self.sessions, identity=self.identity)
         self._appliers: dict[type[Fact], Callable[[Any], None]] = {}
         for part in (
             self.sessions,
@@ -148,11 +172,18 @@ class Hub:
             self.channels_part,
             self.identity,
             self.moderation,
+            self.replication,
         ):
             self._appliers.update(part.appliers())
         self.observers: list[Observer] = []
+        self._proposals: dict[str, _Proposal] = {}  # by the id of the batch's last fact
+        self._last_proposal = ""
+        self._actor: Client | None = None
         self.log: FactLog = log if log is not None else InProcessLog()
-        self.log.subscribe(self.apply)
+        if isinstance(self.log, ReplicatedLog):
+            self.log.subscribe_batches(self.apply_batch, self.unsent)
+        else:
+            self.log.subscribe(self.apply)
         self.sync_accounts(accounts, reason="")
 
     # -- the state, for readers ----------------------------------------------------
@@ -212,14 +243,92 @@ class Hub:
         self._appliers[type(fact)](fact)
         for observer in self.observers:
             observer(fact)
+        if fact.id in self._proposals:
+            self._settle(fact.id, None)
 
-    def _append(self, facts: Sequence[Fact]) -> None:
+    def apply_batch(self, facts: Sequence[Fact]) -> None:
+        """Apply facts appended together (a replicated log's unit), or refuse them all.
+
+        The batch was decided on some node against that node's state, which
+        facts applied since may have changed; :meth:`Replication.conflict`
+        checks it again, deterministically, so that every node refuses the same
+        batches. The session of this process that proposed a refused batch is
+        told why (:class:`~sshchat.core.events.Overruled`); a refused login ends.
+        """
+        if not facts:
+            return
+        refusal = self.replication.conflict(facts)
+        if refusal is not None:
+            self._refuse(facts, refusal)
+            return
+        for fact in facts:
+            if not self.replication.redundant(fact):
+                self.apply(fact)
+        self._settle(facts[-1].id, None)
+
+    def unsent(self, facts: Sequence[Fact], seconds: float) -> None:
+        """The replicated log gave up appending ``facts``: tell whoever proposed them."""
         if facts:
+            self._refuse(facts, LogUnavailable(seconds))
+
+    def _refuse(self, facts: Sequence[Fact], refusal: HubError) -> None:
+        for fact in facts:
+            if isinstance(fact, SessionOpened):
+                self.replication.refused_login(fact, refusal)
+        proposal = self._settle(facts[-1].id, refusal)
+        client = proposal.client if proposal is not None else None
+        if client is not None and not any(isinstance(f, SessionOpened) for f in facts):
+            client.sink.deliver(Overruled(refusal, facts[0].time))
+
+    def _settle(self, key: str, refusal: HubError | None) -> _Proposal | None:
+        proposal = self._proposals.pop(key, None)
+        if proposal is not None:
+            for callback in proposal.refused if refusal is not None else proposal.applied:
+                callback()
+        return proposal
+
+    def when_applied(
+        self, on_applied: Callable[[], None], on_refused: Callable[[], None] | None = None
+    ) -> None:
+        """Run ``on_applied`` once the last batch this hub appended is applied.
+
+        At once with the in-process log (it applies while appending). With a
+        replicated log, later -- or never, if the batch is refused when applied
+        (``on_refused`` then runs, after the proposer was told why): a command
+        confirms only what really happened ("Created #x" only to the winner).
+        """
+        proposal = self._proposals.get(self._last_proposal)
+        if proposal is None:
+            on_applied()
+            return
+        proposal.applied.append(on_applied)
+        if on_refused is not None:
+            proposal.refused.append(on_refused)
+
+    def is_live(self, client: Client) -> bool:
+        """Whether ``client``'s session is open (not ended, not waiting for its login to apply)."""
+        return self.state.sessions.get(client.id) is client
+
+    def has_pending(self, client: Client) -> bool:
+        """Whether a batch of ``client``'s is appended but not yet applied (cluster mode).
+
+        A front end holds the session's next line until it is not, so that a
+        user's commands take effect in the order typed ("/join x" then "hi").
+        """
+        return any(p.client is client for p in self._proposals.values())
+
+    def _append(self, facts: Sequence[Fact], client: Client | None = None) -> None:
+        actor, self._actor = self._actor, None
+        if facts:
+            key = facts[-1].id
+            self._last_proposal = key
+            self._proposals[key] = _Proposal(client or actor)
             self.log.append(facts)
 
     def _live(self, client: Client) -> None:
         if self.state.sessions.get(client.id) is not client:
             raise SessionGone()
+        self._actor = client  # whose action the next append is (see _append)
 
     def _speaking(self, client: Client, action: str = "message") -> list[Fact]:
         """Refuse ``action`` (text others would see) while muted; facts if a mute ran out."""
@@ -244,12 +353,34 @@ class Hub:
         )
         self._append(facts)
         client = self.state.sessions.get(session)
-        if client is None:  # pragma: no cover - a replicated log applies later
+        if client is not None:
+            return client
+        if session not in self.state.sinks:  # refused at once
             raise SessionGone()
+        # A replicated log applies later: the session is "pending" until its
+        # SessionOpened comes back (see is_live, when_applied); applying it
+        # adopts this very object, so the front end keeps one Client.
+        opened = facts[-1]
+        assert isinstance(opened, SessionOpened)
+        client = Client(
+            id=session,
+            account=self.state.accounts[login],
+            sink=sink,
+            current=self.state.default_channel,
+            connected_at=opened.time,
+            key_fingerprint=key_fingerprint,
+            source=source,
+        )
+        self.state.pending[session] = client
         return client
 
     def disconnect(self, client: Client) -> None:
         """Forget a session. The account goes offline with its last session."""
+        if client.id in self.state.pending:  # its login is not applied yet: close it after
+            self.state.sinks.pop(client.id, None)
+            del self.state.pending[client.id]
+            self._append([SessionClosed(self.ids(), self.clock(), client.id, client.account.login)])
+            return
         self._append(self.sessions.close(client))
 
     def set_away(self, client: Client, reason: str) -> None:
@@ -323,7 +454,7 @@ class Hub:
         self._live(client)
         expired = self._speaking(client)
         fact = self.messaging.say(client, text, action)
-        self._append([*expired, fact] if expired else (fact,))
+        self._append([*expired, fact] if expired else (fact,), client)
 
     def private_message(self, client: Client, target: str, text: str) -> Account:
         """Send a private message to the user called ``target`` (nick or login).
@@ -335,7 +466,7 @@ class Hub:
         self._live(client)
         expired = self._speaking(client)
         fact = self.messaging.private_message(client, target, text)
-        self._append([*expired, fact])
+        self._append([*expired, fact], client)
         return self.state.accounts[fact.recipient]
 
     def reply(self, client: Client, text: str) -> Account:
@@ -366,13 +497,13 @@ class Hub:
         self._live(client)
         expired = self._speaking(client, "create")
         facts = self.channels_part.create(client, name, private=private)
-        self._append([*expired, *facts])
+        self._append([*expired, *facts], client)
         return client.current
 
     def join(self, client: Client, name: str) -> Channel:
         """Enter an existing channel, or switch to it if already a member."""
         self._live(client)
-        self._append(self.channels_part.join(client, name))
+        self._append(self.channels_part.join(client, name), client)
         return client.current
 
     def drop_channel(self, client: Client, name: str | None = None) -> Channel:
@@ -419,7 +550,7 @@ class Hub:
         self._live(client)
         old = client.account.nick
         expired = self._speaking(client, "nick")
-        self._append([*expired, *self.identity.set_nick(client, new)])
+        self._append([*expired, *self.identity.set_nick(client, new)], client)
         return old
 
     def set_preference(self, client: Client, key: str, value: bool | str) -> None:

@@ -56,16 +56,26 @@ class Identity(Part):
             raise NoSuchUser(sanitize(target))
         return who
 
+    def nick_taken(self, account: Account, new: str) -> NickTaken | None:
+        """Why ``account`` may not be called ``new`` now (taken or a look-alike), or None.
+
+        Asked when deciding, and again when applying in cluster mode, where
+        another node may have given the name away in between.
+        """
+        other = self.nick_clash(account, new)
+        if other is None:
+            return None
+        exact = new.casefold() in (other.login.casefold(), other.nick.casefold())
+        return NickTaken(new, other.nick, exact)
+
     def set_nick(self, client: Client, new: str) -> list[Fact]:
         new = sanitize(new)
         account = client.account
         if not valid_name(new):
             raise InvalidNick(new)
-        other = self.nick_clash(account, new)
-        if other is not None:
-            folded = new.casefold()
-            exact = folded in (other.login.casefold(), other.nick.casefold())
-            raise NickTaken(new, other.nick, exact)
+        taken = self.nick_taken(account, new)
+        if taken is not None:
+            raise taken
         if account.nick == new:
             return []
         return [NickChanged(self.ids(), self.clock(), account.login, account.nick, new, False)]

@@ -14,13 +14,28 @@ import itertools
 import os
 import time
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from sshchat.core.facts import Fact
 
-__all__ = ["Applier", "Clock", "FactLog", "IdSource", "InProcessLog", "new_id_source", "wall_clock"]
+__all__ = [
+    "Applier",
+    "BatchApplier",
+    "Clock",
+    "FactLog",
+    "IdSource",
+    "InProcessLog",
+    "ReplicatedLog",
+    "Unsent",
+    "new_id_source",
+    "wall_clock",
+]
 
 Applier = Callable[[Fact], None]
+BatchApplier = Callable[[Sequence[Fact]], None]
+"""Applies one batch (facts appended together): all of them, or none if refused."""
+Unsent = Callable[[Sequence[Fact], float], None]
+"""Told of a batch the log gave up appending, and after how many seconds."""
 Clock = Callable[[], float]
 """Unix time in seconds (injectable in tests)."""
 IdSource = Callable[[], str]
@@ -35,6 +50,19 @@ class FactLog(Protocol):
 
     def append(self, facts: Sequence[Fact]) -> None:
         """Add ``facts`` (in order, together) to the log."""
+
+
+@runtime_checkable
+class ReplicatedLog(FactLog, Protocol):
+    """A log shared by several hubs (cluster mode): batches are applied later.
+
+    Appending only queues the batch; the log hands every batch, this node's
+    included, back in the shared order to the :data:`BatchApplier`, which may
+    refuse a batch that no longer holds (see :mod:`sshchat.core.replication`).
+    """
+
+    def subscribe_batches(self, apply: BatchApplier, unsent: Unsent) -> None:
+        """Call ``apply`` with every batch in the log's order; ``unsent`` with batches given up."""
 
 
 class InProcessLog:

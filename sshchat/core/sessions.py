@@ -82,20 +82,24 @@ class Sessions(Part):
         account = state.accounts.get(fact.login)
         if account is None:  # removed between deciding and applying
             state.sinks.pop(fact.session, None)
+            state.pending.pop(fact.session, None)
             return
         if fact.home is not None:
             home = state.find_channel(fact.home)
             if home is not None and account.login not in home.members:
                 state.add_member(home, account)
-        client = Client(
-            id=fact.session,
-            account=account,
-            sink=state.sinks.get(fact.session, NULL_SINK),
-            current=state.landing(account),
-            connected_at=fact.time,
-            key_fingerprint=fact.key_fingerprint,
-            source=fact.source,
-        )
+        client = state.pending.pop(fact.session, None)  # cluster mode: made when decided
+        if client is None:
+            client = Client(
+                id=fact.session,
+                account=account,
+                sink=state.sinks.get(fact.session, NULL_SINK),
+                current=state.landing(account),
+                connected_at=fact.time,
+                key_fingerprint=fact.key_fingerprint,
+                source=fact.source,
+            )
+        client.current = state.landing(account)
         state.sessions[fact.session] = client
         first = not account.clients
         account.clients.append(client)

@@ -52,6 +52,11 @@ class HubState:
     sessions: dict[str, Client] = field(default_factory=dict)
     sinks: dict[str, Sink] = field(default_factory=dict)
     presence_due: bool = False
+    # Cluster mode (facts applied later, by a replicated log): sessions of this
+    # process whose SessionOpened is not applied yet (local), and the session-id
+    # prefixes of nodes declared gone (durable: a late SessionOpened of theirs is refused).
+    pending: dict[str, Client] = field(default_factory=dict)
+    gone: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.channels[self.default_channel.name.casefold()] = self.default_channel

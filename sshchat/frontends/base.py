@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 SLICE = 2048
 INBOX_HIGH = 64 * 1024
 INBOX_LOW = 8 * 1024
+#: Lines a session may have waiting for its previous command to be applied
+#: (cluster mode: the shared log applies later); more are refused with a notice.
+HELD_LINES = 200
 
 
 class Transport(Protocol):
@@ -212,6 +215,7 @@ class FrontEnd:
         self._key_fingerprint = key_fingerprint
         self._source = source
         self._inbox: deque[str] = deque()
+        self._unapplied: deque[str] = deque()  # lines waiting for the previous one to apply
         self._inbox_len = 0
         self._pump_scheduled = False
         self._eof = False
@@ -239,6 +243,11 @@ class FrontEnd:
         self.client = self.hub.connect(
             self.login, self.outbox, key_fingerprint=self._key_fingerprint, source=self._source
         )
+        if not self.hub.is_live(self.client):
+            # Cluster mode: the login is applied once the shared log has it. Keep
+            # the client's input waiting until then (or until it is refused).
+            self.transport.pause_reading()
+            self.hub.when_applied(self.transport.resume_reading, self.transport.resume_reading)
         account = self.client.account
         self.renderer.prefs = account.prefs
         self.renderer.set_own_nick(lambda: account.nick)
@@ -406,9 +415,37 @@ class FrontEnd:
         )
 
     def submit(self, line: str) -> Outcome:
-        """Hand one complete line (or a pasted block) to the command layer."""
+        """Hand one complete line (or a pasted block) to the command layer.
+
+        In cluster mode a command takes effect once the shared log hands it
+        back: the next line waits until then, so that lines act in the order
+        typed (with the in-process log nothing ever waits).
+        """
         if self.client is None or self._closing:
             return Outcome.CONTINUE
+        if self._unapplied or self.hub.has_pending(self.client):
+            if len(self._unapplied) >= HELD_LINES:
+                self.outbox.deliver(
+                    Notice("not sent: too many lines are waiting to be sent", NoticeKind.ERROR)
+                )
+                return Outcome.CONTINUE
+            self._unapplied.append(line)
+            if len(self._unapplied) == 1:
+                self.hub.when_applied(self._release, self._release)
+            return Outcome.CONTINUE
+        return self._handle(line)
+
+    def _release(self) -> None:
+        """Handle held lines, each once the one before it has been applied."""
+        while self._unapplied and self.client is not None and not self._closing:
+            if self.hub.has_pending(self.client):
+                self.hub.when_applied(self._release, self._release)
+                return
+            self._handle(self._unapplied.popleft())
+        self._unapplied.clear()
+
+    def _handle(self, line: str) -> Outcome:
+        assert self.client is not None
         outcome = handle_line(self.hub, self.client, line, self.registry, self.session_info())
         if outcome is Outcome.QUIT:
             self.request_close()

@@ -401,6 +401,8 @@ async def listen(config: Config, keys: list[asyncssh.SSHKey], state: ServerConte
             config.listen_host,
             config.listen_port,
             reuse_address=True,
+            # `serve --workers N`: N processes accept on one port (SO_REUSEPORT).
+            reuse_port=config.cluster.worker > 0,
             **options,
         )
     except OSError as err:

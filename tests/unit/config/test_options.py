@@ -53,7 +53,7 @@ def test_every_field_of_every_section_is_declared() -> None:
     undeclared = {f.name for f in dataclasses.fields(Config)} - {
         f.name for f, _ in options_of(Config)
     }
-    assert undeclared == {"path", "users", "limits", "metrics", "storage"}
+    assert undeclared == {"path", "users", "limits", "metrics", "storage", "cluster"}
     assert len(list(settings_of(base()))) == len(OPTIONS)
 
 

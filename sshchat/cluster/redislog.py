@@ -1,0 +1,605 @@
+"""The replicated fact log of cluster mode: one Redis Stream that every node applies.
+
+Every node's hub appends the facts it decides here (:meth:`RedisFactLog.append`
+only queues them); a writer task XADDs each batch as one stream entry, and a
+reader task XREADs the stream in order and hands every batch -- this node's
+included -- to ``Hub.apply_batch`` on the event loop. So a line is echoed to
+its sender only once Redis has it, and every node sees the same facts in the
+same order (see :mod:`sshchat.core.replication` for what is re-checked when
+applied).
+
+**Idempotent appends.** An entry carries ``n`` (node), ``i`` (incarnation:
+random per process start), ``s`` (sequence, counted per incarnation) and ``f``
+(the encoded facts, one per line). A retry after a timeout may store a batch
+twice; readers skip an entry whose sequence their (node, incarnation) has
+already passed, all in the same way, so nothing is applied twice.
+
+**Leases.** Each incarnation keeps a key ``lease:<prefix>`` alive (renewed every
+``renew`` seconds, expiring after ``expire``) holding its status (host, pid,
+sessions, applied position), and is listed in the ``nodes`` hash. Any node
+that finds a listed node's lease gone declares it gone -- atomically, once, by
+a script -- and appends one :class:`~sshchat.core.facts.NodeGone`, whose apply
+ends that node's sessions everywhere. A node that was paused (or cut off)
+past its lease checks the lease before reading or writing anything else: if
+it was declared gone it starts a new incarnation (its sessions end, told why,
+when the ``NodeGone`` is applied); if not, it renews and carries on.
+
+Session and fact ids are ``<node>/<incarnation>/<n>`` (:meth:`ids`), so a
+``NodeGone`` names the sessions it ends by their prefix.
+
+Redis unreachable while running: the reader and writer retry (with a
+socket timeout above the XREAD block time, so a dead connection is noticed);
+users stay connected; a batch that cannot be appended within ``give_up``
+seconds is refused and its proposer told (``Hub.unsent``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from sshchat.core.facts import Fact, FactDecodeError, NodeGone, decode, encode
+from sshchat.core.ports import Applier, BatchApplier, Unsent
+from sshchat.errors import StartupError
+from sshchat.ops.logs import log_event
+
+__all__ = [
+    "DEFAULT_EXPIRE",
+    "DEFAULT_RENEW",
+    "NODE_GONE_REASON",
+    "ClusterKeys",
+    "RedisFactLog",
+    "connect_redis",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RENEW = 5.0  # seconds between lease renewals
+DEFAULT_EXPIRE = 15.0  # seconds after which a lease not renewed expires
+BLOCK_MS = 1000  # XREAD BLOCK time; the socket timeout is above it
+GIVE_UP = 30.0  # seconds a batch may wait for Redis before it is refused
+CONNECT_WITHIN = 10.0  # seconds start-up keeps trying to reach Redis
+READ_COUNT = 500
+WRITE_BATCH = 200
+
+#: What the sessions of a node declared gone are told, should it still run.
+NODE_GONE_REASON = (
+    "This server lost contact with the rest of the chat for too long, so your session "
+    "ended. Please reconnect."
+)
+
+_RETRYABLE = (RedisError, OSError, asyncio.TimeoutError)
+
+# Declare a node gone, once, only if its lease really is gone (atomic).
+_DECLARE_GONE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'EX', 86400) then
+  redis.call('HDEL', KEYS[3], ARGV[2])
+  return 1
+end
+redis.call('HDEL', KEYS[3], ARGV[2])
+return 0
+"""
+
+# Renew a lease unless the node was declared gone meanwhile (atomic).
+_RENEW = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class ClusterKeys:
+    """The Redis keys of one cluster (``namespace`` lets several share a database)."""
+
+    namespace: str = "sshchat"
+
+    @property
+    def stream(self) -> str:
+        return f"{self.namespace}:log"
+
+    @property
+    def nodes(self) -> str:
+        return f"{self.namespace}:nodes"
+
+    @property
+    def epoch(self) -> str:
+        return f"{self.namespace}:epoch"
+
+    def lease(self, prefix: str) -> str:
+        return f"{self.namespace}:lease:{prefix}"
+
+    def gone(self, prefix: str) -> str:
+        return f"{self.namespace}:gone:{prefix}"
+
+
+def connect_redis(url: str, *, block_ms: int = BLOCK_MS) -> aioredis.Redis:
+    """A client for ``url`` whose socket timeout is above the XREAD block time."""
+    return aioredis.Redis.from_url(
+        url,
+        socket_timeout=block_ms / 1000 + 4.0,
+        socket_connect_timeout=3.0,
+        health_check_interval=10,
+        socket_keepalive=True,
+    )
+
+
+def startup_error(url: str, err: BaseException, config: str = "the config file") -> StartupError:
+    return StartupError(
+        f"[cluster] redis_url = {url!r}",
+        f"cannot reach Redis there ({err or type(err).__name__})",
+        f"start Redis at that address (e.g. `redis-server --appendonly yes`), correct "
+        f"redis_url in the [cluster] table of {config}, or remove the [cluster] table to "
+        "run a single node",
+    )
+
+
+def entry_prefix(node: str, incarnation: str) -> str:
+    return f"{node}/{incarnation}/"
+
+
+class RedisFactLog:
+    """A :class:`~sshchat.core.ports.ReplicatedLog` over one Redis Stream."""
+
+    def __init__(
+        self,
+        url: str,
+        node: str,
+        *,
+        keys: ClusterKeys | None = None,
+        renew: float = DEFAULT_RENEW,
+        expire: float = DEFAULT_EXPIRE,
+        give_up: float = GIVE_UP,
+        block_ms: int = BLOCK_MS,
+        monotonic: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        status: Callable[[], dict[str, Any]] | None = None,
+        on_reset: Callable[[], None] | None = None,
+    ) -> None:
+        """``renew`` / ``expire``: the lease intervals (seconds; tests make them short).
+
+        ``status`` adds to what the lease shows ``sshchat cluster status``
+        (the app gives the session count). ``on_reset`` is called once when
+        Redis is found to have lost everything (restarted without persistence).
+        """
+        self.url = url
+        self.node = node
+        self.keys = keys or ClusterKeys()
+        self.renew = renew
+        self.expire = expire
+        self.give_up = give_up
+        self.block_ms = block_ms
+        self._monotonic = monotonic
+        self._wall = wall
+        self._status = status
+        self._on_reset = on_reset
+        self.resets = 0  # times Redis was found emptied
+        self.redis = connect_redis(url, block_ms=block_ms)
+        self.incarnation = os.urandom(4).hex()
+        self.started = wall()
+        self.applied_id = "0-0"  # the last stream entry applied here
+        self.epoch: str | None = None
+        self._counter = 0  # ids
+        self._seq = 0  # batches appended by this incarnation
+        self._done_seq = 0  # batches of this incarnation applied (or given up)
+        self._seen: dict[str, int] = {}  # entry prefix -> last sequence applied
+        self._queue: deque[tuple[int, list[Fact], float]] = deque()
+        self._wake = asyncio.Event()
+        self._progress = asyncio.Event()
+        self._lease_ok = asyncio.Event()
+        self._renewed = monotonic()
+        self._apply: BatchApplier | None = None
+        self._unsent: Unsent | None = None
+        self._appliers: list[Applier] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._declare = self.redis.register_script(_DECLARE_GONE)
+        self._renew_script = self.redis.register_script(_RENEW)
+        self._redis_down_since: float | None = None
+        self._grace_until = 0.0  # no node is declared gone before (after Redis came back)
+        self.closed = False
+        self._halted = False
+
+    # -- the FactLog port -----------------------------------------------------------
+
+    @property
+    def prefix(self) -> str:
+        """What this incarnation's session and fact ids start with."""
+        return entry_prefix(self.node, self.incarnation)
+
+    def ids(self) -> str:
+        """A new id, unique in the cluster: ``<node>/<incarnation>/<n>``."""
+        self._counter += 1
+        return f"{self.prefix}{self._counter}"
+
+    def subscribe(self, apply: Applier) -> None:
+        """Per-fact appliers (a hub subscribes with :meth:`subscribe_batches` instead)."""
+        self._appliers.append(apply)
+
+    def subscribe_batches(self, apply: BatchApplier, unsent: Unsent) -> None:
+        self._apply = apply
+        self._unsent = unsent
+
+    def append(self, facts: Sequence[Fact]) -> None:
+        """Queue ``facts`` as one entry; the writer task sends it (never blocks)."""
+        if not facts or self.closed:
+            return
+        self._seq += 1
+        self._queue.append((self._seq, list(facts), self._monotonic()))
+        self._wake.set()
+
+    # -- start-up ------------------------------------------------------------------------
+
+    async def connect(
+        self, within: float = CONNECT_WITHIN, config: str = "the config file"
+    ) -> None:
+        """Reach Redis (trying for ``within`` seconds) or raise a :class:`StartupError`."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while True:
+            try:
+                await asyncio.wait_for(self.redis.ping(), timeout=5.0)
+                break
+            except (*_RETRYABLE, ValueError) as err:
+                if loop.time() >= deadline or isinstance(err, ValueError):
+                    await self._close_client()
+                    raise startup_error(self.url, err, config) from None
+                await asyncio.sleep(0.5)
+        await self.redis.set(self.keys.epoch, os.urandom(8).hex(), nx=True)
+        raw = await self.redis.get(self.keys.epoch)
+        self.epoch = raw.decode() if isinstance(raw, bytes) else None
+
+    async def catch_up(self) -> int:
+        """Apply every entry already in the stream; returns how many there were."""
+        count = 0
+        while True:
+            entries: Any = await self.redis.xrange(
+                self.keys.stream, min=f"({self.applied_id}", count=READ_COUNT
+            )
+            if not entries:
+                return count
+            for entry_id, fields in entries:
+                self._deliver(entry_id, fields)
+                count += 1
+
+    async def start(self) -> None:
+        """Register this node's lease and start the reader, writer and lease tasks."""
+        self._halted = False
+        try:
+            await self._register()
+        except LeaseLost:  # resumed after being declared gone
+            await self._new_incarnation()
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._read_loop()),
+            loop.create_task(self._write_loop()),
+            loop.create_task(self._lease_loop()),
+        ]
+
+    async def halt(self) -> None:
+        """Stop reading, writing and renewing the lease, without leaving the cluster.
+
+        What a node killed or paused looks like to the others (tests); :meth:`start`
+        resumes -- and first finds out whether the lease was lost meanwhile.
+        """
+        self._halted = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+
+    @property
+    def running(self) -> bool:
+        return not (self.closed or self._halted)
+
+    async def settled(self, timeout: float | None = None) -> None:
+        """Wait until every batch appended so far has been applied here (or given up)."""
+        target = self._seq
+
+        async def wait() -> None:
+            while self._done_seq < target and not self.closed:
+                self._progress.clear()
+                await self._progress.wait()
+
+        await asyncio.wait_for(wait(), timeout)
+
+    async def close(self, *, flush: float = 3.0) -> None:
+        """Send what is queued (for up to ``flush`` seconds), leave the cluster, disconnect.
+
+        Leaving appends this node's own :class:`NodeGone`, so that sessions it
+        could not close cleanly end everywhere at once rather than at lease expiry.
+        """
+        if self.closed:
+            return
+        with contextlib.suppress(asyncio.TimeoutError, RedisError, OSError):
+            await self._leave(flush)
+        self.closed = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self._close_client()
+
+    async def _leave(self, flush: float) -> None:
+        if not self._tasks:
+            return
+        declared = await self._declare_self_gone()
+        if declared:
+            self.append([NodeGone(self.ids(), self._wall(), self.prefix, "")])
+        await self.settled(flush)
+        await self.redis.delete(self.keys.lease(self.prefix))
+
+    async def _declare_self_gone(self) -> bool:
+        prefix = self.prefix
+        await self.redis.delete(self.keys.lease(prefix))
+        result = await self._declare(
+            keys=[self.keys.lease(prefix), self.keys.gone(prefix), self.keys.nodes],
+            args=[self.node, prefix],
+        )
+        return bool(result)
+
+    async def _close_client(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.redis.aclose()
+
+    # -- reading -------------------------------------------------------------------------
+
+    def _deliver(self, entry_id: Any, fields: Any) -> None:
+        """Apply one stream entry (skipping a duplicate of a retried append)."""
+        ident = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+        self.applied_id = ident
+        try:
+            node = fields[b"n"].decode()
+            incarnation = fields[b"i"].decode()
+            seq = int(fields[b"s"])
+            facts = [decode(line) for line in fields[b"f"].split(b"\n") if line]
+        except (KeyError, ValueError, UnicodeDecodeError, FactDecodeError) as err:
+            log_event(log, "cluster.bad_entry", logging.ERROR, entry=ident, error=str(err))
+            return
+        prefix = entry_prefix(node, incarnation)
+        if seq <= self._seen.get(prefix, 0):
+            return  # a retried append stored twice: applied once, everywhere
+        self._seen[prefix] = seq
+        try:
+            if self._apply is not None:
+                self._apply(facts)
+            else:
+                for fact in facts:
+                    for apply in self._appliers:
+                        apply(fact)
+        except Exception:
+            log.exception("applying stream entry %s failed", ident)
+        if prefix == self.prefix:
+            self._done(seq)
+
+    def _done(self, seq: int) -> None:
+        if seq > self._done_seq:
+            self._done_seq = seq
+        self._progress.set()
+
+    async def _read_loop(self) -> None:
+        while self.running:
+            await self._lease_valid()
+            try:
+                response: Any = await self.redis.xread(
+                    {self.keys.stream: self.applied_id}, block=self.block_ms, count=READ_COUNT
+                )
+            except _RETRYABLE as err:
+                self._redis_failed("read", err)
+                await asyncio.sleep(0.5)
+                continue
+            self._redis_ok()
+            for _stream, entries in response or ():
+                for entry_id, fields in entries:
+                    self._deliver(entry_id, fields)
+
+    # -- writing -------------------------------------------------------------------------
+
+    async def _write_loop(self) -> None:
+        while self.running:
+            if not self._queue:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            await self._lease_valid()
+            batch = list(self._queue)[:WRITE_BATCH]
+            try:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for seq, facts, _since in batch:
+                        pipe.xadd(self.keys.stream, self._fields(seq, facts))
+                    await pipe.execute()
+            except _RETRYABLE as err:
+                self._redis_failed("append", err)
+                self._give_up_old()
+                await asyncio.sleep(0.3)
+                continue
+            self._redis_ok()
+            for _ in batch:
+                self._queue.popleft()
+
+    def _fields(self, seq: int, facts: list[Fact]) -> dict[Any, Any]:
+        return {
+            "n": self.node,
+            "i": self.incarnation,
+            "s": seq,
+            "f": b"\n".join(encode(fact) for fact in facts),
+        }
+
+    def _give_up_old(self) -> None:
+        """Refuse the batches that waited for Redis longer than ``give_up`` seconds."""
+        now = self._monotonic()
+        while self._queue and now - self._queue[0][2] > self.give_up:
+            seq, facts, since = self._queue.popleft()
+            self._done(seq)
+            if self._unsent is not None:
+                try:
+                    self._unsent(facts, now - since)
+                except Exception:
+                    log.exception("telling of an unsent batch failed")
+
+    def _redis_failed(self, what: str, err: BaseException) -> None:
+        if self._redis_down_since is None:
+            self._redis_down_since = self._monotonic()
+            log_event(
+                log,
+                "cluster.redis_unreachable",
+                logging.WARNING,
+                url=self.url,
+                during=what,
+                error=str(err) or type(err).__name__,
+            )
+
+    def _redis_ok(self) -> None:
+        if self._redis_down_since is not None:
+            down = self._monotonic() - self._redis_down_since
+            self._redis_down_since = None
+            # Leases could not be renewed meanwhile: give every node a full lease
+            # period to renew before anyone is declared gone.
+            self._grace_until = self._monotonic() + self.expire
+            self._renewed = self._monotonic()
+            log_event(log, "cluster.redis_back", url=self.url, seconds=round(down, 1))
+
+    # -- leases --------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """What this node's lease shows ``sshchat cluster status``."""
+        body: dict[str, Any] = {
+            "node": self.node,
+            "incarnation": self.incarnation,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "applied": self.applied_id,
+            "started": self.started,
+            "renewed": self._wall(),
+            "queued": len(self._queue),
+        }
+        if self._status is not None:
+            body.update(self._status())
+        return body
+
+    async def _register(self) -> None:
+        result = await self._renew_script(
+            keys=[self.keys.lease(self.prefix), self.keys.gone(self.prefix), self.keys.nodes],
+            args=[
+                json.dumps(self.status()),
+                int(self.expire * 1000),
+                self.prefix,
+                json.dumps({"node": self.node, "host": socket.gethostname(), "pid": os.getpid()}),
+            ],
+        )
+        if result == -1:
+            raise LeaseLost()
+        self._renewed = self._monotonic()
+        self._lease_ok.set()
+
+    async def _lease_valid(self) -> None:
+        """Before reading or writing: a lease not renewed for ``expire`` s is checked first."""
+        if self._monotonic() - self._renewed > self.expire:
+            self._lease_ok.clear()
+        await self._lease_ok.wait()
+
+    async def _check_epoch(self) -> None:
+        """Notice Redis restarted empty: its epoch key (set by the first node) is gone.
+
+        The stream is gone with it: this node keeps its state and reads on (new
+        entries get larger ids), the first node to notice sets a new epoch, and
+        every node tells its users once (``on_reset``) that history written
+        meanwhile may be incomplete.
+        """
+        raw = await self.redis.get(self.keys.epoch)
+        current = raw.decode() if isinstance(raw, bytes) else None
+        if current is not None and current == self.epoch:
+            return
+        await self.redis.set(self.keys.epoch, os.urandom(8).hex(), nx=True)
+        raw = await self.redis.get(self.keys.epoch)
+        self.epoch = raw.decode() if isinstance(raw, bytes) else None
+        self.resets += 1
+        log_event(log, "cluster.redis_reset", logging.WARNING, url=self.url, node=self.node)
+        if self._on_reset is not None:
+            try:
+                self._on_reset()
+            except Exception:
+                log.exception("telling of a Redis reset failed")
+
+    async def _lease_loop(self) -> None:
+        while self.running:
+            overdue = self._monotonic() - self._renewed > self.expire
+            try:
+                await self._check_epoch()
+                await self._register()
+            except LeaseLost:
+                await self._new_incarnation()
+            except _RETRYABLE as err:
+                self._redis_failed("lease", err)
+                if overdue:
+                    self._lease_ok.set()  # Redis is away: reading and writing retry by themselves
+            try:
+                if self._monotonic() >= self._grace_until:
+                    await self._watch_others()
+            except _RETRYABLE as err:
+                self._redis_failed("lease", err)
+            await asyncio.sleep(self.renew)
+
+    async def _new_incarnation(self) -> None:
+        """This node was declared gone (paused or cut off too long): start afresh.
+
+        The ``NodeGone`` in the log ends the old incarnation's sessions here
+        too, telling their users; batches the old incarnation still had
+        queued are dropped (their sessions are ending).
+        """
+        old = self.prefix
+        dropped = len(self._queue)
+        now = self._monotonic()
+        for seq, facts, since in self._queue:
+            self._done(seq)
+            if self._unsent is not None:  # their proposers are told, nothing waits for them
+                self._unsent(facts, now - since)
+        self._queue.clear()
+        self.incarnation = os.urandom(4).hex()
+        self._seq = 0
+        self._done_seq = 0
+        log_event(
+            log,
+            "cluster.lease_lost",
+            logging.WARNING,
+            node=self.node,
+            old=old,
+            new=self.prefix,
+            dropped=dropped,
+        )
+        await self._register()
+
+    async def _watch_others(self) -> None:
+        """Declare gone, once, every listed node whose lease expired."""
+        listed = await self.redis.hgetall(self.keys.nodes)
+        for raw in listed:
+            prefix = raw.decode() if isinstance(raw, bytes) else str(raw)
+            if prefix == self.prefix:
+                continue
+            declared = await self._declare(
+                keys=[self.keys.lease(prefix), self.keys.gone(prefix), self.keys.nodes],
+                args=[self.node, prefix],
+            )
+            if declared:
+                log_event(log, "cluster.node_gone", logging.WARNING, prefix=prefix, by=self.node)
+                self.append([NodeGone(self.ids(), self._wall(), prefix, NODE_GONE_REASON)])
+
+
+class LeaseLost(Exception):
+    """This incarnation was declared gone by another node."""

@@ -1,0 +1,339 @@
+"""Cluster mode end to end: ``sshchat serve`` processes sharing a real redis-server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncssh
+import pytest
+from helpers.accounts import make_config_text
+from helpers.client import ChatClient, connect
+from helpers.redis_server import RedisServer, free_port
+
+REPO = Path(__file__).resolve().parent.parent
+FAST_LEASES = "lease_renew = 0.2\nlease_expire = 1.5\n"
+
+
+@dataclass
+class Address:
+    port: int
+
+
+@dataclass
+class Node:
+    name: str
+    proc: subprocess.Popen[bytes]
+    address: Address
+    log: Path
+
+
+async def shows_all(client: ChatClient, texts: list[str], timeout: float = 20) -> None:
+    """Wait until the client's output shows every one of ``texts`` (in any order)."""
+    deadline = time.monotonic() + timeout
+    while not all(text in client.text for text in texts):
+        missing = [text for text in texts if text not in client.text]
+        assert time.monotonic() < deadline, f"never shown: {missing}"
+        await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+def redis_server(tmp_path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path / "redis").start()
+    yield server
+    server.kill()
+
+
+class Cluster:
+    """Starts ``sshchat serve`` nodes sharing one Redis; stops them all at the end."""
+
+    def __init__(self, tmp_path: Path, hashes: dict[str, str], redis_url: str) -> None:
+        self.tmp_path = tmp_path
+        self.hashes = hashes
+        self.redis_url = redis_url
+        self.nodes: list[Node] = []
+        self.clients: list[ChatClient] = []
+
+    def config(self, name: str, cluster: str = "") -> Path:
+        folder = self.tmp_path / name
+        folder.mkdir(exist_ok=True)
+        limits = "[limits]\nmessage_burst = 100000\nmessage_rate = 100000\n"
+        table = f'[cluster]\nredis_url = "{self.redis_url}"\nnode = "{name}"\n{cluster}\n'
+        path = folder / "config.toml"
+        path.write_text(make_config_text(self.hashes, None, extra=limits + table))
+        return path
+
+    def start(self, name: str, cluster: str = "") -> Node:
+        config = self.config(name, cluster)
+        log = config.parent / "serve.log"
+        with log.open("ab") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "sshchat", "serve", "--config", str(config)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=config.parent,
+                env={**os.environ, "PYTHONPATH": str(REPO)},
+            )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            text = log.read_text(errors="replace")
+            ports = re.findall(r"server\.listening address=\S+ port=(\d+)", text)
+            if ports:
+                node = Node(name, proc, Address(int(ports[-1])), log)
+                self.nodes.append(node)
+                return node
+            if proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        proc.kill()
+        proc.wait()
+        pytest.fail("node did not start:\n" + log.read_text(errors="replace"))
+
+    async def login(self, node: Node, user: str) -> ChatClient:
+        client = await connect(node.address, user, pty=False)  # type: ignore[arg-type]
+        self.clients.append(client)
+        return client
+
+    async def close(self) -> None:
+        for client in self.clients:
+            await client.close()
+        for node in self.nodes:
+            if node.proc.poll() is None:
+                node.proc.send_signal(signal.SIGCONT)
+                node.proc.terminate()
+                try:
+                    node.proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    node.proc.kill()
+                    node.proc.wait()
+        for node in self.nodes:
+            assert "Traceback" not in node.log.read_text(errors="replace"), node.name
+
+
+@pytest.fixture
+async def cluster(tmp_path, password_hashes, redis_server):
+    nodes = Cluster(tmp_path, password_hashes, redis_server.url)
+    try:
+        yield nodes
+    finally:
+        await nodes.close()
+
+
+async def test_a_line_said_on_one_node_reaches_the_other_once_and_in_order(cluster) -> None:
+    a = cluster.start("a")
+    b = cluster.start("b")
+    alice = await cluster.login(a, "alice")
+    bob = await cluster.login(b, "bob")
+    carol = await cluster.login(a, "carol")
+    await alice.expect(r"bob connected")  # presence crosses nodes
+    for i in range(10):
+        alice.send(f"line {i} from a")
+        bob.send(f"line {i} from b")
+    for reader in (alice, bob, carol):
+        await shows_all(reader, ["<alice> line 9 from a", "<bob> line 9 from b"])
+    await asyncio.sleep(0.5)  # anything duplicated would have arrived by now
+    orders = []
+    for reader in (alice, bob, carol):
+        lines = re.findall(r"<(?:alice|bob)> line \d from [ab]", reader.text)
+        assert len(lines) == len(set(lines)) == 20  # each exactly once
+        orders.append(lines)
+    assert orders[0] == orders[1] == orders[2]  # the same order everywhere
+    bob.send("/users")
+    await bob.expect(r"Users \(3 of 4 online\)")  # cluster-wide presence
+
+
+async def test_a_nick_race_gives_the_name_to_exactly_one(cluster) -> None:
+    a = cluster.start("a")
+    b = cluster.start("b")
+    alice = await cluster.login(a, "alice")
+    bob = await cluster.login(b, "bob")
+    await alice.expect(r"bob connected")
+    alice.send("/nick zed")
+    bob.send("/nick zed")
+    outcomes = []
+    for client in (alice, bob):
+        match = await client.expect(r"(you are now known as zed|'zed' is taken)", timeout=20)
+        outcomes.append(match.group(1))
+    assert sorted(outcomes) == ["'zed' is taken", "you are now known as zed"]
+    for client in (alice, bob):
+        client.send("/users")
+        await client.expect(r"Users \(2 of 4 online\):\n((?:  .*\n)+)", timeout=20)
+    for client in (alice, bob):
+        listing = client.text.rsplit("Users (2 of 4 online):", 1)[1]
+        assert len(re.findall(r"^  zed", listing, flags=re.MULTILINE)) == 1
+
+
+async def test_ban_on_one_node_ends_the_session_on_the_other(cluster) -> None:
+    a = cluster.start("a")
+    b = cluster.start("b")
+    alice = await cluster.login(a, "alice")  # an admin
+    bob = await cluster.login(b, "bob")
+    await alice.expect(r"bob connected")
+    alice.send("/ban bob 10m spamming")
+    await bob.expect(r"banned from this server.*spamming", timeout=20)
+    await asyncio.wait_for(bob.process.wait_closed(), 20)
+    with pytest.raises(asyncssh.PermissionDenied):  # refused everywhere, also on a
+        await connect(a.address, "bob", pty=False)  # type: ignore[arg-type]
+
+
+async def test_a_killed_node_s_users_go_offline_on_the_other(cluster) -> None:
+    a = cluster.start("a", FAST_LEASES)
+    b = cluster.start("b", FAST_LEASES)
+    alice = await cluster.login(a, "alice")
+    await cluster.login(b, "bob")
+    await cluster.login(b, "carol")
+    await alice.expect(r"carol connected")
+    b.proc.send_signal(signal.SIGKILL)
+    b.proc.wait(10)
+    await alice.expect(r"bob disconnected", timeout=20)
+    await alice.expect(r"carol disconnected", timeout=20)
+    await alice.absent(r"(bob|carol) disconnected", wait=1.0)  # once each
+    alice.send("/users")
+    await alice.expect(r"Users \(1 of 4 online\)")
+
+
+async def test_a_node_paused_past_its_lease_ends_its_sessions_with_a_message(cluster) -> None:
+    a = cluster.start("a", FAST_LEASES)
+    b = cluster.start("b", FAST_LEASES)
+    alice = await cluster.login(a, "alice")
+    bob = await cluster.login(b, "bob")
+    await alice.expect(r"bob connected")
+    b.proc.send_signal(signal.SIGSTOP)
+    await alice.expect(r"bob disconnected", timeout=20)
+    b.proc.send_signal(signal.SIGCONT)
+    await bob.expect(r"lost contact with the rest of the chat", timeout=20)
+    again = await cluster.login(b, "bob")  # the resumed node takes logins again
+    await alice.expect(r"bob connected", timeout=20)
+    again.send("back again")
+    await alice.expect(r"<bob> back again", timeout=20)
+    for client in (alice, again):
+        client.send("/users")
+        await client.expect(r"Users \(2 of 4 online\)", timeout=20)
+
+
+def test_redis_unreachable_at_start_is_one_clear_message_and_exit_2(tmp_path, password_hashes):
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    nodes = Cluster(tmp_path, password_hashes, url)
+    config = nodes.config("lonely")
+    done = subprocess.run(
+        [sys.executable, "-m", "sshchat", "serve", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        cwd=config.parent,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr + done.stdout
+    assert url in done.stderr and "Fix:" in done.stderr
+
+
+def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sshchat", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=60,
+    )
+
+
+async def test_cluster_status_lists_every_node(cluster) -> None:
+    a = cluster.start("a", FAST_LEASES)
+    b = cluster.start("b", FAST_LEASES)
+    await cluster.login(b, "bob")
+    config = a.log.parent / "config.toml"
+    deadline = time.monotonic() + 20
+    while True:
+        done = _run(["cluster", "status", "--config", str(config), "--json"], config.parent)
+        assert done.returncode == 0, done.stderr
+        status = json.loads(done.stdout)
+        nodes = {n["node"]: n for n in status["nodes"]}
+        if nodes.keys() == {"a", "b"} and nodes["b"]["sessions"] == 1:
+            break
+        assert time.monotonic() < deadline, done.stdout
+        await asyncio.sleep(0.2)
+    assert nodes["b"]["pid"] == b.proc.pid and nodes["a"]["pid"] == a.proc.pid
+    assert all(n["lag"] is not None and n["lease_age"] is not None for n in nodes.values())
+    table = _run(["cluster", "status", "--config", str(config)], config.parent)
+    assert table.returncode == 0
+    row = rf"^\s+b\s+\S+\s+{b.proc.pid}\s+1\s"
+    assert re.search(row, table.stdout, flags=re.MULTILINE)
+    assert "lease age" in table.stdout
+
+
+def test_workers_without_a_cluster_table_is_a_clear_error(tmp_path, password_hashes) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(make_config_text(password_hashes, None))
+    done = _run(["serve", "--config", str(config), "--workers", "2"], tmp_path)
+    assert done.returncode == 2
+    assert "--workers 2 needs a [cluster] table" in done.stderr and "Fix:" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+async def test_workers_share_the_port_and_a_dead_worker_is_restarted(
+    tmp_path, password_hashes, redis_server
+) -> None:
+    nodes = Cluster(tmp_path, password_hashes, redis_server.url)
+    config = nodes.config("w", FAST_LEASES)
+    log = tmp_path / "workers.log"
+    with log.open("wb") as out:
+        parent = subprocess.Popen(
+            [sys.executable, "-m", "sshchat", "serve", "--config", str(config), "--workers", "2"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=config.parent,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+    clients: list[ChatClient] = []
+    try:
+        deadline = time.monotonic() + 60
+        while len(re.findall(r"server\.listening", log.read_text(errors="replace"))) < 2:
+            assert parent.poll() is None and time.monotonic() < deadline, log.read_text()
+            await asyncio.sleep(0.1)
+        port = int(re.search(r"workers\.start .*port=(\d+)", log.read_text()).group(1))
+        for user in ("alice", "bob", "carol", "dave", "alice", "bob", "carol", "dave"):
+            client = await connect(Address(port), user, pty=False)  # type: ignore[arg-type]
+            clients.append(client)
+        clients[0].send("hello from somewhere")
+        for client in clients[1:4]:
+            await client.expect(r"<alice> hello from somewhere", timeout=20)
+        status = json.loads(
+            _run(["cluster", "status", "--config", str(config), "--json"], tmp_path).stdout
+        )
+        seen = {n["node"]: n["pid"] for n in status["nodes"]}
+        assert set(seen) == {"w-1", "w-2"}
+        for index in (1, 2):  # a database of its own, beside the configured one
+            assert (tmp_path / "w" / "data" / f"sshchat-{index}.db").exists()
+        os.kill(seen["w-1"], signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while True:
+            status = json.loads(
+                _run(["cluster", "status", "--config", str(config), "--json"], tmp_path).stdout
+            )
+            alive = {n["node"]: n["pid"] for n in status["nodes"] if n["lease_age"] is not None}
+            if alive.get("w-1") not in (None, seen["w-1"]):
+                break  # w-1 runs again, as a new process
+            assert time.monotonic() < deadline, status
+            await asyncio.sleep(0.3)
+    finally:
+        for client in clients:
+            await client.close()
+        parent.send_signal(signal.SIGTERM)
+        try:
+            parent.wait(60)
+        except subprocess.TimeoutExpired:
+            parent.kill()
+            parent.wait()
+    assert parent.returncode == 0
+    assert "Traceback" not in log.read_text(errors="replace")

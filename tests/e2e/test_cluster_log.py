@@ -1,0 +1,426 @@
+"""The Redis fact log (cluster mode) with hubs on one event loop and a real redis-server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+from helpers.redis_server import RedisServer, free_port
+from helpers.sinks import RecordingSink
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sshchat.cluster.redislog import RedisFactLog
+from sshchat.commands.registry import handle_line
+from sshchat.core import facts as f
+from sshchat.core import refusals
+from sshchat.core.events import ChatMessage, Overruled, Presence, PresenceKind
+from sshchat.core.hub import Hub, HubError
+from sshchat.core.replication import LogUnavailable
+from sshchat.errors import StartupError
+
+ACCOUNTS = [("alice", True), ("bob", False), ("carol", False), ("dave", False)]
+
+
+@pytest.fixture
+def redis_server(tmp_path) -> RedisServer:
+    server = RedisServer(tmp_path / "redis").start()
+    yield server
+    server.kill()
+
+
+class Node:
+    """A hub whose log is a :class:`RedisFactLog`, as ``sshchat serve`` builds it."""
+
+    def __init__(self, log: RedisFactLog, hub: Hub) -> None:
+        self.log = log
+        self.hub = hub
+
+    @classmethod
+    async def start(cls, url: str, name: str, **options) -> Node:
+        log = RedisFactLog(url, name, **options)
+        await log.connect(within=5)
+        hub = Hub(ACCOUNTS, ids=log.ids, log=log)
+        await log.catch_up()
+        await log.start()
+        await log.settled(10)
+        return cls(log, hub)
+
+    async def connect(self, login: str) -> tuple:
+        sink = RecordingSink()
+        client = self.hub.connect(login, sink)
+        await self.log.settled(10)
+        assert self.hub.is_live(client)
+        return client, sink
+
+
+async def quiesce(redis_server: RedisServer, *nodes: Node, timeout: float = 20) -> None:
+    """Wait until every node has sent what it queued and applied the whole stream."""
+    client = redis_server.client()
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            for node in nodes:
+                await node.log.settled(timeout)
+            last = client.xrevrange("sshchat:log", count=1)
+            head = last[0][0].decode() if last else "0-0"
+            if all(n.log.applied_id == head and not n.log._queue for n in nodes):
+                return
+            assert time.monotonic() < deadline, "the nodes did not catch up"
+            await asyncio.sleep(0.02)
+    finally:
+        client.close()
+
+
+@contextlib.asynccontextmanager
+async def cluster(redis_server: RedisServer, count: int, **options) -> AsyncIterator[list[Node]]:
+    nodes = [await Node.start(redis_server.url, f"n{i}", **options) for i in range(count)]
+    try:
+        yield nodes
+    finally:
+        for node in nodes:
+            await node.log.close(flush=1)
+
+
+def said(sink: RecordingSink) -> list[str]:
+    return [e.text for e in sink.events if isinstance(e, ChatMessage)]
+
+
+async def test_a_line_reaches_every_node_once_in_order_and_is_echoed_once_redis_has_it(
+    redis_server,
+) -> None:
+    async with cluster(redis_server, 2) as (a, b):
+        alice, alice_sink = await a.connect("alice")
+        bob, bob_sink = await b.connect("bob")
+        _carol, carol_sink = await b.connect("carol")
+        for i in range(20):
+            a.hub.say(alice, f"a{i}")
+            b.hub.say(bob, f"b{i}")
+        # Nothing is echoed before Redis has it: the hub only queued the facts.
+        assert said(alice_sink) == [] and said(bob_sink) == []
+        await quiesce(redis_server, a, b)
+        seen = said(alice_sink)
+        assert sorted(seen) == sorted([f"a{i}" for i in range(20)] + [f"b{i}" for i in range(20)])
+        assert said(bob_sink) == seen == said(carol_sink)  # once each, in one order
+        assert [t for t in seen if t.startswith("a")] == [f"a{i}" for i in range(20)]
+        assert a.hub.digest() == b.hub.digest()
+        # Presence is cluster-wide: both nodes know both users are online.
+        for node in (a, b):
+            assert node.hub.accounts["alice"].online and node.hub.accounts["bob"].online
+
+
+async def test_a_nick_race_gives_the_name_to_exactly_one(redis_server) -> None:
+    async with cluster(redis_server, 2) as (a, b):
+        alice, alice_sink = await a.connect("alice")
+        bob, bob_sink = await b.connect("bob")
+        # Both decide against a state where "zed" is free; the log settles it.
+        a.hub.set_nick(alice, "zed")
+        b.hub.set_nick(bob, "zed")
+        await quiesce(redis_server, a, b)
+        nicks = {a.hub.accounts["alice"].nick, a.hub.accounts["bob"].nick}
+        assert "zed" in nicks and len(nicks) == 2
+        loser_sink = bob_sink if a.hub.accounts["alice"].nick == "zed" else alice_sink
+        overruled = [e for e in loser_sink.typed if isinstance(e, Overruled)]
+        assert len(overruled) == 1 and isinstance(overruled[0].refusal, refusals.NickTaken)
+        assert a.hub.digest() == b.hub.digest()
+
+
+async def test_a_channel_race_confirms_only_the_winner(redis_server) -> None:
+    async with cluster(redis_server, 2) as (a, b):
+        alice, alice_sink = await a.connect("alice")
+        bob, bob_sink = await b.connect("bob")
+        # (private channels are named OWNER/NAME, so only two public ones can race)
+        handle_line(a.hub, alice, "/create dev")
+        handle_line(b.hub, bob, "/create dev")
+        await quiesce(redis_server, a, b)
+        channel = a.hub.channels["dev"]
+        winner, loser = ("alice", bob_sink) if channel.owner == "alice" else ("bob", alice_sink)
+        win_sink = alice_sink if winner == "alice" else bob_sink
+        texts = [e.text for e in win_sink.events if hasattr(e, "text")]
+        assert any(t.startswith("Created channel #dev") for t in texts)
+        lost = [e.text for e in loser.events if hasattr(e, "text")]
+        assert not any("Created" in t for t in lost)  # never first told it is theirs
+        assert any("#dev" in t for t in lost)  # told it exists or is not available
+        assert list(channel.members) == [winner]
+        assert a.hub.digest() == b.hub.digest()
+
+
+async def test_a_retried_append_is_applied_once(redis_server) -> None:
+    async with cluster(redis_server, 2) as (a, b):
+        alice, _ = await a.connect("alice")
+        _bob, bob_sink = await b.connect("bob")
+        a.hub.say(alice, "once")
+        await quiesce(redis_server, a, b)
+        client = redis_server.client()
+        try:
+            entry = client.xrevrange("sshchat:log", count=1)[0][1]
+            client.xadd("sshchat:log", entry)  # what a retry after a lost reply stores
+        finally:
+            client.close()
+        a.hub.say(alice, "twice?")
+        await quiesce(redis_server, a, b)
+        assert said(bob_sink) == ["once", "twice?"]
+        assert len(a.hub.channels["lobby"].history) == 2
+        assert a.hub.digest() == b.hub.digest()
+
+
+async def test_a_ban_on_one_node_ends_the_session_on_the_other(redis_server) -> None:
+    async with cluster(redis_server, 2) as (a, b):
+        alice, _ = await a.connect("alice")
+        bob, bob_sink = await b.connect("bob")
+        handle_line(a.hub, alice, "/ban bob 10m spam")
+        await quiesce(redis_server, a, b)
+        assert bob_sink.closed and "banned" in bob_sink.closed[0]
+        assert not b.hub.is_live(bob)
+        with pytest.raises(refusals.BannedFromServer):
+            b.hub.connect("bob", RecordingSink())
+
+
+async def test_a_login_racing_a_ban_is_refused_when_applied(redis_server) -> None:
+    async with cluster(redis_server, 2) as (a, b):
+        alice, _ = await a.connect("alice")
+        handle_line(a.hub, alice, "/ban bob 10m")  # not applied on b yet
+        sink = RecordingSink()
+        client = b.hub.connect("bob", sink)
+        await quiesce(redis_server, a, b)
+        assert not b.hub.is_live(client) and "banned" in sink.closed[0]
+        assert not a.hub.accounts["bob"].online
+        assert a.hub.digest() == b.hub.digest()
+
+
+async def test_a_node_whose_lease_expires_is_declared_gone_once(redis_server) -> None:
+    options = {"renew": 0.1, "expire": 0.5}
+    async with cluster(redis_server, 3, **options) as (a, b, c):
+        _alice, alice_sink = await a.connect("alice")
+        _bob, _ = await b.connect("bob")
+        await b.connect("bob")  # two sessions, one user
+        await quiesce(redis_server, a, b, c)
+        # b dies without a word: its tasks stop, its lease runs out.
+        await b.log.halt()
+        deadline = time.monotonic() + 20
+        while a.hub.accounts["bob"].online or c.hub.accounts["bob"].online:
+            assert time.monotonic() < deadline, "bob is still online"
+            await asyncio.sleep(0.05)
+        await quiesce(redis_server, a, c)
+        gone = [
+            e
+            for e in alice_sink.events
+            if isinstance(e, Presence) and e.kind is PresenceKind.DISCONNECT and e.login == "bob"
+        ]
+        assert len(gone) == 1
+        client = redis_server.client()
+        try:
+            entries = client.xrange("sshchat:log")
+        finally:
+            client.close()
+        node_gone = [e for e in entries if b"NodeGone" in e[1][b"f"]]
+        assert len(node_gone) == 1
+        assert a.hub.digest() == c.hub.digest()
+
+
+async def test_a_node_paused_past_its_lease_notices_before_acting(redis_server) -> None:
+    now = [1000.0]
+    options = {"renew": 0.1, "expire": 0.5}
+    async with cluster(redis_server, 1, **options) as (a,):
+        b = await Node.start(redis_server.url, "paused", monotonic=lambda: now[0], **options)
+        try:
+            bob, bob_sink = await b.connect("bob")
+            old = b.log.prefix
+            # "Pause" b: its clock stands still, its lease is not renewed ...
+            await b.log.halt()
+            deadline = time.monotonic() + 20
+            while a.hub.accounts["bob"].online:
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.05)
+            # ... then it resumes, much later by its own clock: before it acts on
+            # anything, it finds its lease lost and starts a new incarnation.
+            now[0] += 60
+            await b.log.start()
+            await quiesce(redis_server, a, b)
+            assert b.log.prefix != old
+            assert bob_sink.closed and "lost contact" in bob_sink.closed[0]
+            assert not b.hub.is_live(bob)
+            again, _ = await b.connect("bob")
+            await quiesce(redis_server, a, b)
+            assert a.hub.accounts["bob"].online and b.hub.is_live(again)
+            assert a.hub.digest() == b.hub.digest()
+        finally:
+            await b.log.close(flush=1)
+
+
+async def test_a_new_node_catches_up_with_the_whole_log(redis_server) -> None:
+    async with cluster(redis_server, 1) as (a,):
+        alice, _ = await a.connect("alice")
+        for line in ["/create dev", "hello dev", "/nick ally"]:
+            handle_line(a.hub, alice, line)
+            await quiesce(redis_server, a)  # as a front end waits before the next line
+        late = await Node.start(redis_server.url, "late")
+        try:
+            await quiesce(redis_server, a, late)
+            assert late.hub.digest() == a.hub.digest()
+            assert late.hub.accounts["alice"].nick == "ally"
+            assert [m.text for m in late.hub.channels["dev"].history] == ["hello dev"]
+        finally:
+            await late.log.close(flush=1)
+
+
+async def test_redis_unreachable_at_start_is_one_clear_error() -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    log = RedisFactLog(url, "n")
+    with pytest.raises(StartupError) as err:
+        await log.connect(within=1)
+    text = str(err.value)
+    assert url in text and "Fix:" in text and "[cluster]" in text
+
+
+async def test_a_line_typed_while_redis_is_away_is_refused_with_a_message(redis_server) -> None:
+    async with cluster(redis_server, 1, give_up=0.3) as (a,):
+        alice, alice_sink = await a.connect("alice")
+        redis_server.kill()
+        a.hub.say(alice, "into the void")
+        deadline = time.monotonic() + 20
+        while not any(isinstance(e, Overruled) for e in alice_sink.typed):
+            assert time.monotonic() < deadline, "the sender was never told"
+            await asyncio.sleep(0.05)
+        (notice,) = [e for e in alice_sink.typed if isinstance(e, Overruled)]
+        assert isinstance(notice.refusal, LogUnavailable)
+        assert "not sent" in alice_sink.events[-1].text
+        assert said(alice_sink) == []
+        redis_server.start()
+
+
+async def test_redis_restarted_with_its_aof_keeps_users_connected(tmp_path) -> None:
+    server = RedisServer(tmp_path / "aof", aof=True).start()
+    try:
+        async with cluster(server, 2) as (a, b):
+            alice, _alice_sink = await a.connect("alice")
+            bob, bob_sink = await b.connect("bob")
+            a.hub.say(alice, "before")
+            await quiesce(server, a, b)
+            server.restart()
+            a.hub.say(alice, "after")  # typed while Redis is (briefly) away, or just back
+            await quiesce(server, a, b, timeout=30)
+            assert said(bob_sink) == ["before", "after"]
+            assert a.hub.is_live(alice) and b.hub.is_live(bob)
+            assert a.hub.digest() == b.hub.digest()
+    finally:
+        server.kill()
+
+
+# -- the property: random commands on several nodes end in equal digests -------------
+
+LOGINS = [login for login, _ in ACCOUNTS]
+NAMES = st.sampled_from([*LOGINS, "bobby", "dev", "ops"])
+LINES = st.one_of(
+    st.sampled_from(
+        [
+            "hello",
+            "/me waves",
+            "/create dev",
+            "/create ops private",
+            "/join dev",
+            "/join ops",
+            "/leave",
+            "/away lunch",
+            "/back",
+            "/topic a topic",
+            "/broadcast hear ye",
+        ]
+    ),
+    st.builds(lambda n: f"/msg {n} hi", NAMES),
+    st.builds(lambda n: f"/nick {n}", NAMES),
+    st.builds(lambda n: f"/invite {n}", NAMES),
+    st.builds(lambda n: f"/op {n}", NAMES),
+    st.builds(lambda n: f"/kick {n} out", NAMES),
+    st.builds(lambda n: f"/ban {n} 1m", NAMES),
+    st.builds(lambda n: f"/unban {n}", NAMES),
+    st.builds(lambda n: f"/mute {n} 30s", NAMES),
+    st.builds(lambda n: f"/ignore {n}", NAMES),
+)
+STEPS = st.lists(
+    st.tuples(
+        st.integers(0, 2),
+        st.sampled_from(LOGINS),
+        st.sampled_from(["line", "line", "connect", "quit", "settle"]),
+        LINES,
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@given(steps=STEPS)
+def test_random_commands_on_three_nodes_end_with_equal_digests(tmp_path_factory, steps) -> None:
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    try:
+        asyncio.run(_run_steps(server, steps))
+    finally:
+        server.kill()
+
+
+async def _run_steps(server: RedisServer, steps) -> None:
+    async with cluster(server, 3) as nodes:
+        sessions: dict[tuple[int, str], list] = {}
+        recorded: list[list[f.Fact]] = []
+        original = nodes[0].log._apply  # keep what node 0 applies
+
+        def keep(facts) -> None:
+            recorded.append(list(facts))
+            original(facts)
+
+        nodes[0].log._apply = keep
+        for index, login, what, line in steps:
+            node = nodes[index]
+            mine = sessions.setdefault((index, login), [])
+            mine[:] = [c for c in mine if node.hub.is_live(c) or c.id in node.hub.state.pending]
+            if what == "settle":
+                await quiesce(server, *nodes)
+            elif what == "connect" or not mine:
+                try:
+                    mine.append(node.hub.connect(login, RecordingSink()))
+                except HubError:
+                    continue
+            elif what == "quit":
+                node.hub.disconnect(mine.pop())
+            elif node.hub.is_live(mine[-1]):
+                handle_line(node.hub, mine[-1], line)
+        await quiesce(server, *nodes)
+        digests = {node.hub.digest() for node in nodes}
+        assert len(digests) == 1
+        # Replaying the batches (through the same re-validation) rebuilds the state.
+        fresh = Hub(ACCOUNTS, clock=lambda: 0.0)  # a cluster's home channel dates from 0
+        for facts in recorded:
+            fresh.apply_batch(facts)
+        assert fresh.digest() == nodes[0].hub.digest()
+
+
+async def test_redis_restarted_empty_is_detected_once_and_the_chat_goes_on(
+    redis_server,
+) -> None:
+    told: list[str] = []
+    options = {"renew": 0.1, "expire": 1.0}
+    a = await Node.start(redis_server.url, "a", on_reset=lambda: told.append("a"), **options)
+    b = await Node.start(redis_server.url, "b", on_reset=lambda: told.append("b"), **options)
+    try:
+        alice, _ = await a.connect("alice")
+        _bob, bob_sink = await b.connect("bob")
+        a.hub.say(alice, "before")
+        await quiesce(redis_server, a, b)
+        redis_server.restart()  # no append-only file: everything is gone
+        deadline = time.monotonic() + 20
+        while sorted(told) != ["a", "b"]:
+            assert time.monotonic() < deadline, told
+            await asyncio.sleep(0.05)
+        a.hub.say(alice, "after")
+        await quiesce(redis_server, a, b)
+        assert said(bob_sink) == ["before", "after"]
+        await asyncio.sleep(0.5)  # several lease periods: told once, not at every renewal
+        assert sorted(told) == ["a", "b"]
+        assert a.hub.digest() == b.hub.digest()
+        assert a.hub.accounts["bob"].online and b.hub.accounts["alice"].online
+    finally:
+        for node in (a, b):
+            await node.log.close(flush=1)
