@@ -68,7 +68,9 @@ class Presence:
     """Someone joined, left, connected, disconnected or changed nick.
 
     ``channel`` is set for join and leave; ``detail`` holds the new nick for
-    :attr:`PresenceKind.NICK`.
+    :attr:`PresenceKind.NICK`, the topic for :attr:`PresenceKind.TOPIC` and
+    the reason (if any) for :attr:`PresenceKind.KICK`, where ``by`` is the nick
+    of who kicked.
     """
 
     kind: PresenceKind
@@ -77,6 +79,7 @@ class Presence:
     channel: str | None = None
     detail: str = ""
     time: float = field(default_factory=_now)
+    by: str = ""
 
 
 class NoticeKind(Enum):

@@ -222,15 +222,16 @@ class Moderation(Part):
         who = self.state.accounts.get(fact.login)
         if channel is None or who is None:
             return
-        by = f"by {self._nick(fact.actor)}"
-        detail = by + (f": {fact.reason}" if fact.reason else "")
-        event = Presence(PresenceKind.KICK, who.login, who.nick, channel.name, detail, fact.time)
+        by = self._nick(fact.actor)
+        event = Presence(
+            PresenceKind.KICK, who.login, who.nick, channel.name, fact.reason, fact.time, by
+        )
         # Whoever ignores the kicker still learns of the kick, not the kicker's words.
         online = list(channel.online.values())
         hearing = [a for a in online if fact.actor not in a.ignored]
         self.delivery.to_accounts(hearing, event)
         if len(hearing) != len(online):
-            bare = Presence(PresenceKind.KICK, who.login, who.nick, channel.name, by, fact.time)
+            bare = Presence(PresenceKind.KICK, who.login, who.nick, channel.name, "", fact.time, by)
             self.delivery.to_accounts([a for a in online if fact.actor in a.ignored], bare)
         self.state.remove_member(channel, who)
         channel.invited.discard(who.login)

@@ -563,7 +563,8 @@ class Renderer:
                 text = [*nick, (f" cleared the topic of {where}", "")]
         elif kind is PresenceKind.KICK:
             who = [("you were", "")] if mine else [*nick, (" was", "")]
-            text = [*who, (f" kicked from {where} {event.detail}", "")]
+            reason = f": {event.detail}" if event.detail else ""
+            text = [*who, (f" kicked from {where} by {event.by}{reason}", "")]
         else:
             new = self._nick(event.login, event.detail, channel)
             who = [("you are", "")] if mine else [*nick, (" is", "")]

@@ -285,9 +285,9 @@ def test_a_kick_by_an_ignored_op_comes_without_its_reason(ignoring: Ignoring) ->
     chat = ignoring.chat
     chat.do(ignoring.bob, "/kick carol you are a loser")
     kicks = [e for e in ignoring.carol_sink.of(Presence) if e.kind is PresenceKind.KICK]
-    assert [(e.login, e.detail) for e in kicks] == [("carol", "by bob")]
+    assert [(e.login, e.by, e.detail) for e in kicks] == [("carol", "bob", "")]
     seen = [e for e in chat.sink(ignoring.alice).of(Presence) if e.kind is PresenceKind.KICK]
-    assert [e.detail for e in seen] == ["by bob: you are a loser"]
+    assert [(e.by, e.detail) for e in seen] == [("bob", "you are a loser")]
     assert "carol" not in chat.hub.channels["dev"].members
 
 
