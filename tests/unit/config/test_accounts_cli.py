@@ -526,10 +526,21 @@ def test_key_del_by_number_or_fingerprint(cfg: Path, tmp_path: Path, capsys, how
     assert code == 0, err
     assert f"removed key {fingerprint} (alice@laptop) from alice" in out
     assert "running sshchat server" in out
+    # A running server ends the connections that logged in with that key (the
+    # security round made it so): the message must not promise they stay.
+    assert "sessions open now stay" not in out and "connections that logged in with it" in out
     text = cfg.read_text()
     assert laptop not in text and phone in text
     assert [k.comment for k in load_config(cfg).users["alice"].public_keys] == ["alice@phone"]
     assert_layout_kept(text)
+
+
+def test_key_del_help_says_what_happens_to_open_connections(capsys) -> None:
+    code, out, _ = run(capsys, "user", "key", "del", "--help")
+    assert code == 0
+    text = " ".join(out.split())
+    assert "open sessions stay" not in text
+    assert "connections that logged in with it" in text
 
 
 def test_key_del_of_the_last_key_removes_the_line(cfg: Path, tmp_path: Path, capsys) -> None:
