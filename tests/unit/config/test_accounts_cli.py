@@ -591,6 +591,17 @@ def test_key_del_refusals_name_what_is_there(cfg: Path, tmp_path: Path, capsys) 
     assert cfg.read_text() == before
 
 
+def test_key_del_of_a_wrong_number_with_one_key(cfg: Path, tmp_path: Path, capsys) -> None:
+    # Seen in tmux: "give a number from 1 to 1".
+    pub, _ = make_pub(tmp_path, "only", "alice@laptop")
+    assert run(capsys, "user", "key", "add", "alice", str(pub), "--config", str(cfg))[0] == 0
+    fingerprint = load_config(cfg).users["alice"].public_keys[0].fingerprint
+    code, _, err = run(capsys, "user", "key", "del", "alice", "5", "--config", str(cfg))
+    assert code == 1 and "has 1 key, so there is no key number 5" in err
+    assert "from 1 to 1" not in err
+    assert f"its only key is number 1: {fingerprint} (alice@laptop)" in err
+
+
 def test_key_del_refuses_to_lock_out_a_key_only_user(cfg: Path, tmp_path: Path, capsys) -> None:
     pub, _ = make_pub(tmp_path, "bot")
     args = ("--no-password", "--key", str(pub), "--config", str(cfg))
