@@ -37,7 +37,12 @@ def _list(ctx: Context, what: str | None) -> None:
     total = len(channels)
     pages = max(1, -(-total // LIST_PAGE))
     if not 1 <= number <= pages:
-        raise HubError(f"there is no page {number}: /list {pages} shows the last channels")
+        if pages == 1:
+            fits = "fits" if total == 1 else "fit"
+            fit = f"the {plural(total, 'channel')} you can see {fits} on one page; /list shows them"
+        else:
+            fit = f"pages go from 1 to {pages} (/list {pages} shows the last)"
+        raise HubError(f"there is no page {number}: {fit}")
     if what is not None and not channels:
         ctx.reply(f"No channel you can see has {what!r} in its name; /list shows them all.")
         return

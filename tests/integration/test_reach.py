@@ -471,7 +471,7 @@ def test_list_pages_biggest_first_and_filters() -> None:
     assert last[0] == "Channels (46), biggest first, page 3 of 3:"
     assert [line.split()[0] for line in last[1:-1]] == [f"#room{n:02d}" for n in range(38, 44)]
     assert chat.do(bob, "/list 4").last_error() == (
-        "there is no page 4: /list 3 shows the last channels"
+        "there is no page 4: pages go from 1 to 3 (/list 3 shows the last)"
     )
     filtered = chat.do(bob, "/list M1").last_info().splitlines()
     assert filtered[0] == "Channels with 'M1' in their name (10):"

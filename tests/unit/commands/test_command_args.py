@@ -389,6 +389,22 @@ def test_list_explains_the_star(chat: Chat) -> None:
     assert "* is the channel you are talking in" in text
 
 
+def test_list_of_a_page_that_is_not_there_says_which_are(chat: Chat) -> None:
+    # Seen in tmux with 4 channels: "there is no page 2: /list 1 shows the last channels".
+    a = chat.connect("alice")
+    chat.do(a, "/create dev")
+    for page in ("2", "0"):
+        error = chat.do(a, f"/list {page}").last_error()
+        assert error == (
+            f"there is no page {page}: the 2 channels you can see fit on one page; /list shows them"
+        )
+    for n in range(25):
+        chat.do(a, f"/create room{n:02d}")
+    assert chat.do(a, "/list 3").last_error() == (
+        "there is no page 3: pages go from 1 to 2 (/list 2 shows the last)"
+    )
+
+
 # -- a refused command always says so ----------------------------------------------------------
 
 BAD_ARGUMENTS = ["", "nosuch", "nosuch 1x", "nosuch extra words here", "-1", "@@@ ###", "\t"]
