@@ -108,9 +108,29 @@ def _join(ctx: Context, name: str) -> None:
     def joined() -> None:
         current = ctx.client.current
         topic = f" Topic: {current.topic}" if current.topic else ""
-        ctx.reply(f"Now talking in #{current.name}.{topic}")
+        ctx.reply(f"Now talking in #{current.name}.{topic}{_namesakes(ctx, name)}")
 
     ctx.hub.when_applied(joined)
+
+
+def _namesakes(ctx: Context, typed: str) -> str:
+    """A hint at the private channels the user can see named OWNER/``typed``.
+
+    A bare name goes to the public channel of that name when there is one, so
+    the owner or a member of ``#alice/plans`` typing ``/join plans`` next to a
+    public ``#plans`` must be told where their own channel went. Only channels
+    the user can see are named: nothing hidden is confirmed.
+    """
+    bare = typed.strip().lstrip("#").casefold()
+    if not bare or "/" in bare:
+        return ""
+    current = ctx.client.current
+    names = [
+        f"#{c.name} (/join {c.name})"
+        for c in ctx.hub.visible_channels(ctx.client.account)
+        if c.private and c is not current and c.name.casefold().endswith("/" + bare)
+    ]
+    return f" Did you mean {' or '.join(names)}?" if names else ""
 
 
 @command(

@@ -405,6 +405,28 @@ def test_list_of_a_page_that_is_not_there_says_which_are(chat: Chat) -> None:
     )
 
 
+# -- /join NAME when a public channel and a private OWNER/NAME share the name ------------------
+
+
+def test_join_of_a_name_a_private_channel_shares_points_to_it(chat: Chat) -> None:
+    # Seen in tmux: alice owns #alice/secret, carol made a public #secret; alice's
+    # "/join secret" took her to carol's channel without a word about her own.
+    a, b, c = chat.connect("alice"), chat.connect("bob"), chat.connect("carol")
+    chat.do(a, "/create secret private")
+    chat.do(a, "/invite bob")
+    chat.do(c, "/create secret")
+    for who in (a, b):
+        text = chat.do(who, "/join secret").last_info()
+        assert text.startswith("Now talking in #secret.")
+        assert "#alice/secret" in text and "/join alice/secret" in text
+    # dave cannot see #alice/secret: nothing hints at it
+    d = chat.connect("dave")
+    assert "alice" not in chat.do(d, "/join secret").last_info()
+    # with no public #secret the bare name is the private channel, as before
+    chat.do(c, "/drop secret")
+    assert chat.do(b, "/join secret").last_info() == "Now talking in #alice/secret."
+
+
 # -- a refused command always says so ----------------------------------------------------------
 
 BAD_ARGUMENTS = ["", "nosuch", "nosuch 1x", "nosuch extra words here", "-1", "@@@ ###", "\t"]
