@@ -580,8 +580,10 @@ def test_private_channels_are_named_after_their_owner() -> None:
     # Anyone may make a public #secret: it is another channel.
     assert chat.do(carol, "/create secret").errors() == []
     chat.do(bob, "/invite carol")
-    # Now carol can see both; the bare name is the public one.
-    assert chat.do(carol, "/join secret").last_info() == "Now talking in #secret."
+    # Now carol can see both; the bare name is the public one, and names the other.
+    assert chat.do(carol, "/join secret").last_info() == (
+        "Now talking in #secret. Did you mean #bob/secret (/join bob/secret)?"
+    )
     assert chat.do(carol, "/join bob/secret").last_info() == "Now talking in #bob/secret."
 
 
