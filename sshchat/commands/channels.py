@@ -7,11 +7,13 @@ from sshchat.commands.refusals import plural
 from sshchat.commands.registry import Command, Context, Topic, command
 from sshchat.core.hub import HubError
 from sshchat.core.model import LIST_PAGE
+from sshchat.core.refusals import TooManyChannels
 
 __all__ = ["COMMANDS"]
 
 
 LIST_TOPIC = 60  # characters of a topic shown by /list
+OWNED_SHOWN = 12  # channels named when the channel cap refuses a /create
 
 
 @command(
@@ -83,7 +85,21 @@ def _list(ctx: Context, what: str | None) -> None:
 )
 def _create(ctx: Context, name: str, kind: str | None) -> None:
     private = kind == "private"
-    ctx.hub.create_channel(ctx.client, name, private=private)
+    try:
+        ctx.hub.create_channel(ctx.client, name, private=private)
+    except TooManyChannels as err:
+        if err.limit == 0:
+            raise
+        # Name them: /list shows every channel, and the user must pick one to drop.
+        login = ctx.client.account.login
+        mine = [
+            f"#{c.name}" for c in ctx.hub.visible_channels(ctx.client.account) if c.owner == login
+        ]
+        shown = ", ".join(mine[:OWNED_SHOWN]) + (", ..." if len(mine) > OWNED_SHOWN else "")
+        raise HubError(
+            f"you already own {plural(len(mine), 'channel')} ({shown}) and may own at most "
+            f"{err.limit}; /drop one of them first"
+        ) from err
     what = "private channel" if private else "channel"
     extra = " Let people in with /invite NICK." if private else ""
     # Confirmed once applied: in cluster mode another node may take the name

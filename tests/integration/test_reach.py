@@ -361,7 +361,8 @@ def test_a_user_may_own_only_so_many_channels() -> None:
         assert chat.do(bob, f"/create {name}").errors() == []
     error = chat.do(bob, "/create four").last_error()
     assert error == (
-        "you already own 3 channels, the most allowed; /drop one of yours first (/list shows them)"
+        "you already own 3 channels (#one, #three, #two) and may own at most 3; "
+        "/drop one of them first"
     )
     assert chat.hub.state.find_channel("four") is None
     for n in range(5):  # admins are exempt
@@ -491,7 +492,7 @@ async def test_drop_and_a_capped_create_over_ssh(
     bob.send("/create dev")
     await bob.expect(r"Created channel #dev")
     bob.send("/create more")
-    await bob.expect(r"error: you already own 1 channels?, the most allowed; /drop one")
+    await bob.expect(r"error: you already own 1 channel \(#dev\) and may own at most 1; /drop one")
     carol.send("/join dev")
     await carol.expect(r"Now talking in #dev")
     bob.send("/drop dev")

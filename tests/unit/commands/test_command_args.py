@@ -427,6 +427,25 @@ def test_join_of_a_name_a_private_channel_shares_points_to_it(chat: Chat) -> Non
     assert chat.do(b, "/join secret").last_info() == "Now talking in #alice/secret."
 
 
+# -- the channel cap names the channels to drop --------------------------------------------------
+
+
+def test_channel_cap_names_the_users_channels() -> None:
+    # Seen in tmux: "/drop one of yours first (/list shows them)", but /list shows
+    # every channel, not yours; and a cap of 1 read "you already own 1 channels".
+    chat = Chat(max_channels_per_user=1)
+    b, c = chat.connect("bob"), chat.connect("carol")
+    chat.do(c, "/create other")
+    chat.do(b, "/create plans private")
+    assert chat.do(b, "/create more").last_error() == (
+        "you already own 1 channel (#bob/plans) and may own at most 1; /drop one of them first"
+    )
+    chat.hub.state.settings.max_channels_per_user = 0
+    assert chat.do(b, "/create more").last_error() == (
+        "only admins can create channels on this server"
+    )
+
+
 # -- a refused command always says so ----------------------------------------------------------
 
 BAD_ARGUMENTS = ["", "nosuch", "nosuch 1x", "nosuch extra words here", "-1", "@@@ ###", "\t"]
