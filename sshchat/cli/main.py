@@ -697,9 +697,9 @@ def _add_user_parsers(sub: argparse._SubParsersAction) -> None:
         "del",
         "remove one of a user's public keys",
         "Remove a public key of a user, named by its number in `sshchat user key list NAME` "
-        "or by its fingerprint (SHA256:...). It no longer logs in from the next login; open "
-        "sessions stay. The last key of a user without a password is refused: they could "
-        "never log in again.",
+        "or by its fingerprint (SHA256:...). It no longer logs in; a running server ends the "
+        "connections that logged in with it (telling the user why), other logins stay. The "
+        "last key of a user without a password is refused: they could never log in again.",
     )
     key_del.add_argument("name", metavar="NAME", help="login name")
     key_del.add_argument(
@@ -966,8 +966,8 @@ def _cmd_user_key_del(args: argparse.Namespace) -> int:
     return _edit(
         args.config,
         lambda path, text: accounts.remove_public_key(text, path, name, key.fingerprint),
-        f"removed key {described} from {name}; it no longer logs in from their next login "
-        "(sessions open now stay).",
+        f"removed key {described} from {name}; it no longer logs in. A running server ends "
+        "their connections that logged in with it (other logins stay).",
     )
 
 

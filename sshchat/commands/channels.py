@@ -7,11 +7,13 @@ from sshchat.commands.refusals import plural
 from sshchat.commands.registry import Command, Context, Topic, command
 from sshchat.core.hub import HubError
 from sshchat.core.model import LIST_PAGE
+from sshchat.core.refusals import TooManyChannels
 
 __all__ = ["COMMANDS"]
 
 
 LIST_TOPIC = 60  # characters of a topic shown by /list
+OWNED_SHOWN = 12  # channels named when the channel cap refuses a /create
 
 
 @command(
@@ -37,7 +39,12 @@ def _list(ctx: Context, what: str | None) -> None:
     total = len(channels)
     pages = max(1, -(-total // LIST_PAGE))
     if not 1 <= number <= pages:
-        raise HubError(f"there is no page {number}: /list {pages} shows the last channels")
+        if pages == 1:
+            fits = "fits" if total == 1 else "fit"
+            fit = f"the {plural(total, 'channel')} you can see {fits} on one page; /list shows them"
+        else:
+            fit = f"pages go from 1 to {pages} (/list {pages} shows the last)"
+        raise HubError(f"there is no page {number}: {fit}")
     if what is not None and not channels:
         ctx.reply(f"No channel you can see has {what!r} in its name; /list shows them all.")
         return
@@ -78,7 +85,21 @@ def _list(ctx: Context, what: str | None) -> None:
 )
 def _create(ctx: Context, name: str, kind: str | None) -> None:
     private = kind == "private"
-    ctx.hub.create_channel(ctx.client, name, private=private)
+    try:
+        ctx.hub.create_channel(ctx.client, name, private=private)
+    except TooManyChannels as err:
+        if err.limit == 0:
+            raise
+        # Name them: /list shows every channel, and the user must pick one to drop.
+        login = ctx.client.account.login
+        mine = [
+            f"#{c.name}" for c in ctx.hub.visible_channels(ctx.client.account) if c.owner == login
+        ]
+        shown = ", ".join(mine[:OWNED_SHOWN]) + (", ..." if len(mine) > OWNED_SHOWN else "")
+        raise HubError(
+            f"you already own {plural(len(mine), 'channel')} ({shown}) and may own at most "
+            f"{err.limit}; /drop one of them first"
+        ) from err
     what = "private channel" if private else "channel"
     extra = " Let people in with /invite NICK." if private else ""
     # Confirmed once applied: in cluster mode another node may take the name
@@ -103,9 +124,29 @@ def _join(ctx: Context, name: str) -> None:
     def joined() -> None:
         current = ctx.client.current
         topic = f" Topic: {current.topic}" if current.topic else ""
-        ctx.reply(f"Now talking in #{current.name}.{topic}")
+        ctx.reply(f"Now talking in #{current.name}.{topic}{_namesakes(ctx, name)}")
 
     ctx.hub.when_applied(joined)
+
+
+def _namesakes(ctx: Context, typed: str) -> str:
+    """A hint at the private channels the user can see named OWNER/``typed``.
+
+    A bare name goes to the public channel of that name when there is one, so
+    the owner or a member of ``#alice/plans`` typing ``/join plans`` next to a
+    public ``#plans`` must be told where their own channel went. Only channels
+    the user can see are named: nothing hidden is confirmed.
+    """
+    bare = typed.strip().lstrip("#").casefold()
+    if not bare or "/" in bare:
+        return ""
+    current = ctx.client.current
+    names = [
+        f"#{c.name} (/join {c.name})"
+        for c in ctx.hub.visible_channels(ctx.client.account)
+        if c.private and c is not current and c.name.casefold().endswith("/" + bare)
+    ]
+    return f" Did you mean {' or '.join(names)}?" if names else ""
 
 
 @command(

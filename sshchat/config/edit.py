@@ -265,11 +265,13 @@ def find_public_key(text: str, path: Path, name: str, which: str) -> tuple[int, 
         number = int(wanted)
         if 1 <= number <= len(keys):
             return number - 1, keys[number - 1]
-        count = "1 key" if len(keys) == 1 else f"{len(keys)} keys"
+        if len(keys) == 1:
+            count, fix = "1 key", f"its only key is number 1: {_describe(keys[0])}"
+        else:
+            count = f"{len(keys)} keys"
+            fix = f"give a number from 1 to {len(keys)} or a fingerprint: {listed}"
         raise AccountError(
-            path,
-            f"user {name!r} has {count}, so there is no key number {number}",
-            f"give a number from 1 to {len(keys)} or a fingerprint: {listed}",
+            path, f"user {name!r} has {count}, so there is no key number {number}", fix
         )
     if not wanted.upper().startswith("SHA256:"):
         wanted = "SHA256:" + wanted

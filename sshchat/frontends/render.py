@@ -482,8 +482,15 @@ class Renderer:
         if cell_width("".join([text for text, _ in pieces])) <= width:
             return [self._join(pieces)]
         prefix = head + body[:head_len]
-        indent = sum(cell_width(text) for text, _ in prefix)
         rest = body[head_len:]
+        if rest and rest[0][0][:1].isspace():
+            # White space the text starts with (``("--", DIM), (" text", "")``)
+            # belongs to the prefix: wrapping would drop it as a line break.
+            text, sgr = rest[0]
+            words = text.lstrip()
+            prefix = [*prefix, (text[: len(text) - len(words)], "")]
+            rest = [(words, sgr), *rest[1:]] if words else rest[1:]
+        indent = sum(cell_width(text) for text, _ in prefix)
         if indent > width // 2:  # a long nick or a narrow terminal
             indent = min(indent, max(2, width // 4))
             lines = wrap_pieces(prefix + rest, width, width - indent)

@@ -361,7 +361,8 @@ def test_a_user_may_own_only_so_many_channels() -> None:
         assert chat.do(bob, f"/create {name}").errors() == []
     error = chat.do(bob, "/create four").last_error()
     assert error == (
-        "you already own 3 channels, the most allowed; /drop one of yours first (/list shows them)"
+        "you already own 3 channels (#one, #three, #two) and may own at most 3; "
+        "/drop one of them first"
     )
     assert chat.hub.state.find_channel("four") is None
     for n in range(5):  # admins are exempt
@@ -471,7 +472,7 @@ def test_list_pages_biggest_first_and_filters() -> None:
     assert last[0] == "Channels (46), biggest first, page 3 of 3:"
     assert [line.split()[0] for line in last[1:-1]] == [f"#room{n:02d}" for n in range(38, 44)]
     assert chat.do(bob, "/list 4").last_error() == (
-        "there is no page 4: /list 3 shows the last channels"
+        "there is no page 4: pages go from 1 to 3 (/list 3 shows the last)"
     )
     filtered = chat.do(bob, "/list M1").last_info().splitlines()
     assert filtered[0] == "Channels with 'M1' in their name (10):"
@@ -491,7 +492,7 @@ async def test_drop_and_a_capped_create_over_ssh(
     bob.send("/create dev")
     await bob.expect(r"Created channel #dev")
     bob.send("/create more")
-    await bob.expect(r"error: you already own 1 channels?, the most allowed; /drop one")
+    await bob.expect(r"error: you already own 1 channel \(#dev\) and may own at most 1; /drop one")
     carol.send("/join dev")
     await carol.expect(r"Now talking in #dev")
     bob.send("/drop dev")
@@ -580,8 +581,10 @@ def test_private_channels_are_named_after_their_owner() -> None:
     # Anyone may make a public #secret: it is another channel.
     assert chat.do(carol, "/create secret").errors() == []
     chat.do(bob, "/invite carol")
-    # Now carol can see both; the bare name is the public one.
-    assert chat.do(carol, "/join secret").last_info() == "Now talking in #secret."
+    # Now carol can see both; the bare name is the public one, and names the other.
+    assert chat.do(carol, "/join secret").last_info() == (
+        "Now talking in #secret. Did you mean #bob/secret (/join bob/secret)?"
+    )
     assert chat.do(carol, "/join bob/secret").last_info() == "Now talking in #bob/secret."
 
 

@@ -389,6 +389,63 @@ def test_list_explains_the_star(chat: Chat) -> None:
     assert "* is the channel you are talking in" in text
 
 
+def test_list_of_a_page_that_is_not_there_says_which_are(chat: Chat) -> None:
+    # Seen in tmux with 4 channels: "there is no page 2: /list 1 shows the last channels".
+    a = chat.connect("alice")
+    chat.do(a, "/create dev")
+    for page in ("2", "0"):
+        error = chat.do(a, f"/list {page}").last_error()
+        assert error == (
+            f"there is no page {page}: the 2 channels you can see fit on one page; /list shows them"
+        )
+    for n in range(25):
+        chat.do(a, f"/create room{n:02d}")
+    assert chat.do(a, "/list 3").last_error() == (
+        "there is no page 3: pages go from 1 to 2 (/list 2 shows the last)"
+    )
+
+
+# -- /join NAME when a public channel and a private OWNER/NAME share the name ------------------
+
+
+def test_join_of_a_name_a_private_channel_shares_points_to_it(chat: Chat) -> None:
+    # Seen in tmux: alice owns #alice/secret, carol made a public #secret; alice's
+    # "/join secret" took her to carol's channel without a word about her own.
+    a, b, c = chat.connect("alice"), chat.connect("bob"), chat.connect("carol")
+    chat.do(a, "/create secret private")
+    chat.do(a, "/invite bob")
+    chat.do(c, "/create secret")
+    for who in (a, b):
+        text = chat.do(who, "/join secret").last_info()
+        assert text.startswith("Now talking in #secret.")
+        assert "#alice/secret" in text and "/join alice/secret" in text
+    # dave cannot see #alice/secret: nothing hints at it
+    d = chat.connect("dave")
+    assert "alice" not in chat.do(d, "/join secret").last_info()
+    # with no public #secret the bare name is the private channel, as before
+    chat.do(c, "/drop secret")
+    assert chat.do(b, "/join secret").last_info() == "Now talking in #alice/secret."
+
+
+# -- the channel cap names the channels to drop --------------------------------------------------
+
+
+def test_channel_cap_names_the_users_channels() -> None:
+    # Seen in tmux: "/drop one of yours first (/list shows them)", but /list shows
+    # every channel, not yours; and a cap of 1 read "you already own 1 channels".
+    chat = Chat(max_channels_per_user=1)
+    b, c = chat.connect("bob"), chat.connect("carol")
+    chat.do(c, "/create other")
+    chat.do(b, "/create plans private")
+    assert chat.do(b, "/create more").last_error() == (
+        "you already own 1 channel (#bob/plans) and may own at most 1; /drop one of them first"
+    )
+    chat.hub.state.settings.max_channels_per_user = 0
+    assert chat.do(b, "/create more").last_error() == (
+        "only admins can create channels on this server"
+    )
+
+
 # -- a refused command always says so ----------------------------------------------------------
 
 BAD_ARGUMENTS = ["", "nosuch", "nosuch 1x", "nosuch extra words here", "-1", "@@@ ###", "\t"]

@@ -526,10 +526,21 @@ def test_key_del_by_number_or_fingerprint(cfg: Path, tmp_path: Path, capsys, how
     assert code == 0, err
     assert f"removed key {fingerprint} (alice@laptop) from alice" in out
     assert "running sshchat server" in out
+    # A running server ends the connections that logged in with that key (the
+    # security round made it so): the message must not promise they stay.
+    assert "sessions open now stay" not in out and "connections that logged in with it" in out
     text = cfg.read_text()
     assert laptop not in text and phone in text
     assert [k.comment for k in load_config(cfg).users["alice"].public_keys] == ["alice@phone"]
     assert_layout_kept(text)
+
+
+def test_key_del_help_says_what_happens_to_open_connections(capsys) -> None:
+    code, out, _ = run(capsys, "user", "key", "del", "--help")
+    assert code == 0
+    text = " ".join(out.split())
+    assert "open sessions stay" not in text
+    assert "connections that logged in with it" in text
 
 
 def test_key_del_of_the_last_key_removes_the_line(cfg: Path, tmp_path: Path, capsys) -> None:
@@ -578,6 +589,17 @@ def test_key_del_refusals_name_what_is_there(cfg: Path, tmp_path: Path, capsys) 
     code, _, err = run(capsys, "user", "key", "del", "zed", "1", "--config", str(cfg))
     assert code == 1 and "there is no user 'zed'" in err
     assert cfg.read_text() == before
+
+
+def test_key_del_of_a_wrong_number_with_one_key(cfg: Path, tmp_path: Path, capsys) -> None:
+    # Seen in tmux: "give a number from 1 to 1".
+    pub, _ = make_pub(tmp_path, "only", "alice@laptop")
+    assert run(capsys, "user", "key", "add", "alice", str(pub), "--config", str(cfg))[0] == 0
+    fingerprint = load_config(cfg).users["alice"].public_keys[0].fingerprint
+    code, _, err = run(capsys, "user", "key", "del", "alice", "5", "--config", str(cfg))
+    assert code == 1 and "has 1 key, so there is no key number 5" in err
+    assert "from 1 to 1" not in err
+    assert f"its only key is number 1: {fingerprint} (alice@laptop)" in err
 
 
 def test_key_del_refuses_to_lock_out_a_key_only_user(cfg: Path, tmp_path: Path, capsys) -> None:

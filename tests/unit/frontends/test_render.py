@@ -543,3 +543,26 @@ def test_op_notices_have_time_and_dashes() -> None:
     assert plain().render(Notice("bob is now an op of everything", time=T), "x") == [
         "bob is now an op of everything"
     ]
+
+
+# -- the space after "--" survives wrapping ------------------------------------------
+
+
+@pytest.mark.parametrize("width", [30, 38, 40, 44])
+def test_channel_notices_keep_the_space_after_the_dashes_when_wrapped(width: int) -> None:
+    # Seen at 40 columns: "11:39 --#lobby: 3 online: alice, bob," (the space was
+    # the first piece of the text, dropped as white space at a line break).
+    from sshchat.core.events import OnlineNow, OpChanged, PresenceSummary
+
+    events = [
+        OnlineNow("lobby", 4, ("alice", "bob", "carol", "dave"), time=T),
+        OpChanged("bartholomew", "development", True, "alexandra", time=T),
+        PresenceSummary("lobby", PresenceKind.JOIN, ("alice", "bob", "carol", "dave"), 9, time=T),
+    ]
+    for event in events:
+        whole = plain("bob").render(event, "lobby")[0]
+        for colour in (False, True):
+            lines = [SGR.sub("", line) for line in wrapped(width, color=colour).render(event, "x")]
+            assert len(lines) > 1, lines
+            assert re.match(r"\d\d:\d\d -- \S", lines[0]), lines
+            assert " ".join(line.strip() for line in lines) == whole, lines
