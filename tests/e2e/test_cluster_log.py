@@ -45,22 +45,27 @@ class Node:
     store: Store | None = None
 
     @classmethod
-    async def start(cls, url: str, name: str, *, store: Path | None = None, **options) -> Node:
-        """``store``: a SQLite file that keeps this node's checkpoints, as the app's does."""
+    async def start(
+        cls, url: str, name: str, *, store: Path | None = None, hub: dict | None = None, **options
+    ) -> Node:
+        """``store``: a SQLite file that keeps this node's checkpoints, as the app's does.
+
+        ``hub``: options of the :class:`Hub` (its rate limits).
+        """
         opened = Store.open(store) if store is not None else None
         if opened is not None:
             options["checkpoint"] = opened.checkpoint
         log = RedisFactLog(url, name, **options)
         await log.connect(within=5)
-        hub = Hub(ACCOUNTS, ids=log.ids, log=log)
-        log.attach_state(lambda: dump_state(hub.state), lambda data: load_state(hub.state, data))
+        hub_ = Hub(ACCOUNTS, ids=log.ids, log=log, **(hub or {}))
+        log.attach_state(lambda: dump_state(hub_.state), lambda data: load_state(hub_.state, data))
         local = opened.load_checkpoint() if opened is not None else None
         if opened is not None:
-            opened.attach(hub)
+            opened.attach(hub_)
         await log.catch_up(local[1] if local is not None else None)
         await log.start()
         await log.settled(10)
-        node = cls(log, hub)
+        node = cls(log, hub_)
         node.store = opened
         return node
 
@@ -558,3 +563,24 @@ async def test_a_node_joining_after_trimming_starts_from_the_snapshot(redis_serv
             for raw in fields[b"f"].split(b"\n"):
                 replayed.apply(f.decode(raw))
         assert replayed.digest() != a.hub.digest()
+
+
+async def test_a_users_message_rate_limit_holds_across_nodes(redis_server) -> None:
+    limits = {"hub": {"message_rate": 0.05, "message_burst": 5}}  # no refill to speak of
+    a = await Node.start(redis_server.url, "a", **limits)
+    b = await Node.start(redis_server.url, "b", **limits)
+    try:
+        on_a, _ = await a.connect("alice")
+        on_b, _ = await b.connect("alice")  # the same user on the other node
+        for i in range(5):  # the whole burst, through node a
+            assert a.hub.admit_line(on_a)
+            a.hub.say(on_a, f"a{i}")
+        await quiesce(redis_server, a, b)
+        # Node b counted them: the user has nothing left there either.
+        assert not b.hub.admit_line(on_b)
+        assert not a.hub.admit_line(on_a)
+        # Lines are charged once: a's own lines did not cost twice on a.
+        assert a.hub.accounts["alice"].bucket.tokens > -1
+    finally:
+        for node in (a, b):
+            await node.stop()
