@@ -374,7 +374,13 @@ class RedisFactLog:
         ]
         if not usable:
             if stream_key(trimmed) > (0, 0):
-                raise RuntimeError(f"the stream was trimmed to {trimmed} and no snapshot covers it")
+                raise StartupError(
+                    f"Redis key {self.keys.snapshot!r} at {self.url}",
+                    f"the log was trimmed to {trimmed} but no usable snapshot covers it",
+                    "start this node again once a running node has written a snapshot "
+                    f"(every [cluster] snapshot_every seconds), or delete {self.keys.trimmed!r} "
+                    "to start from what is left of the log",
+                )
             return None
         source, best = max(usable, key=lambda c: stream_key(c[1]["applied"]))
         best["source"] = source

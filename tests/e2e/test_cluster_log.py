@@ -563,6 +563,14 @@ async def test_a_node_joining_after_trimming_starts_from_the_snapshot(redis_serv
             for raw in fields[b"f"].split(b"\n"):
                 replayed.apply(f.decode(raw))
         assert replayed.digest() != a.hub.digest()
+        # The snapshot lost (deleted by hand): a new node refuses to start half-blind.
+        client = redis_server.client()
+        try:
+            client.delete("sshchat:snapshot")
+        finally:
+            client.close()
+        with pytest.raises(StartupError, match=r"no usable snapshot.*snapshot_every"):
+            await Node.start(redis_server.url, "blind")
 
 
 async def test_a_users_message_rate_limit_holds_across_nodes(redis_server) -> None:
