@@ -40,6 +40,7 @@ from sshchat.config.watch import (
 from sshchat.core.events import Notice, NoticeKind, SessionEnded
 from sshchat.core.facts import Banned, Fact, moderation_action
 from sshchat.core.hub import FOREVER, Hub, HubError
+from sshchat.core.snapshot import dump_state, load_state
 from sshchat.core.stats import Stats
 from sshchat.errors import StartupError
 from sshchat.ops.gcpolicy import GcPolicy
@@ -368,7 +369,10 @@ async def start_server(
     stats = Stats()
     live_sessions: list[set[Any]] = []  # filled in below: the status a cluster lease shows
     hubs: list[Hub] = []
-    factlog = await _join_cluster(config, live_sessions, hubs) if config.cluster.enabled else None
+    stores: list[Store] = []  # filled in below: where a cluster node keeps its checkpoints
+    factlog = (
+        await _join_cluster(config, live_sessions, hubs, stores) if config.cluster.enabled else None
+    )
     hub = Hub(
         ((user.name, user.admin) for user in config.users.values()),
         default_channel=config.default_channel,
@@ -390,7 +394,12 @@ async def start_server(
     try:
         store = await _open_store(config, hub, restore_state=factlog is None)
         if factlog is not None:
-            await _catch_up(factlog, config)
+            stores.append(store)
+            factlog.attach_state(
+                lambda: dump_state(hub.state), lambda data: load_state(hub.state, data)
+            )
+            local = await asyncio.to_thread(store.load_checkpoint)
+            await _catch_up(factlog, config, local[1] if local is not None else None)
     except BaseException:
         if factlog is not None:
             await factlog.close(flush=0)
@@ -547,7 +556,7 @@ async def _tick(hub: Hub, gc_policy: GcPolicy) -> None:
 
 
 async def _join_cluster(
-    config: Config, live_sessions: list[set[Any]], hubs: list[Hub]
+    config: Config, live_sessions: list[set[Any]], hubs: list[Hub], stores: list[Store]
 ) -> RedisFactLog:
     """Reach the cluster's Redis (or raise a :class:`StartupError` naming the URL and the fix)."""
     cluster = config.cluster
@@ -557,6 +566,10 @@ async def _join_cluster(
             for client in hub.online_clients():
                 client.sink.deliver(Notice(REDIS_RESET, NoticeKind.ERROR, time.time()))
 
+    def checkpoint(applied: str, body: str) -> None:
+        for store in stores:
+            store.checkpoint(applied, body)
+
     factlog = RedisFactLog(
         cluster.redis_url,
         cluster.node,
@@ -564,20 +577,23 @@ async def _join_cluster(
         expire=cluster.lease_expire,
         status=lambda: {"sessions": sum(len(s) for s in live_sessions)},
         on_reset=reset,
+        snapshot_every=cluster.snapshot_every,
+        checkpoint=checkpoint,
     )
     await factlog.connect(config=str(config.path))
     return factlog
 
 
-async def _catch_up(factlog: RedisFactLog, config: Config) -> None:
+async def _catch_up(factlog: RedisFactLog, config: Config, local: str | None) -> None:
     """Apply what the cluster did before this node started, then join it.
 
-    The hub starts empty (accounts from the config) and replays the whole
-    stream, so that it holds the same state as every other node before it
-    takes a login.
+    The hub starts from the newest of this node's own checkpoint (``local``,
+    from its database) and the snapshot in Redis -- or empty, accounts from the
+    config -- and applies the stream after it, so that it holds the same
+    state as every other node before it takes a login.
     """
     started = time.monotonic()
-    entries = await factlog.catch_up()
+    entries = await factlog.catch_up(local)
     await factlog.start()
     await factlog.settled(timeout=30.0)  # its own start-up facts (accounts) applied
     log_event(
@@ -587,6 +603,8 @@ async def _catch_up(factlog: RedisFactLog, config: Config) -> None:
         prefix=factlog.prefix,
         redis=config.cluster.redis_url,
         entries=entries,
+        base=factlog.base,
+        base_from=factlog.base_from,
         seconds=round(time.monotonic() - started, 2),
     )
 

@@ -27,6 +27,16 @@ when the ``NodeGone`` is applied); if not, it renews and carries on.
 Session and fact ids are ``<node>/<incarnation>/<n>`` (:meth:`ids`), so a
 ``NodeGone`` names the sessions it ends by their prefix.
 
+**Snapshots and trimming.** Every ``snapshot_every`` seconds a node that
+applied more since writes its state (:mod:`sshchat.core.snapshot`) with the
+stream id it covers to ``snapshot`` -- a script keeps only a newer one -- and
+the stream is trimmed (XTRIM MINID) behind the snapshot it replaced, so that a
+node that has just read the older one can still read on. ``trimmed`` records
+where: a base older than that cannot be continued. The same checkpoint goes
+to the node's own SQLite file (``checkpoint``). A node starting takes the
+newer of its own checkpoint (same epoch, not trimmed past) and the snapshot
+in Redis, then reads the stream after it (:meth:`catch_up`).
+
 Redis unreachable while running: the reader and writer retry (with a
 socket timeout above the XREAD block time, so a dead connection is noticed);
 users stay connected; a batch that cannot be appended within ``give_up``
@@ -42,6 +52,7 @@ import logging
 import os
 import socket
 import time
+import zlib
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -71,6 +82,7 @@ DEFAULT_EXPIRE = 15.0  # seconds after which a lease not renewed expires
 BLOCK_MS = 1000  # XREAD BLOCK time; the socket timeout is above it
 GIVE_UP = 30.0  # seconds a batch may wait for Redis before it is refused
 CONNECT_WITHIN = 10.0  # seconds start-up keeps trying to reach Redis
+SNAPSHOT_EVERY = 60.0  # seconds between snapshots (and checkpoints)
 READ_COUNT = 500
 WRITE_BATCH = 200
 
@@ -101,6 +113,32 @@ redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
 return 1
 """
 
+# Keep a snapshot only if it is newer than the one kept, and trim the stream
+# behind the one it replaces (a node may be reading on from that one).
+_SNAPSHOT = """
+local function older(a, b)
+  local am, as = string.match(a, '^(%d+)-(%d+)$')
+  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
+  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
+  return am < bm or (am == bm and as < bs)
+end
+if redis.call('GET', KEYS[4]) ~= ARGV[3] then return 0 end
+local current = redis.call('HGET', KEYS[1], 'id')
+if current and not older(current, ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'id', ARGV[1], 'body', ARGV[2])
+if current then
+  redis.call('XTRIM', KEYS[2], 'MINID', current)
+  redis.call('SET', KEYS[3], current)
+end
+return 1
+"""
+
+
+def stream_key(entry_id: str) -> tuple[int, int]:
+    """A stream id (``ms-seq``) as numbers, to compare ids."""
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
 
 @dataclass(frozen=True)
 class ClusterKeys:
@@ -119,6 +157,14 @@ class ClusterKeys:
     @property
     def epoch(self) -> str:
         return f"{self.namespace}:epoch"
+
+    @property
+    def snapshot(self) -> str:
+        return f"{self.namespace}:snapshot"
+
+    @property
+    def trimmed(self) -> str:
+        return f"{self.namespace}:trimmed"
 
     def lease(self, prefix: str) -> str:
         return f"{self.namespace}:lease:{prefix}"
@@ -169,12 +215,16 @@ class RedisFactLog:
         wall: Callable[[], float] = time.time,
         status: Callable[[], dict[str, Any]] | None = None,
         on_reset: Callable[[], None] | None = None,
+        snapshot_every: float = SNAPSHOT_EVERY,
+        checkpoint: Callable[[str, str], None] | None = None,
     ) -> None:
         """``renew`` / ``expire``: the lease intervals (seconds; tests make them short).
 
         ``status`` adds to what the lease shows ``sshchat cluster status``
         (the app gives the session count). ``on_reset`` is called once when
         Redis is found to have lost everything (restarted without persistence).
+        ``snapshot_every``: seconds between snapshots; ``checkpoint(applied, body)``
+        is given the same body for the node's own store (see :meth:`attach_state`).
         """
         self.url = url
         self.node = node
@@ -212,6 +262,15 @@ class RedisFactLog:
         self._grace_until = 0.0  # no node is declared gone before (after Redis came back)
         self.closed = False
         self._halted = False
+        self.snapshot_every = snapshot_every
+        self._checkpoint = checkpoint
+        self._dump: Callable[[], dict[str, Any]] | None = None
+        self._load: Callable[[dict[str, Any]], None] | None = None
+        self._snapshot_script = self.redis.register_script(_SNAPSHOT)
+        self._snapshot_at = monotonic()
+        self._snapshot_id = "0-0"  # the position of the last snapshot written here
+        self.base = "0-0"  # where this node's state started (a snapshot's id, or 0-0)
+        self.base_from = "log"  # "log", "local" (own checkpoint) or "redis" (a snapshot)
 
     # -- the FactLog port -----------------------------------------------------------
 
@@ -232,6 +291,100 @@ class RedisFactLog:
     def subscribe_batches(self, apply: BatchApplier, unsent: Unsent) -> None:
         self._apply = apply
         self._unsent = unsent
+
+    def attach_state(
+        self, dump: Callable[[], dict[str, Any]], load: Callable[[dict[str, Any]], None]
+    ) -> None:
+        """How to take the hub's state for a snapshot, and give it one to start from.
+
+        Without them a node replays the whole stream and writes no snapshot.
+        """
+        self._dump = dump
+        self._load = load
+
+    # -- snapshots and checkpoints --------------------------------------------------
+
+    def checkpoint_body(self) -> str:
+        """The state applied so far, with the stream id and the duplicates filter it goes with.
+
+        Taken between two entries (on the event loop), so it is exactly the
+        state after ``applied``.
+        """
+        if self._dump is None:
+            raise RuntimeError("no state attached (attach_state)")
+        body = {
+            "epoch": self.epoch,
+            "applied": self.applied_id,
+            "seen": self._seen,
+            "state": self._dump(),
+        }
+        return json.dumps(body, separators=(",", ":"))
+
+    async def snapshot(self) -> bool:
+        """Write a checkpoint to the store and, if newer than Redis's, a snapshot there.
+
+        Returns whether Redis kept it (the stream was then trimmed behind the one before).
+        """
+        if self._dump is None or self.applied_id == "0-0":
+            return False
+        applied = self.applied_id
+        body = self.checkpoint_body()
+        self._snapshot_at = self._monotonic()
+        if self._checkpoint is not None:
+            try:
+                self._checkpoint(applied, body)
+            except Exception:
+                log.exception("keeping the checkpoint failed")
+        if applied == self._snapshot_id:
+            return False
+        kept = await self._snapshot_script(
+            keys=[self.keys.snapshot, self.keys.stream, self.keys.trimmed, self.keys.epoch],
+            args=[applied, zlib.compress(body.encode()), self.epoch or ""],
+        )
+        self._snapshot_id = applied
+        if kept:
+            log_event(log, "cluster.snapshot", node=self.node, applied=applied, bytes=len(body))
+        return bool(kept)
+
+    async def _choose_base(self, local: str | None) -> dict[str, Any] | None:
+        """The newest usable start: this node's checkpoint or the snapshot in Redis."""
+        candidates: list[tuple[str, dict[str, Any]]] = []
+        if local is not None:
+            try:
+                body = json.loads(local)
+                if body.get("epoch") == self.epoch:
+                    candidates.append(("local", body))
+                else:
+                    log_event(log, "cluster.checkpoint_other_epoch", node=self.node)
+            except (ValueError, AttributeError) as err:
+                log_event(log, "cluster.bad_checkpoint", logging.ERROR, error=str(err))
+        raw: Any = await self.redis.hget(self.keys.snapshot, "body")
+        if raw:
+            try:
+                candidates.append(("redis", json.loads(zlib.decompress(raw))))
+            except (ValueError, zlib.error) as err:
+                log_event(log, "cluster.bad_snapshot", logging.ERROR, error=str(err))
+        trimmed_raw = await self.redis.get(self.keys.trimmed)
+        trimmed = trimmed_raw.decode() if isinstance(trimmed_raw, bytes) else "0-0"
+        usable = [
+            (source, body)
+            for source, body in candidates
+            if isinstance(body.get("applied"), str)
+            and stream_key(body["applied"]) >= stream_key(trimmed)
+        ]
+        if not usable:
+            if stream_key(trimmed) > (0, 0):
+                raise StartupError(
+                    f"Redis key {self.keys.snapshot!r} at {self.url}",
+                    f"the log was trimmed to {trimmed} but no usable snapshot covers it",
+                    "start this node again once a running node has written a snapshot "
+                    f"(every [cluster] snapshot_every seconds), or delete {self.keys.trimmed!r} "
+                    "to start from what is left of the log",
+                )
+            return None
+        source, best = max(usable, key=lambda c: stream_key(c[1]["applied"]))
+        best["source"] = source
+        return best
 
     def append(self, facts: Sequence[Fact]) -> None:
         """Queue ``facts`` as one entry; the writer task sends it (never blocks)."""
@@ -262,8 +415,23 @@ class RedisFactLog:
         raw = await self.redis.get(self.keys.epoch)
         self.epoch = raw.decode() if isinstance(raw, bytes) else None
 
-    async def catch_up(self) -> int:
-        """Apply every entry already in the stream; returns how many there were."""
+    async def catch_up(self, local: str | None = None) -> int:
+        """Start from the newest base, then apply every entry after it; returns how many.
+
+        ``local`` is this node's last checkpoint (from its store), if any. The
+        base is that or the snapshot in Redis, whichever is newer and still
+        continuable (see the module docstring); none: the whole stream.
+        """
+        if self._load is not None:
+            base = await self._choose_base(local)
+            if base is not None and stream_key(base["applied"]) > stream_key(self.applied_id):
+                self._load(base["state"])
+                self.applied_id = self.base = self._snapshot_id = base["applied"]
+                self._seen = {str(k): int(v) for k, v in base["seen"].items()}
+                self.base_from = base["source"]
+                log_event(
+                    log, "cluster.base", node=self.node, source=self.base_from, applied=self.base
+                )
         count = 0
         while True:
             entries: Any = await self.redis.xrange(
@@ -343,6 +511,9 @@ class RedisFactLog:
         if declared:
             self.append([NodeGone(self.ids(), self._wall(), self.prefix, "")])
         await self.settled(flush)
+        if self._checkpoint is not None and self._dump is not None:
+            # A clean restart reads on from exactly here.
+            self._checkpoint(self.applied_id, self.checkpoint_body())
         await self.redis.delete(self.keys.lease(self.prefix))
 
     async def _declare_self_gone(self) -> bool:
@@ -552,9 +723,11 @@ class RedisFactLog:
             try:
                 if self._monotonic() >= self._grace_until:
                     await self._watch_others()
+                if self._monotonic() - self._snapshot_at >= self.snapshot_every:
+                    await self.snapshot()
             except _RETRYABLE as err:
                 self._redis_failed("lease", err)
-            await asyncio.sleep(self.renew)
+            await asyncio.sleep(min(self.renew, self.snapshot_every))
 
     async def _new_incarnation(self) -> None:
         """This node was declared gone (paused or cut off too long): start afresh.

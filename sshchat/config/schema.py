@@ -415,6 +415,12 @@ class Cluster:
         range=(0.2, 600),
         doc="seconds without renewal after which a node is declared gone (> 2 x lease_renew)",
     )
+    snapshot_every: float = option(
+        "cluster.snapshot_every",
+        60,
+        range=(0.1, 86400),
+        doc="seconds between snapshots of the state in Redis (the log is trimmed behind them)",
+    )
 
 
 #: What a ``[cluster] redis_url`` may start with.
@@ -888,8 +894,14 @@ class _Parser:
             )
         renew = self.seconds(table, "cluster.lease_renew")
         expire = self.seconds(table, "cluster.lease_expire")
+        every = self.seconds(table, "cluster.snapshot_every")
         return Cluster(
-            enabled=True, redis_url=url, node=node, lease_renew=renew, lease_expire=expire
+            enabled=True,
+            redis_url=url,
+            node=node,
+            lease_renew=renew,
+            lease_expire=expire,
+            snapshot_every=every,
         )
 
     def seconds(self, table: Mapping[str, Any], dotted: str) -> float:

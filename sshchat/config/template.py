@@ -192,6 +192,11 @@ commit_interval = {storage_commit_interval}
 # declared gone and its users shown offline everywhere.
 # lease_renew = {cluster_lease_renew}
 # lease_expire = {cluster_lease_expire}
+#
+# Every snapshot_every seconds a node writes the chat's state to Redis, and the
+# log is trimmed behind the snapshot before it: a node joining starts from the
+# newest snapshot, a node restarting from the state kept in its own database.
+# snapshot_every = {cluster_snapshot_every}
 
 # ---------------------------------------------------------------------------
 # Users: one [users.<login>] table per account.  `sshchat user add NAME`,

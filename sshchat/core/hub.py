@@ -36,7 +36,13 @@ from sshchat.core.events import (
     PrivateMessage,
     SendingTooFast,
 )
-from sshchat.core.facts import Fact, SessionClosed, SessionOpened
+from sshchat.core.facts import (
+    Fact,
+    MessageSaid,
+    PrivateMessageSent,
+    SessionClosed,
+    SessionOpened,
+)
 from sshchat.core.identity import Identity
 from sshchat.core.messaging import Messaging
 from sshchat.core.model import (
@@ -261,10 +267,32 @@ class Hub:
         if refusal is not None:
             self._refuse(facts, refusal)
             return
+        proposed_here = facts[-1].id in self._proposals
         for fact in facts:
             if not self.replication.redundant(fact):
                 self.apply(fact)
+        if not proposed_here:
+            self._charge_rate_limit(facts)
         self._settle(facts[-1].id, None)
+
+    def _charge_rate_limit(self, facts: Sequence[Fact]) -> None:
+        """Lines a user sent through another node count against their bucket here too.
+
+        So a user's message rate limit holds across the cluster: two sessions
+        on two nodes do not double it. The bucket is local (not a fact, not in
+        the digest): each node charges the lines it did not admit itself.
+        """
+        settings = self.state.settings
+        if settings.message_rate is None:
+            return
+        for fact in facts:
+            if isinstance(fact, MessageSaid | PrivateMessageSent):
+                account = self.state.accounts.get(fact.sender)
+                if account is None:
+                    continue
+                if account.bucket is None:
+                    account.bucket = TokenBucket(settings.message_rate, settings.message_burst)
+                account.bucket.charge(fact.text.count("\n") + 1)
 
     def unsent(self, facts: Sequence[Fact], seconds: float) -> None:
         """The replicated log gave up appending ``facts``: tell whoever proposed them."""

@@ -68,6 +68,15 @@ class TokenBucket:
         self.tokens -= min(cost, self.burst)
         return True
 
+    def charge(self, cost: float) -> None:
+        """Count ``cost`` spent elsewhere (another node), going into debt down to ``-burst``.
+
+        A user's lines through another cluster node use up the same allowance:
+        whatever this node lets through next waits until the debt is paid off.
+        """
+        self._refill()
+        self.tokens = max(-self.burst, self.tokens - min(cost, self.burst))
+
     def wait_time(self, cost: float = 1.0) -> float:
         """Seconds until ``cost`` tokens will be available (0 if they are now)."""
         self._refill()

@@ -155,6 +155,15 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX members_login ON members (login);
     ALTER TABLE accounts ADD COLUMN last_channel TEXT;
     """,
+    # 4: cluster mode: the hub state this node applied and the stream id it covers,
+    # written in the same transaction as the records of the facts before it.
+    """
+    CREATE TABLE cluster_checkpoint (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        applied TEXT NOT NULL,               -- the last stream entry applied
+        body TEXT NOT NULL                   -- JSON: epoch, applied, seen, state
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -572,6 +581,31 @@ class Store:
         if writer is not None:
             self._queue.put((writer, fact))
 
+    def checkpoint(self, applied: str, body: str) -> None:
+        """Queue cluster mode's checkpoint: the state applied up to stream id ``applied``.
+
+        Queued behind the records of every fact applied before it, so it is
+        committed in the same transaction as the last of them (or a later one):
+        a restart never loads a state older than the records on disk, nor one
+        whose records are missing. Never blocks.
+        """
+        if not self._closed:
+            self._queue.put((_write_checkpoint, applied, body))
+
+    def load_checkpoint(self) -> tuple[str, str] | None:
+        """The last committed checkpoint as ``(applied, body)``, or None (blocking)."""
+        try:
+            row = self._conn.execute(
+                "SELECT applied, body FROM cluster_checkpoint WHERE id = 1"
+            ).fetchone()
+        except sqlite3.Error as err:
+            raise StoreError(
+                f"database {self.path}",
+                f"cannot read the cluster checkpoint ({err})",
+                "delete the file to rebuild it from the cluster, " + _FIX_ELSEWHERE,
+            ) from None
+        return None if row is None else (str(row[0]), str(row[1]))
+
     def flush(self, timeout: float | None = None) -> bool:
         """Block until everything observed so far is committed; False on timeout."""
         if self._thread is None or not self._thread.is_alive():
@@ -686,6 +720,14 @@ def _insert_message(
         (when, kind, channel, sender, sender_nick, recipient, recipient_nick, text, int(action)),
     )
     return int(cursor.lastrowid or 0)
+
+
+def _write_checkpoint(conn: sqlite3.Connection, applied: str, body: str) -> None:
+    conn.execute(
+        "INSERT INTO cluster_checkpoint (id, applied, body) VALUES (1, ?, ?) "
+        "ON CONFLICT (id) DO UPDATE SET applied = excluded.applied, body = excluded.body",
+        (applied, body),
+    )
 
 
 def _write_chat(conn: sqlite3.Connection, m: f.MessageSaid) -> None:

@@ -337,3 +337,35 @@ async def test_workers_share_the_port_and_a_dead_worker_is_restarted(
             parent.wait()
     assert parent.returncode == 0
     assert "Traceback" not in log.read_text(errors="replace")
+
+
+async def test_a_restarted_node_catches_up_from_its_database_before_taking_logins(
+    cluster,
+) -> None:
+    # Only b writes checkpoints (and snapshots) often: it restarts from its own.
+    snapshots = FAST_LEASES + "snapshot_every = 0.2\n"
+    a = cluster.start("a", FAST_LEASES + "snapshot_every = 3600\n")
+    b = cluster.start("b", snapshots)
+    alice = await cluster.login(a, "alice")
+    carol = await cluster.login(b, "carol")
+    await alice.expect(r"carol connected")
+    for i in range(3):
+        alice.send(f"early {i}")
+    await shows_all(carol, [f"<alice> early {i}" for i in range(3)])
+    await asyncio.sleep(1.0)  # several checkpoints into b's database
+    b.proc.send_signal(signal.SIGKILL)
+    b.proc.wait(10)
+    await alice.expect(r"carol disconnected", timeout=20)
+    for i in range(3):
+        alice.send(f"missed {i}")
+    await shows_all(alice, [f"<alice> missed {i}" for i in range(3)])
+    b.log.rename(b.log.with_suffix(".first"))  # the restart logs (and listens) afresh
+    again = cluster.start("b", snapshots)
+    joined = again.log.read_text(errors="replace").rsplit("server.listening", 1)[0]
+    assert re.findall(r"cluster\.joined .*base_from=local", joined), joined[-2000:]
+    bob = await cluster.login(again, "bob")  # the history shown on login, from b's state
+    expected = [f"<alice> early {i}" for i in range(3)] + [f"<alice> missed {i}" for i in range(3)]
+    await shows_all(bob, expected)
+    await asyncio.sleep(0.5)  # a duplicate would have arrived by now
+    for line in expected:
+        assert bob.text.count(line) == 1, bob.text

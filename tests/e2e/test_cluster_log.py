@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from helpers.redis_server import RedisServer, free_port
@@ -20,7 +21,9 @@ from sshchat.core import refusals
 from sshchat.core.events import ChatMessage, Overruled, Presence, PresenceKind
 from sshchat.core.hub import Hub, HubError
 from sshchat.core.replication import LogUnavailable
+from sshchat.core.snapshot import dump_state, load_state
 from sshchat.errors import StartupError
+from sshchat.storage.sqlite import Store
 
 ACCOUNTS = [("alice", True), ("bob", False), ("carol", False), ("dave", False)]
 
@@ -39,15 +42,45 @@ class Node:
         self.log = log
         self.hub = hub
 
+    store: Store | None = None
+
     @classmethod
-    async def start(cls, url: str, name: str, **options) -> Node:
+    async def start(
+        cls, url: str, name: str, *, store: Path | None = None, hub: dict | None = None, **options
+    ) -> Node:
+        """``store``: a SQLite file that keeps this node's checkpoints, as the app's does.
+
+        ``hub``: options of the :class:`Hub` (its rate limits).
+        """
+        opened = Store.open(store) if store is not None else None
+        if opened is not None:
+            options["checkpoint"] = opened.checkpoint
         log = RedisFactLog(url, name, **options)
         await log.connect(within=5)
-        hub = Hub(ACCOUNTS, ids=log.ids, log=log)
-        await log.catch_up()
+        hub_ = Hub(ACCOUNTS, ids=log.ids, log=log, **(hub or {}))
+        log.attach_state(lambda: dump_state(hub_.state), lambda data: load_state(hub_.state, data))
+        local = opened.load_checkpoint() if opened is not None else None
+        if opened is not None:
+            opened.attach(hub_)
+        await log.catch_up(local[1] if local is not None else None)
         await log.start()
         await log.settled(10)
-        return cls(log, hub)
+        node = cls(log, hub_)
+        node.store = opened
+        return node
+
+    async def stop(self) -> None:
+        await self.log.close(flush=1)
+        if self.store is not None:
+            self.store.close()
+
+    async def kill(self) -> None:
+        """Stop as ``kill -9`` would: no leaving, nothing more written."""
+        await self.log.halt()
+        self.log.closed = True
+        await self.log._close_client()
+        if self.store is not None:
+            self.store.close()
 
     async def connect(self, login: str) -> tuple:
         sink = RecordingSink()
@@ -82,7 +115,7 @@ async def cluster(redis_server: RedisServer, count: int, **options) -> AsyncIter
         yield nodes
     finally:
         for node in nodes:
-            await node.log.close(flush=1)
+            await node.stop()
 
 
 def said(sink: RecordingSink) -> list[str]:
@@ -424,3 +457,138 @@ async def test_redis_restarted_empty_is_detected_once_and_the_chat_goes_on(
     finally:
         for node in (a, b):
             await node.log.close(flush=1)
+
+
+def stream(redis_server: RedisServer) -> list:
+    client = redis_server.client()
+    try:
+        return client.xrange("sshchat:log")
+    finally:
+        client.close()
+
+
+async def test_a_restarted_node_reads_on_from_its_own_store_without_duplicates(
+    redis_server, tmp_path
+) -> None:
+    options = {"renew": 0.1, "expire": 0.5}
+    db = tmp_path / "a.db"
+    async with cluster(redis_server, 1, **options) as (b,):
+        a = await Node.start(redis_server.url, "a", store=db, **options)
+        alice, _ = await a.connect("alice")
+        bob, _ = await b.connect("bob")
+        for i in range(5):
+            a.hub.say(alice, f"early {i}")
+        await quiesce(redis_server, a, b)
+        await a.log.snapshot()  # the periodic checkpoint, now
+        checkpointed = a.log.applied_id
+        await a.kill()
+        # While a is down, the chat goes on (and a's users are declared gone).
+        for i in range(5):
+            b.hub.say(bob, f"missed {i}")
+        deadline = time.monotonic() + 20
+        while b.hub.accounts["alice"].online:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        await quiesce(redis_server, b)
+        restarted = await Node.start(redis_server.url, "a", store=db, **options)
+        try:
+            assert restarted.log.base_from == "local"
+            assert restarted.log.base == checkpointed
+            await quiesce(redis_server, restarted, b)
+            history = [m.text for m in restarted.hub.default_channel.history]
+            expected = [f"early {i}" for i in range(5)] + [f"missed {i}" for i in range(5)]
+            assert history == expected  # what it missed, each line once
+            assert restarted.hub.digest() == b.hub.digest()
+            # Its database has each line once too.
+            rows = restarted.store._conn.execute(
+                "SELECT text FROM messages WHERE kind = 'chat' ORDER BY id"
+            ).fetchall()
+            assert [r[0] for r in rows] == expected
+        finally:
+            await restarted.stop()
+
+
+async def test_a_cleanly_stopped_node_restarts_from_exactly_where_it_left(
+    redis_server, tmp_path
+) -> None:
+    db = tmp_path / "a.db"
+    async with cluster(redis_server, 1) as (b,):
+        a = await Node.start(redis_server.url, "a", store=db)
+        alice, _ = await a.connect("alice")
+        a.hub.say(alice, "hello")
+        await quiesce(redis_server, a, b)
+        await a.stop()  # leaving writes a last checkpoint
+        await quiesce(redis_server, b)
+        head = stream(redis_server)[-1][0].decode()
+        restarted = await Node.start(redis_server.url, "a", store=db)
+        try:
+            assert restarted.log.base_from == "local" and restarted.log.base == head
+            await quiesce(redis_server, restarted, b)
+            assert restarted.hub.digest() == b.hub.digest()
+        finally:
+            await restarted.stop()
+
+
+async def test_a_node_joining_after_trimming_starts_from_the_snapshot(redis_server) -> None:
+    async with cluster(redis_server, 2) as (a, b):
+        alice, _ = await a.connect("alice")
+        bob, _ = await b.connect("bob")
+        for round_ in range(3):
+            for line in [f"/create dev{round_}", f"line {round_}", f"/nick al{round_}"]:
+                handle_line(a.hub, alice, line)
+                await quiesce(redis_server, a, b)
+            b.hub.say(bob, f"bob {round_}")
+            await quiesce(redis_server, a, b)
+            await (a if round_ % 2 else b).log.snapshot()
+        entries = stream(redis_server)
+        client = redis_server.client()
+        try:
+            trimmed = client.get("sshchat:trimmed").decode()
+        finally:
+            client.close()
+        first = entries[0][0].decode()
+        assert first == trimmed != "0-0"  # the stream was trimmed behind the older snapshot
+        late = await Node.start(redis_server.url, "late")
+        try:
+            assert late.log.base_from == "redis"
+            await quiesce(redis_server, a, b, late)
+            assert late.hub.digest() == a.hub.digest() == b.hub.digest()
+            assert late.hub.accounts["alice"].nick == "al2"
+            assert [m.text for m in late.hub.channels["dev0"].history] == ["line 0"]
+        finally:
+            await late.stop()
+        # Without the snapshot, what is left of the log alone gives another state.
+        replayed = Hub(ACCOUNTS)
+        for _id, fields in entries:
+            for raw in fields[b"f"].split(b"\n"):
+                replayed.apply(f.decode(raw))
+        assert replayed.digest() != a.hub.digest()
+        # The snapshot lost (deleted by hand): a new node refuses to start half-blind.
+        client = redis_server.client()
+        try:
+            client.delete("sshchat:snapshot")
+        finally:
+            client.close()
+        with pytest.raises(StartupError, match=r"no usable snapshot.*snapshot_every"):
+            await Node.start(redis_server.url, "blind")
+
+
+async def test_a_users_message_rate_limit_holds_across_nodes(redis_server) -> None:
+    limits = {"hub": {"message_rate": 0.05, "message_burst": 5}}  # no refill to speak of
+    a = await Node.start(redis_server.url, "a", **limits)
+    b = await Node.start(redis_server.url, "b", **limits)
+    try:
+        on_a, _ = await a.connect("alice")
+        on_b, _ = await b.connect("alice")  # the same user on the other node
+        for i in range(5):  # the whole burst, through node a
+            assert a.hub.admit_line(on_a)
+            a.hub.say(on_a, f"a{i}")
+        await quiesce(redis_server, a, b)
+        # Node b counted them: the user has nothing left there either.
+        assert not b.hub.admit_line(on_b)
+        assert not a.hub.admit_line(on_a)
+        # Lines are charged once: a's own lines did not cost twice on a.
+        assert a.hub.accounts["alice"].bucket.tokens > -1
+    finally:
+        for node in (a, b):
+            await node.stop()

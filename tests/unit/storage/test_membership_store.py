@@ -119,7 +119,7 @@ def test_a_version_2_database_is_upgraded_in_place(db: Path) -> None:
 
     hub, store = attached(db)
     try:
-        assert rows(db, "PRAGMA user_version") == [(SCHEMA_VERSION,)] == [(3,)]
+        assert rows(db, "PRAGMA user_version") == [(SCHEMA_VERSION,)] == [(4,)]
         assert rows(db, "SELECT count(*) FROM members") == [(0,)]
         bob = hub.accounts["bob"]
         assert (bob.nick, bob.last_seen, bob.last_channel, bob.channels) == ("bobby", 3, None, {})
