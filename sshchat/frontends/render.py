@@ -500,7 +500,9 @@ class Renderer:
         elif not own and not replay:
             self._ring(mention=False)
         color = self.color
-        nick_sgr = self.nick_sgr(event.sender, event.channel) + (BOLD if own else "") if color else ""
+        nick_sgr = ""
+        if color:
+            nick_sgr = self.nick_sgr(event.sender, event.channel) + (BOLD if own else "")
         tagged = event.channel is not None and event.channel != current_channel
         # Everything the lines depend on besides the event (see _shared_lines).
         key = (tagged, nick_sgr, sgr, color, self.prefs.timestamps, self.width)
