@@ -182,6 +182,15 @@ class FrontEnd:
     #: whose input makes output of its own, outside the bounded outbox (a pty
     #: echoes and redraws for every key), set this so that output cannot pile up.
     input_waits_for_output = False
+    #: While a session is busy (more events already waiting after a write, or
+    #: its last two writes less than twice this apart), the writer waits this
+    #: many seconds after each write, so that what arrives meanwhile goes out
+    #: as one write (one SSH packet). The wait is a timer, so when the event
+    #: loop lags under load the batches grow with the lag. A line after a quiet
+    #: spell, and the reply to a command, go out at once.
+    coalesce_seconds = 0.03
+    #: Wait after every write, busy or not (a pty: see TerminalFrontEnd).
+    coalesce_always = False
 
     def __init__(
         self,
@@ -225,6 +234,7 @@ class FrontEnd:
         self._closing = False
         self._stopped = False
         self._task: asyncio.Task[None] | None = None
+        self._last_write = -1e9  # loop time; see coalesce_seconds
 
     # -- life cycle ------------------------------------------------------------
 
@@ -329,8 +339,17 @@ class FrontEnd:
             if lines:
                 await self._writable.wait()
                 await self._emit(lines)
+                await self._coalesce()
             if self._closing and not len(self.outbox):
                 return
+
+    async def _coalesce(self) -> None:
+        """After a write: wait a little while the session is busy (see coalesce_seconds)."""
+        now = asyncio.get_running_loop().time()
+        busy = len(self.outbox) > 0 or now - self._last_write < 2 * self.coalesce_seconds
+        self._last_write = now
+        if busy or self.coalesce_always:
+            await asyncio.sleep(self.coalesce_seconds)
 
     def _current_channel(self) -> str:
         return self.client.current.name if self.client is not None else ""

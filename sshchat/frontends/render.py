@@ -289,6 +289,31 @@ def day_separator(day: datetime.date) -> str:
     return f"-- {_WEEKDAYS[day.weekday()]} {day.day} {_MONTHS[day.month - 1]} {day.year} --"
 
 
+# -- lines shared between sessions ----------------------------------------------------
+
+# A chat line is rendered once per recipient: 500 members, 500 renders of the
+# same event, nearly all alike. What differs between sessions is small and
+# known before rendering (channel tag or not, the sender's colour in this
+# session, own line or mention, colour and time stamps on or off, width), so
+# the lines are kept per event under those parts and the other recipients get
+# a copy. The fan-out renders an event in every session within a few loop
+# turns, so a few dozen recent events are all that is worth keeping; an entry
+# holds its event, so the id it is keyed under cannot be reused meanwhile.
+_SHARED_EVENTS = 64
+_shared: dict[int, tuple[ChatMessage, dict[tuple[object, ...], list[str]]]] = {}
+
+
+def _shared_lines(event: ChatMessage) -> dict[tuple[object, ...], list[str]]:
+    entry = _shared.get(id(event))
+    if entry is not None and entry[0] is event:
+        return entry[1]
+    if len(_shared) >= _SHARED_EVENTS:
+        del _shared[next(iter(_shared))]  # the oldest
+    lines: dict[tuple[object, ...], list[str]] = {}
+    _shared[id(event)] = (event, lines)
+    return lines
+
+
 class Renderer:
     """Renders events for one session.
 
@@ -517,20 +542,32 @@ class Renderer:
         return cached[1].search(text) is not None
 
     def _chat(self, event: ChatMessage, current_channel: str, *, replay: bool = False) -> list[str]:
-        head = self._stamp(event.time) + self._tag(event.channel, current_channel)
-        nick = self._nick(event.sender, event.nick, event.channel)
+        own = event.sender == self.own_login
         sgr = ""
-        if event.sender != self.own_login and self._mentions_me(event.text):
+        if not own and self._mentions_me(event.text):
             sgr = BOLD + YELLOW
             if not replay:
                 self._ring(mention=True)
-        elif event.sender != self.own_login and not replay:
+        elif not own and not replay:
             self._ring(mention=False)
-        if event.action:
-            body = [("* ", ""), *nick, (" ", ""), (event.text, sgr)]
-        else:
-            body = [("<", ""), *nick, ("> ", ""), (event.text, sgr)]
-        return self._line(head, body, head_len=len(body) - 1)
+        color = self.color
+        nick_sgr = ""
+        if color:
+            nick_sgr = self.nick_sgr(event.sender, event.channel) + (BOLD if own else "")
+        tagged = event.channel is not None and event.channel != current_channel
+        # Everything the lines depend on besides the event (see _shared_lines).
+        key = (tagged, nick_sgr, sgr, color, self.prefs.timestamps, self.width)
+        shared = _shared_lines(event)
+        lines = shared.get(key)
+        if lines is None:
+            head = self._stamp(event.time) + self._tag(event.channel, current_channel)
+            nick = [(event.nick, nick_sgr)]
+            if event.action:
+                body = [("* ", ""), *nick, (" ", ""), (event.text, sgr)]
+            else:
+                body = [("<", ""), *nick, ("> ", ""), (event.text, sgr)]
+            lines = shared[key] = self._line(head, body, head_len=len(body) - 1)
+        return list(lines)
 
     def _private(
         self, event: PrivateMessage, current_channel: str, *, replay: bool = False

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import Callable, Iterator
 from typing import Any, TextIO, cast
 
@@ -56,6 +57,7 @@ from prompt_toolkit.filters import Condition, is_searching
 from prompt_toolkit.formatted_text import StyleAndTextTuples
 from prompt_toolkit.history import History
 from prompt_toolkit.input import Input
+from prompt_toolkit.input.ansi_escape_sequences import ANSI_SEQUENCES
 from prompt_toolkit.input.vt100_parser import Vt100Parser
 from prompt_toolkit.key_binding import KeyBindings, KeyPress, merge_key_bindings
 from prompt_toolkit.key_binding.bindings.page_navigation import load_page_navigation_bindings
@@ -77,7 +79,8 @@ from sshchat.frontends.render import palette_for
 
 __all__ = ["ChannelInput", "TerminalFrontEnd"]
 
-# Lines arriving within this many seconds of the last print share one redraw.
+# Lines arriving within this many seconds of the last print share one redraw
+# (FrontEnd.coalesce_seconds).
 COALESCE_SECONDS = 0.03
 # Window changes arriving within this many seconds of the first share one redraw.
 RESIZE_SECONDS = 0.05
@@ -138,6 +141,37 @@ def _merge_runs(keys: list[KeyPress]) -> list[KeyPress]:
 
 
 _BREAKS = (Keys.ControlM, Keys.ControlJ)
+# C0 controls, DEL and C1 controls: each is a key of its own.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _plain_keys(run: str, keys: list[KeyPress]) -> None:
+    """Keys for ``run`` (no control characters), as the parser and _merge_runs make them."""
+    if len(run) >= PASTE_RUN and run.isprintable():
+        keys.append(KeyPress(Keys.BracketedPaste, run))
+    elif run:
+        keys.extend(_merge_runs([KeyPress(ch, ch) for ch in run]))
+
+
+def _keys_without_parser(data: str) -> list[KeyPress]:
+    """The keys of ``data``, which holds no ESC, without the VT100 parser.
+
+    Only ESC starts a sequence of more than one character, so without it every
+    control character is a key by itself (the parser's table, or the
+    character) and the text between them is typed text: a typed line and its
+    Enter become two key presses instead of a parser step per character
+    (``bench/RESULTS.md``, 2026-12-01, section 4).
+    """
+    keys: list[KeyPress] = []
+    start = 0
+    for match in _CONTROL.finditer(data):
+        _plain_keys(data[start : match.start()], keys)
+        ch = match.group()
+        key = ANSI_SEQUENCES.get(ch, ch)
+        keys.append(KeyPress(key, ch))  # type: ignore[arg-type]  # single characters map to one key
+        start = match.end()
+    _plain_keys(data[start:], keys)
+    return keys
 
 
 class ChannelInput(Input):
@@ -157,6 +191,9 @@ class ChannelInput(Input):
     ) -> None:
         self._keys: list[KeyPress] = []
         self._parser = _Parser(self._keys.append)
+        # True from the time the parser was given an ESC until it is flushed:
+        # it may hold the start of an escape sequence, so it must see what follows.
+        self._parser_busy = False
         self._data: list[str] = []
         self._callbacks: list[Callable[[], None] | None] = []
         self._closed = False
@@ -246,6 +283,12 @@ class ChannelInput(Input):
         keys: list[KeyPress] = []
         chunks, self._data = self._data, []
         for data in chunks:
+            if not self._parser_busy and "\x1b" not in data:
+                # No escape sequence can start here: skip the VT100 parser.
+                self._keys.extend(_keys_without_parser(data))
+                keys.extend(self._take_keys())
+                continue
+            self._parser_busy = True
             self._parser.feed(data)
             keys.extend(self._take_keys())
         keys.extend(self._take_keys())
@@ -253,6 +296,7 @@ class ChannelInput(Input):
 
     def flush_keys(self) -> list[KeyPress]:
         self._parser.flush()
+        self._parser_busy = False
         return self._take_keys()
 
     @property
@@ -511,6 +555,12 @@ class TerminalFrontEnd(FrontEnd):
     color = True
     line_breaks = "\r\n\x03"  # Ctrl-C clears the line being typed
     input_waits_for_output = True
+    coalesce_seconds = COALESCE_SECONDS
+    # Every print above the prompt costs a repaint of it as well, and when the
+    # loop lags (a busy server) waiting after each one lets batches grow with
+    # the lag: measured, holding only while busy cost 1.4x the CPU per
+    # delivery at saturation with 50 channels of 10 (bench/RESULTS.md).
+    coalesce_always = True
 
     def __init__(
         self, *args: Any, term_type: str = "xterm", colorterm: str = "", **kwargs: Any
@@ -536,9 +586,12 @@ class TerminalFrontEnd(FrontEnd):
         # The bytes of the last full repaint of the prompt (see _emit), and a
         # list collecting written data while such a repaint is recorded.
         self._replay: str | None = None
+        # That repaint and what the prompt showed then (see _rendered).
+        self._recorded: tuple[str, object] | None = None
         self._searcher: SearchBufferControl | None = None  # see enable_search
         self._erase: str | None = None
         self._capture: list[str] | None = None
+        self._held: list[str] | None = None  # see _one_write
 
     def raw_line_limit(self) -> int:
         # Raw input includes escape sequences for cursor keys and the like.
@@ -547,14 +600,45 @@ class TerminalFrontEnd(FrontEnd):
     def _write_raw(self, data: str) -> None:
         if self._capture is not None:
             self._capture.append(data)
+        if self._held is not None:
+            self._held.append(data)
+        else:
+            self._send(data)
+
+    def _send(self, data: str) -> None:
         if not self._stopped:
             with contextlib.suppress(Exception):
                 self.transport.write(data)
 
     def _rendered(self, app: Any) -> None:
-        """After every render: a replayed prompt would now be stale."""
+        """After every render: replay the recorded repaint only if the prompt looks as then.
+
+        A render draws only what changed, so its bytes are no repaint; but when
+        the prompt shows what it showed when the repaint was recorded (the
+        usual case: the line typed has been sent and the input line is empty
+        again), the screen - and the renderer's idea of it - are what that
+        repaint leaves, and the next print can replay it instead of going
+        through ``in_terminal()`` and a full render (``bench/RESULTS.md``,
+        2026-12-01, section 4).
+        """
         if self._capture is None:
-            self._replay = None
+            recorded = self._recorded
+            if recorded is not None and recorded[1] == self._screen_key():
+                self._replay = recorded[0]
+            else:
+                self._replay = None
+
+    def _screen_key(self) -> object:
+        """What the prompt area shows, as far as a recorded repaint depends on it."""
+        app = self.app
+        if app is None or app.layout.is_searching:
+            return None  # never equal to a recorded key: searching is not replayed
+        buffer = app.current_buffer
+        return (tuple(self._prompt()), buffer.text, buffer.cursor_position, self.size)
+
+    def _forget_repaint(self) -> None:
+        self._replay = None
+        self._recorded = None
 
     def set_size(self, columns: int, rows: int) -> None:
         """The client's terminal changed size; re-lay out the prompt shortly.
@@ -575,7 +659,7 @@ class TerminalFrontEnd(FrontEnd):
         if size != self.size:
             # The terminal may have re-wrapped the prompt already: replaying
             # its old bytes would draw it for the old width.
-            self._replay = None
+            self._forget_repaint()
         self.size = size
         self.renderer.width = size.columns
         if self._resize_timer is None and self.app is not None and self.app.is_running:
@@ -690,7 +774,7 @@ class TerminalFrontEnd(FrontEnd):
         app = self.app
         if app is None or not app.is_running:
             return
-        self._replay = None  # what the screen showed is gone
+        self._forget_repaint()  # what the screen showed is gone
         self._erase = None
         app.renderer.clear()  # erase, cursor home, and forget what was drawn
         app.invalidate()
@@ -769,18 +853,37 @@ class TerminalFrontEnd(FrontEnd):
             return
         if self._replay is not None:
             self._print_and_replay(app, text, self._replay)
-        else:
+            return
+        with self._one_write():
             async with in_terminal():
                 self.output.write_raw(text)
                 self.output.flush()
                 self._capture = []
-            # Leaving in_terminal() repainted the prompt from scratch; remember
-            # those bytes so that the next print can replay them.
-            self._replay = "".join(self._capture) if app.is_running else None
-            self._erase = None
-            self._capture = None
-        # Let lines that arrive meanwhile pile up for the next batch.
-        await asyncio.sleep(COALESCE_SECONDS)
+        # Leaving in_terminal() repainted the prompt from scratch; remember
+        # those bytes so that the next print can replay them.
+        self._replay = "".join(self._capture) if app.is_running else None
+        self._recorded = None if self._replay is None else (self._replay, self._screen_key())
+        self._erase = None
+        self._capture = None
+
+    @contextlib.contextmanager
+    def _one_write(self) -> Iterator[None]:
+        """Send what is written meanwhile as one write: one SSH packet, not one per flush.
+
+        Printing through ``in_terminal()`` flushes three times (the erase, the
+        text, the repaint); each flush would be a packet of its own.
+        """
+        if self._held is not None:  # already inside one
+            yield
+            return
+        held: list[str] = []
+        self._held = held
+        try:
+            yield
+        finally:
+            self._held = None
+            if held:
+                self._send("".join(held))
 
     def _print_and_replay(self, app: Any, text: str, replay: str) -> None:
         """Print above the prompt without a prompt_toolkit render.
@@ -799,12 +902,12 @@ class TerminalFrontEnd(FrontEnd):
             renderer = app.renderer
             state = dict(renderer.__dict__)
             self._capture = []
+            held, self._held = self._held, []  # recorded, not sent: it goes out with the text
             try:
                 renderer.erase(leave_alternate_screen=False)
             finally:
                 self._erase = "".join(self._capture)
                 self._capture = None
+                self._held = held
                 renderer.__dict__.update(state)
-            self._write_raw(text.replace("\n", "\r\n") + replay)
-            return
         self._write_raw(self._erase + text.replace("\n", "\r\n") + replay)

@@ -1,0 +1,102 @@
+"""Typed input: plain chunks skip the VT100 parser; the prompt's repaint survives renders.
+
+Finding 2 of bench/RESULTS.md: every typed character went through
+prompt_toolkit's parser, and every render of the prompt threw away the recorded
+repaint, so the next line printed to a session that types went through a full
+render. Both made a typed line cost as much as tens of deliveries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from helpers.frontends import Recorder, stop, until
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sshchat.core.events import Notice
+from sshchat.core.hub import Hub
+from sshchat.frontends import terminal
+from sshchat.frontends.terminal import ChannelInput, TerminalFrontEnd, _merge_runs, _Parser
+
+# Everything a client may send but ESC: printable text, C0/C1 controls, DEL,
+# joiners and other characters that are not printable, wide characters.
+no_escape = st.text(
+    alphabet=st.one_of(
+        st.sampled_from("abc xyz/#@\r\n\t\x7f\x03\x04\x00\x15\x17\x85\x9b\u200d\u2028é中🙂"),
+        st.characters(blacklist_characters="\x1b", blacklist_categories=("Cs",)),
+    ),
+    max_size=60,
+)
+
+
+def parsed(data: str) -> list[tuple[object, str]]:
+    keys: list = []
+    parser = _Parser(keys.append)
+    parser.feed(data)
+    return [(k.key, k.data) for k in _merge_runs(keys)]
+
+
+@given(no_escape)
+def test_keys_without_the_parser_are_the_parsers_keys(data: str) -> None:
+    got = [(k.key, k.data) for k in terminal._keys_without_parser(data)]
+    assert got == parsed(data)
+
+
+def test_plain_chunks_skip_the_parser_until_an_escape_may_be_pending(monkeypatch) -> None:
+    fed: list[str] = []
+    original = _Parser.feed
+    monkeypatch.setattr(
+        _Parser, "feed", lambda self, data: (fed.append(data), original(self, data))
+    )
+    chan = ChannelInput()
+    chan.feed("hello there, everyone\r")
+    keys = chan.read_keys()
+    assert [k.data for k in keys] == ["hello there, everyone", "\r"]
+    assert fed == []
+    chan.feed("\x1b[A")  # Up: an escape sequence goes through the parser...
+    chan.read_keys()
+    chan.feed("x")  # ...and so does what follows, until the parser is flushed
+    chan.read_keys()
+    assert fed == ["\x1b[A", "x"]
+    chan.flush_keys()
+    chan.feed("back to plain\r")
+    chan.read_keys()
+    assert fed == ["\x1b[A", "x"]
+
+
+def test_a_lone_escape_then_text_still_reaches_the_parser() -> None:
+    chan = ChannelInput()
+    chan.feed("\x1b")
+    assert chan.read_keys() == []  # maybe the start of a sequence
+    chan.feed("b")  # Alt-b
+    keys = chan.read_keys() + chan.flush_keys()
+    assert [(k.key, k.data) for k in keys] == parsed("\x1bb")
+
+
+async def test_the_repaint_is_kept_when_the_prompt_looks_as_when_it_was_recorded() -> None:
+    transport = Recorder()
+    hub = Hub([("alice", False), ("bob", False)], default_channel="lobby")
+    front = TerminalFrontEnd(hub, transport, "alice", welcome="hi")
+    front.start()
+    app = None
+    try:
+        await until(lambda: front._replay is not None)  # recorded by the welcome's print
+        app = front.app
+        assert app is not None
+        front.feed("draft")
+        await until(lambda: "draft" in transport.text)
+        await until(lambda: front._replay is None)  # the prompt shows the draft now
+        front.feed("\x15sent line\r")  # Ctrl-U, a line, Enter: empty prompt again
+        await until(lambda: "sent line" in transport.text and not app.current_buffer.text)
+        renders = app.render_counter
+        await until(lambda: app.render_counter > renders and front._replay is not None)
+        # The next print replays it: no full render of the prompt.
+        renders = app.render_counter
+        front.outbox.deliver(Notice("from-outside"))
+        await until(lambda: "from-outside" in transport.text)
+        for _ in range(50):
+            await asyncio.sleep(0)
+        assert app.render_counter == renders
+    finally:
+        await stop(front)
