@@ -115,8 +115,10 @@ redis.call('HSET', KEYS[1], 'id', ARGV[1], 'body', ARGV[2])
 return 1
 """
 
-# Declare a node gone, once, only if its lease really is gone (atomic).
+# Declare a node gone, once, only if its lease really is gone (atomic) -- and it is
+# still listed: a listing read just before Redis restarted empty is not evidence.
 _DECLARE_GONE = """
+if redis.call('HEXISTS', KEYS[3], ARGV[2]) == 0 then return 0 end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'EX', 86400) then
   redis.call('HDEL', KEYS[3], ARGV[2])
