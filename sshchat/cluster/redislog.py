@@ -37,6 +37,17 @@ to the node's own SQLite file (``checkpoint``). A node starting takes the
 newer of its own checkpoint (same epoch, not trimmed past) and the snapshot
 in Redis, then reads the stream after it (:meth:`catch_up`).
 
+**Re-seeding after Redis lost everything.** A node that finds the epoch key
+gone (Redis restarted without persistence) sets a new epoch and appends a
+*candidate* marker to the new stream with the position it had applied, then,
+``reseed_window`` seconds later, a *close* marker. At the first close marker
+of that epoch every node -- reading the same entries in the same order --
+picks the same winner: the candidate with the highest position (the earliest
+marker on a tie). The winner writes its state at exactly that entry as the
+snapshot; every other node stops reading there, loads that snapshot (keeping
+its own sessions' sinks) and reads on after it. So the nodes agree again, and
+a node that was behind gets back what it had missed before the loss.
+
 Redis unreachable while running: the reader and writer retry (with a
 socket timeout above the XREAD block time, so a dead connection is noticed);
 users stay connected; a batch that cannot be appended within ``give_up``
@@ -94,8 +105,20 @@ NODE_GONE_REASON = (
 
 _RETRYABLE = (RedisError, OSError, asyncio.TimeoutError)
 
-# Declare a node gone, once, only if its lease really is gone (atomic).
+ADOPT_WITHIN = 30.0  # seconds a node waits for the winner's snapshot after a re-seed
+
+# The winner of a re-seed writes its state as the snapshot at the close marker
+# (unless the epoch changed again meanwhile).
+_RESEED = """
+if redis.call('GET', KEYS[2]) ~= ARGV[3] then return 0 end
+redis.call('HSET', KEYS[1], 'id', ARGV[1], 'body', ARGV[2])
+return 1
+"""
+
+# Declare a node gone, once, only if its lease really is gone (atomic) -- and it is
+# still listed: a listing read just before Redis restarted empty is not evidence.
 _DECLARE_GONE = """
+if redis.call('HEXISTS', KEYS[3], ARGV[2]) == 0 then return 0 end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'EX', 86400) then
   redis.call('HDEL', KEYS[3], ARGV[2])
@@ -217,6 +240,8 @@ class RedisFactLog:
         on_reset: Callable[[], None] | None = None,
         snapshot_every: float = SNAPSHOT_EVERY,
         checkpoint: Callable[[str, str], None] | None = None,
+        reseed_window: float | None = None,
+        adopt_within: float = ADOPT_WITHIN,
     ) -> None:
         """``renew`` / ``expire``: the lease intervals (seconds; tests make them short).
 
@@ -225,6 +250,9 @@ class RedisFactLog:
         Redis is found to have lost everything (restarted without persistence).
         ``snapshot_every``: seconds between snapshots; ``checkpoint(applied, body)``
         is given the same body for the node's own store (see :meth:`attach_state`).
+        ``reseed_window``: seconds between noticing that Redis lost everything and
+        closing the election of the node whose state re-seeds it (default: one lease
+        renewal plus two seconds, so that every running node has noticed and stood).
         """
         self.url = url
         self.node = node
@@ -271,6 +299,20 @@ class RedisFactLog:
         self._snapshot_id = "0-0"  # the position of the last snapshot written here
         self.base = "0-0"  # where this node's state started (a snapshot's id, or 0-0)
         self.base_from = "log"  # "log", "local" (own checkpoint) or "redis" (a snapshot)
+        self.reseed_window = renew + 2.0 if reseed_window is None else reseed_window
+        self.adopt_within = adopt_within
+        self._reseed_script = self.redis.register_script(_RESEED)
+        self._epoch_lock = asyncio.Lock()
+        self._recheck_epoch = False  # the reader lost Redis: look at the epoch before reading
+        # Re-seed elections: epoch -> candidates (position, marker id, prefix) seen so far.
+        self._candidates: dict[str, list[tuple[tuple[int, int], str, str]]] = {}
+        self._standing: set[str] = set()  # epochs this node stood in, not yet closed
+        self._closed: set[str] = set()  # epochs whose election is settled
+        self._closing: set[str] = set()  # epochs this node will append a close marker for
+        self._adopt: tuple[str, str, str] | None = None  # (epoch, close id, winner)
+        self._background: set[asyncio.Task[None]] = set()
+        self.reseeds = 0  # elections settled here
+        self.reseeded_from: str | None = None  # the winner's prefix, at the last one
 
     # -- the FactLog port -----------------------------------------------------------
 
@@ -325,8 +367,8 @@ class RedisFactLog:
 
         Returns whether Redis kept it (the stream was then trimmed behind the one before).
         """
-        if self._dump is None or self.applied_id == "0-0":
-            return False
+        if self._dump is None or self.applied_id == "0-0" or self._electing:
+            return False  # during a re-seed only the winner's state may become the base
         applied = self.applied_id
         body = self.checkpoint_body()
         self._snapshot_at = self._monotonic()
@@ -440,12 +482,15 @@ class RedisFactLog:
             if not entries:
                 return count
             for entry_id, fields in entries:
-                self._deliver(entry_id, fields)
                 count += 1
+                if self._deliver(entry_id, fields):
+                    await self._adopt_base()
+                    break  # read on after the adopted base
 
     async def start(self) -> None:
         """Register this node's lease and start the reader, writer and lease tasks."""
         self._halted = False
+        self._recheck_epoch = True  # Redis may have lost everything while this node was away
         try:
             await self._register()
         except LeaseLost:  # resumed after being declared gone
@@ -497,7 +542,7 @@ class RedisFactLog:
         with contextlib.suppress(asyncio.TimeoutError, RedisError, OSError):
             await self._leave(flush)
         self.closed = True
-        for task in self._tasks:
+        for task in [*self._tasks, *self._background]:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -531,10 +576,17 @@ class RedisFactLog:
 
     # -- reading -------------------------------------------------------------------------
 
-    def _deliver(self, entry_id: Any, fields: Any) -> None:
-        """Apply one stream entry (skipping a duplicate of a retried append)."""
+    def _deliver(self, entry_id: Any, fields: Any) -> bool:
+        """Apply one stream entry (skipping a duplicate of a retried append).
+
+        Returns True when reading must stop here: a re-seed was settled at
+        this entry and this node is to adopt the winner's state
+        (:meth:`_adopt_base`) before it applies anything after it.
+        """
         ident = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
         self.applied_id = ident
+        if b"m" in fields:
+            return self._marker(ident, fields)
         try:
             node = fields[b"n"].decode()
             incarnation = fields[b"i"].decode()
@@ -542,10 +594,10 @@ class RedisFactLog:
             facts = [decode(line) for line in fields[b"f"].split(b"\n") if line]
         except (KeyError, ValueError, UnicodeDecodeError, FactDecodeError) as err:
             log_event(log, "cluster.bad_entry", logging.ERROR, entry=ident, error=str(err))
-            return
+            return False
         prefix = entry_prefix(node, incarnation)
         if seq <= self._seen.get(prefix, 0):
-            return  # a retried append stored twice: applied once, everywhere
+            return False  # a retried append stored twice: applied once, everywhere
         self._seen[prefix] = seq
         try:
             if self._apply is not None:
@@ -558,6 +610,7 @@ class RedisFactLog:
             log.exception("applying stream entry %s failed", ident)
         if prefix == self.prefix:
             self._done(seq)
+        return False
 
     def _done(self, seq: int) -> None:
         if seq > self._done_seq:
@@ -568,17 +621,181 @@ class RedisFactLog:
         while self.running:
             await self._lease_valid()
             try:
+                if self._recheck_epoch:
+                    # Back after losing Redis: if it lost everything, stand in the
+                    # re-seed with the position applied before the loss, before
+                    # applying anything of the new log.
+                    await self._check_epoch()
+                    self._recheck_epoch = False
                 response: Any = await self.redis.xread(
                     {self.keys.stream: self.applied_id}, block=self.block_ms, count=READ_COUNT
                 )
             except _RETRYABLE as err:
                 self._redis_failed("read", err)
+                self._recheck_epoch = True
                 await asyncio.sleep(0.5)
                 continue
             self._redis_ok()
-            for _stream, entries in response or ():
-                for entry_id, fields in entries:
-                    self._deliver(entry_id, fields)
+            if await self._apply_entries(response):
+                await self._adopt_base()
+
+    async def _apply_entries(self, response: Any) -> bool:
+        """Apply what XREAD returned; True if it stopped at a re-seed to adopt."""
+        for _stream, entries in response or ():
+            for entry_id, fields in entries:
+                if self._deliver(entry_id, fields):
+                    return True
+        return False
+
+    # -- re-seeding after Redis lost everything -----------------------------------------
+
+    @property
+    def _electing(self) -> bool:
+        return bool(self._standing or self._candidates or self._adopt)
+
+    async def _stand(self, position: str) -> None:
+        """Stand in the re-seed of the current epoch with ``position``; close it later."""
+        epoch = self.epoch or ""
+        if epoch in self._standing or epoch in self._closed:
+            return
+        await self.redis.xadd(
+            self.keys.stream,
+            {"m": "candidate", "e": epoch, "p": position, "n": self.node, "i": self.incarnation},
+        )
+        self._standing.add(epoch)
+        log_event(log, "cluster.reseed_stand", node=self.node, epoch=epoch, position=position)
+        self._schedule_close(epoch)
+
+    def _schedule_close(self, epoch: str) -> None:
+        """Close the election of ``epoch`` after the window (every node that saw it does)."""
+        if epoch not in self._closing:
+            self._closing.add(epoch)
+            self._spawn(self._close_election(epoch))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _close_election(self, epoch: str) -> None:
+        await asyncio.sleep(self.reseed_window)
+        while self.running and epoch not in self._closed and epoch == self.epoch:
+            try:
+                await self.redis.xadd(self.keys.stream, {"m": "close", "e": epoch})
+                return
+            except _RETRYABLE as err:
+                self._redis_failed("reseed", err)
+                await asyncio.sleep(0.5)
+
+    def _marker(self, ident: str, fields: Any) -> bool:
+        """A re-seed marker: count a candidate, or settle the election at its close."""
+        try:
+            kind = fields[b"m"].decode()
+            epoch = fields[b"e"].decode()
+            if kind == "candidate":
+                prefix = entry_prefix(fields[b"n"].decode(), fields[b"i"].decode())
+                position = stream_key(fields[b"p"].decode())
+        except (KeyError, ValueError, UnicodeDecodeError) as err:
+            log_event(log, "cluster.bad_entry", logging.ERROR, entry=ident, error=str(err))
+            return False
+        if epoch in self._closed:
+            return False  # a late candidate or a second close: settled already
+        if kind == "candidate":
+            self._candidates.setdefault(epoch, []).append((position, ident, prefix))
+            if epoch == self.epoch:  # should every candidate die, the election still ends
+                self._schedule_close(epoch)
+            return False
+        if kind != "close":
+            return False
+        self._closed.add(epoch)
+        self._standing.discard(epoch)
+        candidates = self._candidates.pop(epoch, [])
+        if not candidates:
+            return False
+        # The highest position wins; on a tie, the earliest marker (same on every node).
+        best = max(candidates, key=lambda c: (c[0], tuple(-n for n in stream_key(c[1]))))
+        winner = best[2]
+        self.reseeds += 1
+        self.reseeded_from = winner
+        log_event(
+            log,
+            "cluster.reseed",
+            logging.WARNING,
+            node=self.node,
+            winner=winner,
+            position=f"{best[0][0]}-{best[0][1]}",
+            at=ident,
+        )
+        if winner == self.prefix:
+            if self._dump is not None:
+                body = self.checkpoint_body()  # the state after exactly this entry
+                self._spawn(self._publish_base(epoch, ident, body))
+            return False
+        if self._load is None:
+            return False
+        self._adopt = (epoch, ident, winner)
+        return True
+
+    async def _publish_base(self, epoch: str, ident: str, body: str) -> None:
+        """The winner: write its state at the close marker as the new base."""
+        while self.running:
+            try:
+                await self._reseed_script(
+                    keys=[self.keys.snapshot, self.keys.epoch],
+                    args=[ident, zlib.compress(body.encode()), epoch],
+                )
+                self._snapshot_id = ident
+                return
+            except _RETRYABLE as err:
+                self._redis_failed("reseed", err)
+                await asyncio.sleep(0.5)
+
+    async def _adopt_base(self) -> None:
+        """Wait for the winner's snapshot at the close marker and load it.
+
+        This node has applied nothing after that marker, so loading it and
+        reading on gives exactly the winner's state; local sessions keep their
+        sinks (:func:`~sshchat.core.snapshot.load_state`). Should the winner
+        never write it (it died), this node goes on with its own state.
+        """
+        if self._adopt is None:
+            return
+        _epoch, ident, winner = self._adopt
+        deadline = self._monotonic() + self.adopt_within
+        try:
+            while self.running:
+                try:
+                    raw: Any = await self.redis.hmget(self.keys.snapshot, ["id", "body"])
+                except _RETRYABLE as err:
+                    self._redis_failed("reseed", err)
+                    raw = [None, None]
+                if raw[0] is not None and raw[0].decode() == ident and raw[1]:
+                    self._load_base(ident, raw[1], winner)
+                    return
+                if self._monotonic() > deadline:
+                    log_event(
+                        log, "cluster.reseed_missing", logging.ERROR, node=self.node, winner=winner
+                    )
+                    return
+                await asyncio.sleep(0.05)
+        finally:
+            self._adopt = None
+
+    def _load_base(self, ident: str, raw: bytes, winner: str) -> None:
+        try:
+            body = json.loads(zlib.decompress(raw))
+            if self._load is None:
+                return
+            self._load(body["state"])
+            seen = {str(k): int(v) for k, v in body["seen"].items()}
+        except Exception as err:  # a damaged base: keep our own state, say so
+            log_event(log, "cluster.reseed_bad", logging.ERROR, node=self.node, error=str(err))
+            return
+        self._seen = seen
+        self.applied_id = self.base = self._snapshot_id = ident
+        self.base_from = "reseed"
+        self._done(seen.get(self.prefix, 0))
+        log_event(log, "cluster.reseed_adopted", node=self.node, winner=winner, at=ident)
 
     # -- writing -------------------------------------------------------------------------
 
@@ -688,25 +905,28 @@ class RedisFactLog:
     async def _check_epoch(self) -> None:
         """Notice Redis restarted empty: its epoch key (set by the first node) is gone.
 
-        The stream is gone with it: this node keeps its state and reads on (new
-        entries get larger ids), the first node to notice sets a new epoch, and
-        every node tells its users once (``on_reset``) that history written
-        meanwhile may be incomplete.
+        The stream is gone with it: the first node to notice sets a new epoch,
+        every node stands in the re-seed with the position it had applied (see
+        the module docstring) and tells its users once (``on_reset``) that
+        history written meanwhile may be incomplete.
         """
-        raw = await self.redis.get(self.keys.epoch)
-        current = raw.decode() if isinstance(raw, bytes) else None
-        if current is not None and current == self.epoch:
-            return
-        await self.redis.set(self.keys.epoch, os.urandom(8).hex(), nx=True)
-        raw = await self.redis.get(self.keys.epoch)
-        self.epoch = raw.decode() if isinstance(raw, bytes) else None
-        self.resets += 1
-        log_event(log, "cluster.redis_reset", logging.WARNING, url=self.url, node=self.node)
-        if self._on_reset is not None:
-            try:
-                self._on_reset()
-            except Exception:
-                log.exception("telling of a Redis reset failed")
+        async with self._epoch_lock:  # the reader and the lease loop both look
+            position = self.applied_id
+            raw = await self.redis.get(self.keys.epoch)
+            current = raw.decode() if isinstance(raw, bytes) else None
+            if current is not None and current == self.epoch:
+                return
+            await self.redis.set(self.keys.epoch, os.urandom(8).hex(), nx=True)
+            raw = await self.redis.get(self.keys.epoch)
+            self.epoch = raw.decode() if isinstance(raw, bytes) else None
+            self.resets += 1
+            log_event(log, "cluster.redis_reset", logging.WARNING, url=self.url, node=self.node)
+            if self._on_reset is not None:
+                try:
+                    self._on_reset()
+                except Exception:
+                    log.exception("telling of a Redis reset failed")
+            await self._stand(position)
 
     async def _lease_loop(self) -> None:
         while self.running:

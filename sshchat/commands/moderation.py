@@ -10,11 +10,16 @@ from sshchat.core.hub import FOREVER
 __all__ = ["COMMANDS"]
 
 
-def _lasting(until: float | None, duration: float | None) -> str:
-    """``for 10 minutes`` or ``for good``: what was just decided, as typed."""
-    if until is None or duration is None:
+def _lasting(ctx: Context, duration: float | None) -> str:
+    """``for 10 minutes`` or ``for good``: what was just decided, as typed.
+
+    From the duration typed, not from the account: in cluster mode the fact
+    is applied only once the shared log has it, after this reply.
+    """
+    if duration is None:
         return until_text(FOREVER)
-    return until_text(until, since=until - duration)
+    now = ctx.hub.clock()
+    return until_text(now + duration, since=now)
 
 
 @command(
@@ -68,7 +73,7 @@ def _kick(ctx: Context, nick: str, reason: str | None) -> None:
 def _ban(ctx: Context, user: str, duration: float | None, reason: str | None) -> None:
     who = ctx.hub.ban(ctx.client, user, duration, reason or "")
     why = f": {who.ban_reason}" if who.ban_reason else ""
-    ctx.reply(f"Banned {who.nick} {_lasting(who.banned_until, duration)}{why}.")
+    ctx.reply(f"Banned {who.nick} {_lasting(ctx, duration)}{why}.")
 
 
 @command(
@@ -99,7 +104,7 @@ def _unban(ctx: Context, user: str) -> None:
 )
 def _mute(ctx: Context, user: str, duration: float | None) -> None:
     who = ctx.hub.mute(ctx.client, user, duration)
-    ctx.reply(f"Muted {who.nick} {_lasting(who.muted_until, duration)}.")
+    ctx.reply(f"Muted {who.nick} {_lasting(ctx, duration)}.")
 
 
 @command(

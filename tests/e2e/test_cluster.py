@@ -11,39 +11,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import asyncssh
 import pytest
 from helpers.accounts import make_config_text
 from helpers.client import ChatClient, connect
+from helpers.cluster import FAST_LEASES, REPO, Address, Cluster, shows_all
 from helpers.redis_server import RedisServer, free_port
-
-REPO = Path(__file__).resolve().parent.parent
-FAST_LEASES = "lease_renew = 0.2\nlease_expire = 1.5\n"
-
-
-@dataclass
-class Address:
-    port: int
-
-
-@dataclass
-class Node:
-    name: str
-    proc: subprocess.Popen[bytes]
-    address: Address
-    log: Path
-
-
-async def shows_all(client: ChatClient, texts: list[str], timeout: float = 20) -> None:
-    """Wait until the client's output shows every one of ``texts`` (in any order)."""
-    deadline = time.monotonic() + timeout
-    while not all(text in client.text for text in texts):
-        missing = [text for text in texts if text not in client.text]
-        assert time.monotonic() < deadline, f"never shown: {missing}"
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture
@@ -51,72 +26,6 @@ def redis_server(tmp_path) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path / "redis").start()
     yield server
     server.kill()
-
-
-class Cluster:
-    """Starts ``sshchat serve`` nodes sharing one Redis; stops them all at the end."""
-
-    def __init__(self, tmp_path: Path, hashes: dict[str, str], redis_url: str) -> None:
-        self.tmp_path = tmp_path
-        self.hashes = hashes
-        self.redis_url = redis_url
-        self.nodes: list[Node] = []
-        self.clients: list[ChatClient] = []
-
-    def config(self, name: str, cluster: str = "") -> Path:
-        folder = self.tmp_path / name
-        folder.mkdir(exist_ok=True)
-        limits = "[limits]\nmessage_burst = 100000\nmessage_rate = 100000\n"
-        table = f'[cluster]\nredis_url = "{self.redis_url}"\nnode = "{name}"\n{cluster}\n'
-        path = folder / "config.toml"
-        path.write_text(make_config_text(self.hashes, None, extra=limits + table))
-        return path
-
-    def start(self, name: str, cluster: str = "") -> Node:
-        config = self.config(name, cluster)
-        log = config.parent / "serve.log"
-        with log.open("ab") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "sshchat", "serve", "--config", str(config)],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=config.parent,
-                env={**os.environ, "PYTHONPATH": str(REPO)},
-            )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            text = log.read_text(errors="replace")
-            ports = re.findall(r"server\.listening address=\S+ port=(\d+)", text)
-            if ports:
-                node = Node(name, proc, Address(int(ports[-1])), log)
-                self.nodes.append(node)
-                return node
-            if proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        proc.kill()
-        proc.wait()
-        pytest.fail("node did not start:\n" + log.read_text(errors="replace"))
-
-    async def login(self, node: Node, user: str) -> ChatClient:
-        client = await connect(node.address, user, pty=False)  # type: ignore[arg-type]
-        self.clients.append(client)
-        return client
-
-    async def close(self) -> None:
-        for client in self.clients:
-            await client.close()
-        for node in self.nodes:
-            if node.proc.poll() is None:
-                node.proc.send_signal(signal.SIGCONT)
-                node.proc.terminate()
-                try:
-                    node.proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    node.proc.kill()
-                    node.proc.wait()
-        for node in self.nodes:
-            assert "Traceback" not in node.log.read_text(errors="replace"), node.name
 
 
 @pytest.fixture

@@ -592,3 +592,58 @@ async def test_a_users_message_rate_limit_holds_across_nodes(redis_server) -> No
     finally:
         for node in (a, b):
             await node.stop()
+
+
+async def test_after_redis_restarted_empty_the_most_advanced_node_re_seeds_the_others(
+    redis_server,
+) -> None:
+    told: list[str] = []
+    options = {"renew": 0.1, "expire": 30.0, "reseed_window": 0.5}
+    a = await Node.start(redis_server.url, "a", on_reset=lambda: told.append("a"), **options)
+    b = await Node.start(redis_server.url, "b", on_reset=lambda: told.append("b"), **options)
+    try:
+        alice, _ = await a.connect("alice")
+        _bob, bob_sink = await b.connect("bob")
+        a.hub.say(alice, "both saw this")
+        await quiesce(redis_server, a, b)
+        # b falls behind (paused), while a applies more ...
+        await b.log.halt()
+        handle_line(a.hub, alice, "/topic set while b was away")
+        await a.log.settled(10)
+        a.hub.say(alice, "only a saw this")
+        await a.log.settled(10)
+        assert a.hub.digest() != b.hub.digest()
+        # ... then Redis restarts empty: what b missed is gone from the log.
+        redis_server.restart()
+        await b.log.start()
+        deadline = time.monotonic() + 20
+        while not (a.log.reseeds and b.log.reseeds and not b.log._adopt):
+            assert time.monotonic() < deadline, "the re-seed was never settled"
+            await asyncio.sleep(0.05)
+        # The node with the highest applied position won; the other took its state.
+        assert a.log.reseeded_from == b.log.reseeded_from == a.log.prefix
+        assert b.log.base_from == "reseed"
+        await quiesce(redis_server, a, b)
+        assert a.hub.digest() == b.hub.digest()
+        assert [m.text for m in b.hub.default_channel.history] == [
+            "both saw this",
+            "only a saw this",
+        ]
+        assert b.hub.default_channel.topic == "set while b was away"
+        assert sorted(told) == ["a", "b"]  # every node told its users, once
+        # b's own session kept its sink: the chat goes on there.
+        a.hub.say(alice, "after the re-seed")
+        await quiesce(redis_server, a, b)
+        assert said(bob_sink)[-1] == "after the re-seed"
+        assert "only a saw this" not in said(bob_sink)  # adopted, not replayed to users
+        assert a.hub.digest() == b.hub.digest()
+        # A node started now begins from the re-seeded base.
+        late = await Node.start(redis_server.url, "late", **options)
+        try:
+            await quiesce(redis_server, a, b, late)
+            assert late.hub.digest() == a.hub.digest()
+        finally:
+            await late.log.close(flush=1)
+    finally:
+        for node in (a, b):
+            await node.log.close(flush=1)

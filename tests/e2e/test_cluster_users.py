@@ -1,0 +1,224 @@
+"""What users see across ``sshchat serve`` nodes: commands decided on one node hold on the others.
+
+Each test runs real ``sshchat serve`` processes over a real redis-server and
+logs users in with asyncssh in plain mode (or with the OpenSSH client), on
+different nodes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pexpect
+import pytest
+from helpers.cluster import Cluster, Node
+from helpers.openssh import SGR, SSH, spawn_password_user
+from helpers.redis_server import RedisServer
+
+
+@pytest.fixture
+def redis_server(tmp_path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path / "redis").start()
+    yield server
+    server.kill()
+
+
+@pytest.fixture
+async def cluster(tmp_path, password_hashes, redis_server):
+    nodes = Cluster(tmp_path, password_hashes, redis_server.url)
+    try:
+        yield nodes
+    finally:
+        await nodes.close()
+
+
+async def logged(node: Node, pattern: str, timeout: float) -> None:
+    """Wait until ``node``'s log shows ``pattern`` (a regex)."""
+    deadline = time.monotonic() + timeout
+    while not re.search(pattern, node.log.read_text(errors="replace")):
+        assert time.monotonic() < deadline, f"{node.name} never logged {pattern!r}"
+        await asyncio.sleep(0.05)
+
+
+async def test_msg_reaches_a_user_on_another_node_and_an_offline_one_at_login(cluster) -> None:
+    a = cluster.start("a")
+    b = cluster.start("b")
+    alice = await cluster.login(a, "alice")
+    bob = await cluster.login(b, "bob")
+    await alice.expect(r"bob connected", timeout=20)
+    alice.send("/msg bob psst, from a")
+    await bob.expect(r"\[PM from alice\] psst, from a", timeout=20)
+    await alice.expect(r"\[PM to bob\] psst, from a")
+    bob.send("/msg alice got it, from b")
+    await alice.expect(r"\[PM from bob\] got it, from b", timeout=20)
+    alice.send("/msg carol see you later")
+    await alice.expect(r"carol is offline and will see it at their next login", timeout=20)
+    carol = await cluster.login(b, "carol")  # carol logs in on the other node
+    await carol.expect(r"private message while you were away", timeout=20)
+    await carol.expect(r"\[PM from alice\] see you later")
+    carol.send("/reply thanks")
+    await alice.expect(r"\[PM from carol\] thanks", timeout=20)
+
+
+async def test_mute_and_kick_decided_on_one_node_hold_on_the_other(cluster) -> None:
+    a = cluster.start("a")
+    b = cluster.start("b")
+    alice = await cluster.login(a, "alice")  # an admin
+    carol = await cluster.login(a, "carol")
+    bob = await cluster.login(b, "bob")
+    dave = await cluster.login(b, "dave")
+    await alice.expect(r"dave connected", timeout=20)
+    alice.send("/mute bob 10m")
+    await alice.expect(r"Muted bob for 10 minutes\.", timeout=20)
+    await bob.expect(r"You were muted by alice for 10 minutes\.", timeout=20)
+    bob.send("can anyone hear me?")  # refused by node b, which applied the mute
+    await bob.expect(r"error: you are muted .*; nothing was sent", timeout=20)
+    dave.send("dave speaks")  # a line after bob's, through the same node
+    await carol.expect(r"<dave> dave speaks", timeout=20)
+    for listener in (alice, carol, dave):
+        assert "can anyone hear me?" not in listener.text
+
+    alice.send("/create dev")
+    await alice.expect(r"Created channel #dev", timeout=20)
+    dave.send("/join dev")
+    await dave.expect(r"Now talking in #dev", timeout=20)
+    await alice.expect(r"-- dave joined #dev", timeout=20)
+    alice.send("/kick dave too loud")
+    await dave.expect(r"-- you were kicked from #dev by alice: too loud", timeout=20)
+    dave.send("/who")  # node b no longer has dave in #dev: he is back in #lobby
+    await dave.expect(r"In #lobby: ", timeout=20)
+    dave.send("/list")
+    listing = await dave.expect(r"#dev\s+(\d+)/(\d+) members?", timeout=20)
+    assert listing.group(2) == "1"  # alice alone
+    dave.send("/join dev")  # a kick is not a ban: he may come back
+    await dave.expect(r"Now talking in #dev", timeout=20)
+
+
+async def test_op_topic_and_invitation_set_on_one_node_hold_on_the_other(cluster) -> None:
+    a = cluster.start("a")
+    b = cluster.start("b")
+    alice = await cluster.login(a, "alice")
+    bob = await cluster.login(b, "bob")
+    carol = await cluster.login(b, "carol")
+    await alice.expect(r"carol connected", timeout=20)
+    alice.send("/create dev")
+    await alice.expect(r"Created channel #dev", timeout=20)
+    for member in (bob, carol):
+        member.send("/join dev")
+        await member.expect(r"Now talking in #dev", timeout=20)
+    carol.send("/kick bob")  # not an op yet: refused by node b
+    await carol.expect(r"error: only the owner, ops and admins", timeout=20)
+    alice.send("/op carol")
+    await carol.expect(r"carol is now an op of #dev", timeout=20)
+    carol.send("/kick bob off topic")  # node b knows carol is an op now
+    await bob.expect(r"-- you were kicked from #dev by carol: off topic", timeout=20)
+    await alice.expect(r"-- bob was kicked from #dev by carol: off topic", timeout=20)
+
+    alice.send("/topic ship it on Friday")
+    await carol.expect(r"-- alice set the topic of #dev: ship it on Friday", timeout=20)
+    dave = await cluster.login(b, "dave")
+    dave.send("/join dev")
+    await dave.expect(r"Now talking in #dev\. Topic: ship it on Friday", timeout=20)
+
+    alice.send("/create secret private")
+    await alice.expect(r"Created private channel #alice/secret", timeout=20)
+    bob.send("/join alice/secret")  # not invited
+    await bob.expect(r"error: there is no channel #alice/secret", timeout=20)
+    alice.send("/invite bob")
+    await alice.expect(r"Invited bob to #alice/secret\.", timeout=20)
+    await bob.expect(r"alice invites you to #alice/secret", timeout=20)
+    bob.send("/join alice/secret")
+    await bob.expect(r"Now talking in #alice/secret\.", timeout=20)
+    await alice.expect(r"-- bob joined #alice/secret", timeout=20)
+    dave.send("/join alice/secret")  # the invitation was bob's only
+    await dave.expect(r"error: there is no channel #alice/secret", timeout=20)
+
+
+async def test_broadcast_reaches_every_node(cluster) -> None:
+    nodes = [cluster.start(name) for name in ("a", "b", "c")]
+    alice = await cluster.login(nodes[0], "alice")
+    bob = await cluster.login(nodes[1], "bob")
+    carol = await cluster.login(nodes[2], "carol")
+    carol.send("/create elsewhere")  # broadcasts reach people outside the lobby too
+    await carol.expect(r"Created channel #elsewhere", timeout=20)
+    await alice.expect(r"carol connected", timeout=20)
+    alice.send("/broadcast server restarts at noon")
+    for client in (alice, bob, carol):
+        await client.expect(r"\[broadcast from alice\] server restarts at noon", timeout=20)
+    await asyncio.sleep(0.5)  # a duplicate would have arrived by now
+    for client in (alice, bob, carol):
+        assert client.text.count("server restarts at noon") == 1
+
+
+async def test_redis_restarted_with_its_aof_while_users_stay_connected(
+    tmp_path: Path, password_hashes
+) -> None:
+    server = RedisServer(tmp_path / "aof", aof=True).start()
+    cluster = Cluster(tmp_path, password_hashes, server.url)
+    try:
+        a = cluster.start("a")
+        b = cluster.start("b")
+        alice = await cluster.login(a, "alice")
+        bob = await cluster.login(b, "bob")
+        await alice.expect(r"bob connected", timeout=20)
+        alice.send("said before the restart")
+        await bob.expect(r"<alice> said before the restart", timeout=20)
+        server.kill()
+        for node in (a, b):  # both noticed (their XREAD failed)
+            await logged(node, r"cluster\.redis_unreachable", timeout=20)
+        alice.send("typed while redis is away")
+        await alice.absent(r"<alice> typed while redis is away", wait=0.5)  # not echoed yet
+        server.start()  # the same port, the same append-only file
+        for node in (a, b):  # both reconnect by themselves, within 10 s of its return
+            await logged(node, r"cluster\.redis_back", timeout=10)
+        # Delivered once Redis is back, or refused with a message: never silently dropped.
+        outcome = await alice.expect(
+            r"(<alice> typed while redis is away|not sent: the chat's shared log)", timeout=40
+        )
+        if outcome.group(1).startswith("<alice>"):
+            await bob.expect(r"<alice> typed while redis is away", timeout=20)
+        bob.send("said after the restart")  # users stayed connected: the chat goes on
+        await alice.expect(r"<bob> said after the restart", timeout=20)
+        for client in (alice, bob):
+            assert not client.process.is_closing()
+            client.send("/history")
+            await client.expect(r"--- history: the last .* of #lobby ---", timeout=20)
+            await client.expect(r"<bob> said after the restart", timeout=20)
+            history = client.text.rsplit("--- history:", 1)[1]
+            assert "<alice> said before the restart" in history  # kept by the AOF
+        client_texts = [alice.text, bob.text]
+        assert all(t.count("<alice> said before the restart") == 2 for t in client_texts)
+    finally:
+        await cluster.close()
+        server.kill()
+
+
+@pytest.mark.skipif(SSH is None, reason="OpenSSH client not installed")
+def test_a_line_said_through_real_ssh_on_one_node_arrives_through_ssh_on_the_other(
+    tmp_path: Path, password_hashes, redis_server
+) -> None:
+    cluster = Cluster(tmp_path, password_hashes, redis_server.url)
+    children: list[pexpect.spawn] = []
+    try:
+        a = cluster.start("a")
+        b = cluster.start("b")
+        alice = spawn_password_user(a.address.port, "alice")
+        children.append(alice)
+        bob = spawn_password_user(b.address.port, "bob")
+        children.append(bob)
+        alice.expect("bob.*connected", timeout=20)
+        alice.sendline("hello bob, from real ssh on node a")
+        bob.expect("<.*alice.*> " + SGR + "hello bob, from real ssh on node a", timeout=20)
+        bob.sendline("/me waves back from node b")
+        alice.expect(r"\* .*bob.* waves back from node b", timeout=20)
+        bob.sendline("/quit")
+        bob.expect(pexpect.EOF, timeout=20)
+        alice.expect("bob.*disconnected", timeout=20)
+    finally:
+        for child in children:
+            child.close(force=True)
+        asyncio.run(cluster.close())
