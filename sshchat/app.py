@@ -113,9 +113,9 @@ def _welcome(config: Config) -> str:
     lines = [f"Welcome to {config.server_name}!"]
     if config.motd.strip():
         lines.append(config.motd.rstrip("\n"))
-    lines.append(
-        f"You are in #{config.default_channel}. Type /help for commands, /quit or Ctrl-D to leave."
-    )
+    # Where the session lands comes after the history: the channel it used
+    # last, which the welcome cannot know (see commands.refusals.online_text).
+    lines.append("Type /help for commands, /quit or Ctrl-D to leave.")
     return "\n".join(lines)
 
 

@@ -87,8 +87,12 @@ def banned_text(until: float, reason: str, *, since: float | None = None) -> str
 
 
 def online_text(event: OnlineNow) -> str:
-    """``#lobby: 4 online: alice, bob, carol, dave``, or ``#lobby: 120 online`` when big."""
-    head = f"#{event.channel}: {event.count} online"
+    """``You are in #lobby: 4 online: alice, bob, carol, dave`` (just the count when big).
+
+    Said once a session has landed: in the channel its account used last, which
+    need not be the home channel.
+    """
+    head = f"You are in #{event.channel}: {event.count} online"
     return f"{head}: {', '.join(event.nicks)}" if event.nicks else head
 
 

@@ -81,7 +81,7 @@ async def test_clear_and_motd_and_refusals_on_a_pty(
     alice = await connect(server, "alice")
     clients.append(alice)
     alice.send("/motd")
-    await alice.expect(r"Welcome to testchat!\nBe excellent to each other\.\nYou are in #lobby\.")
+    await alice.expect(r"Welcome to testchat!\nBe excellent to each other\.\nType /help")
     alice.send("/whois nosuch")
     await alice.expect(r"error: no user called 'nosuch'")
     alice.send("/quit now")

@@ -44,7 +44,7 @@ async def test_a_reconnect_keeps_the_channels(
     bob = await connect(server, "bob", wait_prompt=False)
     clients.append(bob)
     await bob.expect(r"said before leaving")  # the history of the channel he lands in
-    await bob.expect(r"-- #dev: 2 online: alice, bob")
+    await bob.expect(r"-- You are in #dev: 2 online: alice, bob")
     await bob.expect(r"#dev bob>")  # where he talked last
     await alice.expect(r"-- bob connected")
     bob.send("back in dev")
@@ -94,13 +94,14 @@ async def test_a_restart_keeps_the_channels(config: Config) -> None:
         bob = await connect(server, "bob", pty=False)
         opened.append(bob)
         await bob.expect(r"history: the last line of #dev ---\n.*<bob> remember me")
-        await bob.expect(r"-- #dev: 1 online: bob\n")
+        await bob.expect(r"-- You are in #dev: 1 online: bob\n")
+        assert "#lobby" not in bob.text  # the welcome does not claim the home channel
         bob.send("/who")
         await bob.expect(r"In #dev: bob, alice \[owner\] \[admin\] \(offline\)\n")
 
         alice = await connect(server, "alice", wait_prompt=False)
         opened.append(alice)
-        await alice.expect(r"-- #lobby: 2 online: alice, bob")
+        await alice.expect(r"-- You are in #lobby: 2 online: alice, bob")
         await alice.expect(r"#lobby alice>")  # she switched back to the lobby last
         bob.send("hello again")
         await alice.expect(r"#dev <bob> hello again")  # still in #dev: tagged lines

@@ -304,9 +304,9 @@ def test_login_says_who_is_online_in_the_current_channel(hub: Hub) -> None:
     quit_all(hub, "carol")
     _, sink = login(hub, "alice")
     [online] = sink.of(OnlineNow)
-    assert online_text(online) == "#lobby: 3 online: alice, bob, dave"
+    assert online_text(online) == "You are in #lobby: 3 online: alice, bob, dave"
     assert sink.events[-1] is online  # after the history and waiting messages
-    assert sink.rendered("alice")[-1].endswith("-- #lobby: 3 online: alice, bob, dave")
+    assert sink.rendered("alice")[-1].endswith("-- You are in #lobby: 3 online: alice, bob, dave")
 
 
 def test_login_into_a_big_channel_gives_a_count() -> None:
@@ -316,7 +316,7 @@ def test_login_into_a_big_channel_gives_a_count() -> None:
         login(hub, name)
     _, sink = login(hub, logins[-1])
     [online] = sink.of(OnlineNow)
-    assert online_text(online) == f"#lobby: {ONLINE_NAMES + 1} online"
+    assert online_text(online) == f"You are in #lobby: {ONLINE_NAMES + 1} online"
 
 
 # -- 6. fan-out touches online members only ----------------------------------------------------
