@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import asyncssh
@@ -18,23 +17,7 @@ import pytest
 from helpers.accounts import make_config_text
 from helpers.client import ChatClient, connect
 from helpers.cluster import FAST_LEASES, REPO, Address, Cluster, shows_all
-from helpers.redis_server import RedisServer, free_port
-
-
-@pytest.fixture
-def redis_server(tmp_path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path / "redis").start()
-    yield server
-    server.kill()
-
-
-@pytest.fixture
-async def cluster(tmp_path, password_hashes, redis_server):
-    nodes = Cluster(tmp_path, password_hashes, redis_server.url)
-    try:
-        yield nodes
-    finally:
-        await nodes.close()
+from helpers.redis_server import free_port
 
 
 async def test_a_line_said_on_one_node_reaches_the_other_once_and_in_order(cluster) -> None:

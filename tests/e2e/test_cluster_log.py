@@ -28,13 +28,6 @@ from sshchat.storage.sqlite import Store
 ACCOUNTS = [("alice", True), ("bob", False), ("carol", False), ("dave", False)]
 
 
-@pytest.fixture
-def redis_server(tmp_path) -> RedisServer:
-    server = RedisServer(tmp_path / "redis").start()
-    yield server
-    server.kill()
-
-
 class Node:
     """A hub whose log is a :class:`RedisFactLog`, as ``sshchat serve`` builds it."""
 

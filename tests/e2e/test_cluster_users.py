@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pexpect
@@ -18,22 +17,6 @@ import pytest
 from helpers.cluster import Cluster, Node
 from helpers.openssh import SGR, SSH, spawn_password_user
 from helpers.redis_server import RedisServer
-
-
-@pytest.fixture
-def redis_server(tmp_path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path / "redis").start()
-    yield server
-    server.kill()
-
-
-@pytest.fixture
-async def cluster(tmp_path, password_hashes, redis_server):
-    nodes = Cluster(tmp_path, password_hashes, redis_server.url)
-    try:
-        yield nodes
-    finally:
-        await nodes.close()
 
 
 async def logged(node: Node, pattern: str, timeout: float) -> None:
