@@ -136,6 +136,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             plan.append(("bruteforce", lambda: scenarios.bruteforce.run(bench)))
         if "cluster" in only:
             plan.append(("cluster", lambda: scenarios.cluster.run(bench)))
+        if "cluster_failover" in only:
+            plan.append(("cluster_failover", lambda: scenarios.cluster.run_failover(bench)))
         deadline = time.monotonic() + args.time_limit
         for name, scenario in plan:
             remaining = deadline - time.monotonic()

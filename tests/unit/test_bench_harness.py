@@ -175,8 +175,10 @@ def test_cluster_scenario_is_only_run_when_asked_for() -> None:
     """It needs redis-server and the Go generator and takes minutes: the default run
     (and so the smoke test) leaves it out, ``--only cluster`` selects it."""
     assert "cluster" in settings.SCENARIOS
+    assert "cluster_failover" in settings.SCENARIOS
     assert "cluster" not in settings.DEFAULT_SCENARIOS
-    assert set(settings.DEFAULT_SCENARIOS) == set(settings.SCENARIOS) - {"cluster"}
+    cluster = {"cluster", "cluster_failover"}
+    assert set(settings.DEFAULT_SCENARIOS) == set(settings.SCENARIOS) - cluster
 
 
 def test_cluster_server_config_is_a_valid_cluster_config(tmp_path: Path) -> None:
