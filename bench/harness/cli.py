@@ -20,7 +20,16 @@ from .bench import Bench
 from .profiling import Profiler
 from .report import judge, plot, print_table
 from .servers import server_tree
-from .settings import BENCH, FULL, OTHER_CPU_QUIET, PASSWORD, SCENARIOS, SMOKE, log
+from .settings import (
+    BENCH,
+    DEFAULT_SCENARIOS,
+    FULL,
+    OTHER_CPU_QUIET,
+    PASSWORD,
+    SCENARIOS,
+    SMOKE,
+    log,
+)
 
 
 def machine_note() -> dict[str, Any]:
@@ -55,7 +64,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     from argon2 import PasswordHasher
 
     scale = SMOKE if args.smoke else FULL
-    only = set(args.only.split(",")) if args.only else set(SCENARIOS)
+    only = set(args.only.split(",")) if args.only else set(DEFAULT_SCENARIOS)
     unknown = only - set(SCENARIOS)
     if unknown:
         raise SystemExit(
@@ -125,6 +134,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             plan.append(("storm", lambda: scenarios.storm.run(bench)))
         if "bruteforce" in only:
             plan.append(("bruteforce", lambda: scenarios.bruteforce.run(bench)))
+        if "cluster" in only:
+            plan.append(("cluster", lambda: scenarios.cluster.run(bench)))
+        if "cluster_failover" in only:
+            plan.append(("cluster_failover", lambda: scenarios.cluster.run_failover(bench)))
         deadline = time.monotonic() + args.time_limit
         for name, scenario in plan:
             remaining = deadline - time.monotonic()

@@ -169,3 +169,42 @@ async def test_go_generator_that_stops_early_is_a_clear_error(tmp_path: Path, en
         )
     message = str(caught.value)
     assert "fanout_6" in message and "0/6 connected" in message and "refused" in message
+
+
+def test_cluster_scenario_is_only_run_when_asked_for() -> None:
+    """It needs redis-server and the Go generator and takes minutes: the default run
+    (and so the smoke test) leaves it out, ``--only cluster`` selects it."""
+    assert "cluster" in settings.SCENARIOS
+    assert "cluster_failover" in settings.SCENARIOS
+    assert "cluster" not in settings.DEFAULT_SCENARIOS
+    cluster = {"cluster", "cluster_failover"}
+    assert set(settings.DEFAULT_SCENARIOS) == set(settings.SCENARIOS) - cluster
+
+
+def test_cluster_server_config_is_a_valid_cluster_config(tmp_path: Path) -> None:
+    """The config the scenario hands to ``sshchat serve --workers N`` parses, with the
+    Redis URL it was given and a file database the workers split per index."""
+    from harness.bench import Bench
+    from harness.profiling import Profiler
+    from harness.scenarios import cluster
+
+    from sshchat.config.schema import load_config
+
+    bench = Bench(
+        settings.SMOKE,
+        tmp_path,
+        tmp_path / "key",
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBp0Ydd8Zmm8tbnjgL8NDf9uMSrGOZ5ZwW5BvCR2vnWb",
+        "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo",
+        dict(os.environ, PYTHONPATH=str(REPO)),
+        1,
+        Profiler(None),
+    )
+    bench.generator = "go"
+    redis = SimpleNamespace(url="redis://127.0.0.1:6390/0")
+    server = cluster.cluster_server(bench, "c", 2, redis)  # type: ignore[arg-type]
+    assert server.argv[-2:] == ["--workers", "2"]
+    assert isinstance(server, cluster.WorkersProcess) and server.workers == 2
+    config = load_config(server.argv[server.argv.index("--config") + 1])
+    assert config.cluster.redis_url == "redis://127.0.0.1:6390/0"
+    assert config.storage.path is not None and config.storage.path.name == "sshchat.db"

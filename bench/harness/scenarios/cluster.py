@@ -1,0 +1,323 @@
+"""Scenario ``cluster``: the 500-member fan-out on one process and on ``--workers 2``.
+
+Why: issue 12 asks whether a second worker buys throughput (``--workers 2`` at
+least 1.4x one worker's saturation throughput, p99 <= 40 ms at 10,000
+deliveries/s), and issue 11 whether the replicated log costs latency (p99
+within 10 ms of one node at the same load). Only the same windows, in the same
+run, with the same (Go) load generator answer that on a shared machine, so
+this scenario measures, one after the other, each on a fresh server:
+
+* ``single``: ``sshchat serve`` without ``[cluster]`` (the default mode);
+* ``one_node``: ``sshchat serve --workers 1`` with ``[cluster]``: one node
+  whose every fact makes the round trip through Redis;
+* ``workers_2``: ``sshchat serve --workers 2`` with ``[cluster]``: two
+  processes on one port (SO_REUSEPORT), the kernel spreads the sessions.
+
+Each gets the window at 10,000 deliveries/s to 500 members and a saturation
+window. The Go generator reads the CPU of the process tree it is given (the
+``--workers`` parent and its workers, summed); Redis's CPU is read here.
+A fresh redis-server on a free port serves each cluster server, so no window
+inherits another's stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .. import gogen
+from ..bench import Bench
+from ..measure import CpuMeter, cpu_seconds, rounded, rss_kb, time_summary
+from ..pool import Pool
+from ..servers import LISTENING, ServerProcess
+from ..settings import log
+
+# (key, workers or None for single-process mode without [cluster])
+SETUPS: tuple[tuple[str, int | None], ...] = (("single", None), ("one_node", 1), ("workers_2", 2))
+MEMBERS = {"full": 500, "smoke": 12}
+RATE = {"full": 20.0, "smoke": 10.0}  # lines/s: x (members) = 10,000 deliveries/s at 500
+SATURATION_RATE = {"full": 200.0, "smoke": 40.0}  # 100,000 deliveries/s offered at 500
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Redis:
+    """A throwaway redis-server on a free port, no persistence, in ``directory``."""
+
+    def __init__(self, directory: Path) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError(
+                "cluster: redis-server is not installed. Fix: apt-get install -y redis-server"
+            )
+        directory.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.log_path = directory / "redis.log"
+        argv = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+        argv += ["--appendonly", "no", "--dir", str(directory), "--protected-mode", "no"]
+        with open(self.log_path, "wb") as out:
+            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 20
+        while True:
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as conn,
+            ):
+                conn.sendall(b"PING\r\n")
+                if conn.recv(16).startswith(b"+PONG"):
+                    return
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"cluster: redis-server did not answer PING: {self.log_path}")
+            time.sleep(0.05)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.proc.pid)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class WorkersProcess(ServerProcess):
+    """``sshchat serve --workers N``: started once every worker logs that it listens.
+
+    The workers write to the parent's log (inherited stdout); the parent's own
+    pid is what the Go generator gets, so its CPU figure covers every worker.
+    """
+
+    def __init__(self, name: str, argv: list[str], log_path: Path, env: dict[str, str]) -> None:
+        super().__init__(name, argv, log_path, env)
+        self.workers = int(argv[argv.index("--workers") + 1])
+
+    def start(self, timeout: float = 60.0) -> None:
+        super().start(timeout)
+        deadline = time.monotonic() + timeout
+        while len(LISTENING.findall(self.log_path.read_text(errors="replace"))) < self.workers:
+            if not self.alive() or time.monotonic() > deadline:
+                tail = self.log_path.read_text(errors="replace")[-2000:]
+                self.stop()
+                raise RuntimeError(f"{self.name}: not every worker listens:\n{tail}")
+            time.sleep(0.1)
+
+    def children(self) -> list[int]:
+        path = Path(f"/proc/{self.pid}/task/{self.pid}/children")
+        with contextlib.suppress(OSError):
+            return [int(p) for p in path.read_text().split()]
+        return []
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.pid) + sum(cpu_seconds(p) for p in self.children())
+
+    def sockets(self) -> dict[str, int]:
+        """Open sockets per worker pid: how the kernel spread the sessions (one each, plus a
+        few for Redis and the listener)."""
+        counts = {}
+        for pid in self.children():
+            with contextlib.suppress(OSError):
+                fds = Path(f"/proc/{pid}/fd")
+                counts[str(pid)] = sum(
+                    1 for fd in fds.iterdir() if os.readlink(fd).startswith("socket:")
+                )
+        return counts
+
+
+async def sample_spread(server: WorkersProcess, into: dict[str, int]) -> None:
+    """Keep, per worker, the most sockets it held at once (until cancelled)."""
+    while True:
+        for pid, count in (await asyncio.to_thread(server.sockets)).items():
+            into[pid] = max(into.get(pid, 0), count)
+        await asyncio.sleep(0.5)
+
+
+def cluster_server(bench: Bench, name: str, workers: int, redis: Redis) -> ServerProcess:
+    server, _ = bench.sshchat_process(name)
+    config = Path(server.argv[server.argv.index("--config") + 1])
+    text = config.read_text()
+    text += f'\n[cluster]\nredis_url = "{redis.url}"\nnode = "bench"\n'
+    text += '\n[storage]\npath = "sshchat.db"\n'
+    config.write_text(text)
+    argv = [sys.executable, "-m", "sshchat", "serve", "--config", str(config)]
+    argv += ["--workers", str(workers)]
+    return WorkersProcess(name, argv, server.log_path, server.env)
+
+
+async def run(bench: Bench) -> dict[str, Any]:
+    if bench.generator != "go" or bench.go_binary is None:
+        raise RuntimeError(
+            "cluster: needs the Go load generator (one process reads all the sessions of "
+            "both workers). Fix: --generator go (see bench/README.md)"
+        )
+    size = "smoke" if bench.scale.settle < 1 else "full"
+    members = MEMBERS[size]
+    windows = (
+        ("fanout_10k", RATE[size], bench.scale.fanout_seconds),
+        ("saturation", SATURATION_RATE[size], bench.scale.saturation_seconds),
+    )
+    result: dict[str, Any] = {"members": members}
+    for key, workers in SETUPS:
+        result[key] = {}
+        for window_key, rate, seconds in windows:
+            name = f"cluster_{key}_{window_key}"
+            redis = Redis(bench.workdir / name / "redis") if workers else None
+            try:
+                if redis is None:
+                    server, _ = bench.sshchat_process(name)
+                else:
+                    server = cluster_server(bench, name, workers or 1, redis)
+                redis_cpu0 = redis.cpu() if redis else 0.0
+                spread: dict[str, int] = {}
+                async with bench.alone(server):
+                    sampler = (
+                        asyncio.create_task(sample_spread(server, spread))
+                        if isinstance(server, WorkersProcess)
+                        else None
+                    )
+                    t0 = time.monotonic()
+                    figures = await gogen.window(
+                        bench,
+                        server,
+                        name=name,
+                        members=members,
+                        senders=bench.scale.fanout_senders,
+                        rate=rate,
+                        seconds=seconds,
+                    )
+                    wall = time.monotonic() - t0
+                    if sampler is not None:
+                        sampler.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await sampler
+                        figures["max_sockets_per_worker"] = sorted(spread.values())
+                    figures["rss_kb"] = server.rss_kb()
+                    if isinstance(server, WorkersProcess):
+                        figures["rss_kb"] += sum(_rss(p) for p in server.children())
+                if redis is not None:
+                    # Over the whole window (connect, send, drain): Redis's share of the run.
+                    figures["redis_cpu_pct_whole_window"] = round(
+                        (redis.cpu() - redis_cpu0) / wall * 100, 1
+                    )
+            finally:
+                if redis is not None:
+                    redis.stop()
+            figures["server"] = bench.server_report(server)
+            figures["workers"] = workers
+            result[key][window_key] = figures
+    single = result["single"]["saturation"]["deliveries_per_s"]
+    two = result["workers_2"]["saturation"]["deliveries_per_s"]
+    ratio = round(two / single, 2) if single else None
+    result["saturation_ratio_workers_2_over_single"] = ratio
+    log(f"cluster: workers_2 / single saturation = {ratio}")
+    return result
+
+
+def _rss(pid: int) -> int:
+    with contextlib.suppress(OSError, ValueError):
+        return rss_kb(pid)
+    return 0
+
+
+def node_server(bench: Bench, name: str, node: str, redis: Redis) -> ServerProcess:
+    """One ``sshchat serve`` cluster node (no ``--workers``) on a port of its own."""
+    server, _ = bench.sshchat_process(name)
+    config = Path(server.argv[server.argv.index("--config") + 1])
+    text = config.read_text()
+    text += f'\n[cluster]\nredis_url = "{redis.url}"\nnode = "{node}"\n'
+    text += '\n[storage]\npath = "sshchat.db"\n'
+    config.write_text(text)
+    return server
+
+
+async def run_failover(bench: Bench) -> dict[str, Any]:
+    """Reconnect storm: ``storm`` users on node A, A killed with SIGKILL, all of them
+    reconnect at once to node B (same Redis). Issue 11 wants them all back within 30 s.
+
+    Two plain nodes on two ports rather than ``--workers 2``: the parent would restart
+    the killed worker and the kernel would send half the reconnects to it.
+    """
+    s = bench.scale
+    users = s.storm
+    workdir = bench.workdir / "cluster_failover"
+    redis = Redis(workdir / "redis")
+    result: dict[str, Any] = {"users": users}
+    try:
+        node_a = node_server(bench, "cluster_failover_a", "bench-a", redis)
+        node_b = node_server(bench, "cluster_failover_b", "bench-b", redis)
+        await asyncio.to_thread(node_b.start)
+        try:
+            async with bench._running(node_a, workdir) as pool_a:
+                first = await pool_a.connect(
+                    bench.logins(users), concurrency=100, timeout=s.connect_timeout
+                )
+                await pool_a.quiet(1.0, 120)
+                result["on_a"] = first["ok"]
+                log(f"cluster_failover: {first['ok']}/{users} on node A; kill -9 A")
+                pool_b = await Pool.start(
+                    bench.workers, node_b.port, bench.key_path, workdir, bench.env
+                )
+                pool_b.settle = s.settle
+                try:
+                    cpu0 = node_b.cpu()
+                    gen = CpuMeter(pool_b.cpu)
+                    assert node_a.proc is not None
+                    killed = time.time()
+                    node_a.proc.kill()
+                    back = await pool_b.connect(
+                        bench.logins(users), concurrency=users, timeout=s.connect_timeout
+                    )
+                    done = back["done_at"]
+                    # done_at and start are the workers' time.time(), one clock for the machine
+                    all_back = max(done) - killed if done and back["ok"] == users else None
+                    result |= {
+                        "ok": back["ok"],
+                        "errors": back["errors"],
+                        "all_back_s": rounded(all_back, 2),
+                        "all_back_from_connect_start_s": rounded(max(done) - back["start"], 2)
+                        if done
+                        else None,
+                        **time_summary(back["times"]),
+                        "back_within_30s": sum(1 for t in done if t - killed < 30.0),
+                        "node_b_cpu_s": round(node_b.cpu() - cpu0, 1),
+                        "loadgen_cpu_pct": gen.pct(),
+                        "settle_s": round(await pool_b.quiet(1.0, 120), 1),
+                        "node_b_rss_kb": node_b.rss_kb(),
+                    }
+                    log(
+                        f"cluster_failover: {back['ok']}/{users} back on node B, all in "
+                        f"{result['all_back_s']} s after the kill"
+                    )
+                finally:
+                    with contextlib.suppress(Exception):
+                        await pool_b.close_all()
+                    await pool_b.stop()
+        finally:
+            stop_b = await asyncio.to_thread(node_b.stop)
+            result["node_b_exit"] = stop_b.get("exit")
+            result["node_b_log_problems"] = stop_b.get("log_problems", [])
+    finally:
+        redis.stop()
+    # Node A was killed on purpose: not a server that ended early.
+    result["node_a_exit"] = bench.last_stop.get("exit")
+    bench.last_stop = {}
+    return result
