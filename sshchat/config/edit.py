@@ -37,7 +37,7 @@ import stat
 import tempfile
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import tomlkit
 from tomlkit.container import Container
@@ -653,6 +653,23 @@ def read_config_text(path: Path) -> tuple[str, FileStamp]:
         ) from None
 
 
+def _write_durably(fh: BinaryIO, text: str) -> None:
+    """Write *text* (UTF-8) to *fh* and make it reach the disk before returning."""
+    fh.write(text.encode("utf-8"))
+    fh.flush()
+    os.fsync(fh.fileno())
+
+
+def _sync_directory(directory: Path) -> None:
+    """Make a new directory entry (a rename, a link) durable; best effort."""
+    with contextlib.suppress(OSError):
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
 def write_atomic(path: Path, text: str, *, expect: FileStamp | None = None) -> None:
     """Replace the file at *path* (through symlinks) with *text*, atomically.
 
@@ -686,9 +703,7 @@ def write_atomic(path: Path, text: str, *, expect: FileStamp | None = None) -> N
         ) from None
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(text.encode("utf-8"))
-            fh.flush()
-            os.fsync(fh.fileno())
+            _write_durably(fh, text)
         os.chmod(tmp, stat.S_IMODE(st.st_mode))
         if (st.st_uid, st.st_gid) != (os.getuid(), os.getgid()):
             with contextlib.suppress(OSError):
@@ -707,12 +722,7 @@ def write_atomic(path: Path, text: str, *, expect: FileStamp | None = None) -> N
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    _sync_directory(target.parent)
 
 
 def write_new_file(path: Path, text: str) -> None:
@@ -738,9 +748,7 @@ def write_new_file(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             os.fchmod(fh.fileno(), 0o600)
-            fh.write(text.encode("utf-8"))
-            fh.flush()
-            os.fsync(fh.fileno())
+            _write_durably(fh, text)
         try:
             os.link(tmp, target)
         except FileExistsError:
@@ -749,9 +757,7 @@ def write_new_file(path: Path, text: str) -> None:
             out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             try:
                 with os.fdopen(out, "wb") as fh:
-                    fh.write(text.encode("utf-8"))
-                    fh.flush()
-                    os.fsync(fh.fileno())
+                    _write_durably(fh, text)
             except OSError:
                 os.unlink(target)  # ours, and incomplete
                 raise
@@ -767,9 +773,4 @@ def write_new_file(path: Path, text: str) -> None:
     finally:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    _sync_directory(target.parent)
