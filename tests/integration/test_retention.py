@@ -11,14 +11,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import stores
 from helpers.sinks import RecordingSink as Sink
+from helpers.stores import rows
 
 from sshchat.commands.registry import handle_line
 from sshchat.config.schema import ConfigError, parse_config
 from sshchat.core.hub import Hub
-from sshchat.storage.sqlite import Pruned, Store, restore
+from sshchat.storage.sqlite import Pruned, Store
 
 ACCOUNTS = [("alice", True), ("bob", False), ("carol", False)]
+
+
+def attached(path: Path | None) -> tuple[Hub, Store]:
+    return stores.attached(path, ACCOUNTS)
+
+
 DAY = 86400.0
 USER = '[users.alice]\npassword_hash = "$argon2id$v=19$m=65536,t=3,p=4$B2uSPdaSaZYVrK8SRFnG+A$7kaNUangfEARYZNOrPLiaIpmqju+mSphI/t8OxvHTW0"\n'  # noqa: E501
 
@@ -26,22 +34,6 @@ USER = '[users.alice]\npassword_hash = "$argon2id$v=19$m=65536,t=3,p=4$B2uSPdaSa
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
     return tmp_path / "data" / "chat.db"
-
-
-def attached(path: Path | None) -> tuple[Hub, Store]:
-    hub = Hub(ACCOUNTS, default_channel="lobby")
-    store = Store.open(path)
-    restore(hub, store.load([hub.default_channel.name]))
-    store.attach(hub)
-    return hub, store
-
-
-def rows(path: Path, sql: str, *args) -> list[tuple]:
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return conn.execute(sql, args).fetchall()
-    finally:
-        conn.close()
 
 
 def age(path: Path, days: float, where: str) -> None:

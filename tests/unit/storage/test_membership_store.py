@@ -7,34 +7,17 @@ from pathlib import Path
 
 import pytest
 from helpers.sinks import RecordingSink as Sink
+from helpers.stores import ACCOUNTS, attached, rows
 
 from sshchat.commands.registry import handle_line
 from sshchat.core.events import History, OnlineNow
 from sshchat.core.hub import Client, Hub
-from sshchat.storage.sqlite import SCHEMA_VERSION, Store, migrate, restore
-
-ACCOUNTS = [("alice", True), ("bob", False), ("carol", False), ("dave", False)]
+from sshchat.storage.sqlite import SCHEMA_VERSION, Store, migrate
 
 
 def run(hub: Hub, client: Client, *lines: str) -> None:
     for line in lines:
         handle_line(hub, client, line)
-
-
-def attached(path: Path, accounts=ACCOUNTS) -> tuple[Hub, Store]:
-    hub = Hub(accounts, default_channel="lobby")
-    store = Store.open(path)
-    restore(hub, store.load([hub.default_channel.name]))
-    store.attach(hub)
-    return hub, store
-
-
-def rows(path: Path, sql: str, *args) -> list[tuple]:
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return conn.execute(sql, args).fetchall()
-    finally:
-        conn.close()
 
 
 @pytest.fixture
