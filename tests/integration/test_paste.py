@@ -256,25 +256,14 @@ class TestOverSsh:
 
 async def test_plain_pacing_holds_lines_until_the_budget_refills() -> None:
     """The plain front end waits as long as the rate limit says, then sends in order."""
+    from helpers.frontends import Recorder
+
     from sshchat.frontends.base import LineFrontEnd
-
-    class FakeTransport:
-        def write(self, data: str) -> None:
-            pass
-
-        def pause_reading(self) -> None:
-            pass
-
-        def resume_reading(self) -> None:
-            pass
-
-        def exit(self, status: int) -> None:
-            pass
 
     hub = make_hub(message_rate=20.0, message_burst=1)
     bob = RecordingSink()
     hub.connect("bob", bob)
-    front = LineFrontEnd(hub, FakeTransport(), "alice")
+    front = LineFrontEnd(hub, Recorder(), "alice")
     front.start()
     try:
         front.feed("".join(f"l{i}\n" for i in range(5)))
