@@ -396,7 +396,9 @@ async def start_server(
         if factlog is not None:
             stores.append(store)
             factlog.attach_state(
-                lambda: dump_state(hub.state), lambda data: load_state(hub.state, data)
+                lambda: dump_state(hub.state),
+                lambda data: load_state(hub.state, data),
+                lambda: list(hub.state.sessions),
             )
             local = await asyncio.to_thread(store.load_checkpoint)
             await _catch_up(factlog, config, local[1] if local is not None else None)

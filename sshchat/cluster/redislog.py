@@ -65,7 +65,7 @@ import socket
 import time
 import zlib
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,6 +74,7 @@ from redis.exceptions import RedisError
 
 from sshchat.core.facts import Fact, FactDecodeError, NodeGone, decode, encode
 from sshchat.core.ports import Applier, BatchApplier, Unsent
+from sshchat.core.replication import resendable
 from sshchat.errors import StartupError
 from sshchat.ops.logs import log_event
 
@@ -107,12 +108,24 @@ _RETRYABLE = (RedisError, OSError, asyncio.TimeoutError)
 
 ADOPT_WITHIN = 30.0  # seconds a node waits for the winner's snapshot after a re-seed
 
-# The winner of a re-seed writes its state as the snapshot at the close marker
-# (unless the epoch changed again meanwhile).
+# A candidate of a re-seed writes its state as the snapshot at the close marker:
+# only the first to do so (so every node loads the same base, should a slow winner
+# and a runner-up both try), and not if the epoch changed again meanwhile (-1).
 _RESEED = """
-if redis.call('GET', KEYS[2]) ~= ARGV[3] then return 0 end
-redis.call('HSET', KEYS[1], 'id', ARGV[1], 'body', ARGV[2])
+if redis.call('GET', KEYS[2]) ~= ARGV[3] then return -1 end
+if redis.call('HGET', KEYS[1], 'id') == ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'id', ARGV[1], 'body', ARGV[2], 'by', ARGV[4])
 return 1
+"""
+
+# After a re-seed: a node that has sessions in the adopted state but no lease and
+# is not listed (it died while Redis was away, or before registering again) is
+# declared gone, once -- the listing Redis lost cannot be the evidence here.
+_DECLARE_ORPHAN = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if redis.call('HEXISTS', KEYS[3], ARGV[2]) == 1 then return 0 end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'EX', 86400) then return 1 end
+return 0
 """
 
 # Declare a node gone, once, only if its lease really is gone (atomic) -- and it is
@@ -274,8 +287,11 @@ class RedisFactLog:
         self._counter = 0  # ids
         self._seq = 0  # batches appended by this incarnation
         self._done_seq = 0  # batches of this incarnation applied (or given up)
+        self._skipped: set[int] = set()  # refused after a re-seed: done once those before are
         self._seen: dict[str, int] = {}  # entry prefix -> last sequence applied
         self._queue: deque[tuple[int, list[Fact], float]] = deque()
+        # Appended but not yet seen applied: what Redis losing everything would lose.
+        self._inflight: deque[tuple[int, list[Fact], float]] = deque()
         self._wake = asyncio.Event()
         self._progress = asyncio.Event()
         self._lease_ok = asyncio.Event()
@@ -285,6 +301,7 @@ class RedisFactLog:
         self._appliers: list[Applier] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._declare = self.redis.register_script(_DECLARE_GONE)
+        self._declare_orphan = self.redis.register_script(_DECLARE_ORPHAN)
         self._renew_script = self.redis.register_script(_RENEW)
         self._redis_down_since: float | None = None
         self._grace_until = 0.0  # no node is declared gone before (after Redis came back)
@@ -309,7 +326,13 @@ class RedisFactLog:
         self._standing: set[str] = set()  # epochs this node stood in, not yet closed
         self._closed: set[str] = set()  # epochs whose election is settled
         self._closing: set[str] = set()  # epochs this node will append a close marker for
-        self._adopt: tuple[str, str, str] | None = None  # (epoch, close id, winner)
+        # (epoch, close id, candidates best first): the base this node is waiting for.
+        self._adopt: tuple[str, str, list[str]] | None = None
+        # The epoch whose re-seed this node has not settled yet (writes wait for it),
+        # and the position it stands with.
+        self._reseeding: str | None = None
+        self._reseed_position = "0-0"
+        self._sessions: Callable[[], Iterable[str]] | None = None
         self._background: set[asyncio.Task[None]] = set()
         self.reseeds = 0  # elections settled here
         self.reseeded_from: str | None = None  # the winner's prefix, at the last one
@@ -335,14 +358,21 @@ class RedisFactLog:
         self._unsent = unsent
 
     def attach_state(
-        self, dump: Callable[[], dict[str, Any]], load: Callable[[dict[str, Any]], None]
+        self,
+        dump: Callable[[], dict[str, Any]],
+        load: Callable[[dict[str, Any]], None],
+        sessions: Callable[[], Iterable[str]] | None = None,
     ) -> None:
         """How to take the hub's state for a snapshot, and give it one to start from.
 
         Without them a node replays the whole stream and writes no snapshot.
+        ``sessions``: the ids of the sessions the state has open (every node's),
+        so that after a re-seed the sessions of a node that did not come back
+        are ended (see :meth:`_watch_orphans`).
         """
         self._dump = dump
         self._load = load
+        self._sessions = sessions
 
     # -- snapshots and checkpoints --------------------------------------------------
 
@@ -615,6 +645,12 @@ class RedisFactLog:
     def _done(self, seq: int) -> None:
         if seq > self._done_seq:
             self._done_seq = seq
+        while self._done_seq + 1 in self._skipped:
+            self._skipped.discard(self._done_seq + 1)
+            self._done_seq += 1
+        inflight = self._inflight
+        while inflight and inflight[0][0] <= self._done_seq:
+            inflight.popleft()
         self._progress.set()
 
     async def _read_loop(self) -> None:
@@ -711,10 +747,17 @@ class RedisFactLog:
         self._standing.discard(epoch)
         candidates = self._candidates.pop(epoch, [])
         if not candidates:
+            self._reseed_settled(epoch, replaced=False)
             return False
         # The highest position wins; on a tie, the earliest marker (same on every node).
-        best = max(candidates, key=lambda c: (c[0], tuple(-n for n in stream_key(c[1]))))
-        winner = best[2]
+        # The others are ranked the same way: should the winner die before writing
+        # its state, the next one writes its own (see _adopt_base).
+        ordered = sorted(
+            candidates, key=lambda c: (c[0], tuple(-n for n in stream_key(c[1]))), reverse=True
+        )
+        ranked = list(dict.fromkeys(prefix for _position, _marker, prefix in ordered))
+        best = ordered[0]
+        winner = ranked[0]
         self.reseeds += 1
         self.reseeded_from = winner
         log_event(
@@ -726,76 +769,148 @@ class RedisFactLog:
             position=f"{best[0][0]}-{best[0][1]}",
             at=ident,
         )
-        if winner == self.prefix:
-            if self._dump is not None:
-                body = self.checkpoint_body()  # the state after exactly this entry
-                self._spawn(self._publish_base(epoch, ident, body))
+        if self._load is None or self._dump is None:
+            self._reseed_settled(epoch, replaced=False)
             return False
-        if self._load is None:
-            return False
-        self._adopt = (epoch, ident, winner)
+        self._adopt = (epoch, ident, ranked)
         return True
 
-    async def _publish_base(self, epoch: str, ident: str, body: str) -> None:
-        """The winner: write its state at the close marker as the new base."""
-        while self.running:
-            try:
-                await self._reseed_script(
-                    keys=[self.keys.snapshot, self.keys.epoch],
-                    args=[ident, zlib.compress(body.encode()), epoch],
-                )
-                self._snapshot_id = ident
-                return
-            except _RETRYABLE as err:
-                self._redis_failed("reseed", err)
-                await asyncio.sleep(0.5)
-
     async def _adopt_base(self) -> None:
-        """Wait for the winner's snapshot at the close marker and load it.
+        """Settle the base at the close marker: write this node's state, or load another's.
 
-        This node has applied nothing after that marker, so loading it and
-        reading on gives exactly the winner's state; local sessions keep their
-        sinks (:func:`~sshchat.core.snapshot.load_state`). Should the winner
-        never write it (it died), this node goes on with its own state.
+        Every node stops reading at the close marker, so its state is exactly
+        what it was there. The best-ranked candidate writes its state as the
+        new base at once; a lower-ranked one writes its own only when every
+        candidate above it has no lease (it died, or lost Redis, after winning;
+        looked at no sooner than one renewal after the close, so that a live
+        winner has registered) or ``adopt_within`` seconds per rank above it
+        have passed. Redis keeps only the first base written at that marker
+        (:data:`_RESEED`), and every node -- a slow winner included -- loads
+        that one, so the nodes agree whoever wrote it. Should nobody write one
+        within the deadline of every rank, this node goes on with its own state.
         """
         if self._adopt is None:
             return
-        _epoch, ident, winner = self._adopt
-        deadline = self._monotonic() + self.adopt_within
+        epoch, ident, ranked = self._adopt
+        rank = ranked.index(self.prefix) if self.prefix in ranked else None
+        body = None
+        if rank is not None and self._dump is not None:
+            body = zlib.compress(self.checkpoint_body().encode())  # the state at the marker
+        started = self._monotonic()
+        deadline = started + self.adopt_within * (len(ranked) + 1)
+        replaced = False
         try:
             while self.running:
                 try:
-                    raw: Any = await self.redis.hmget(self.keys.snapshot, ["id", "body"])
+                    raw: Any = await self.redis.hmget(self.keys.snapshot, ["id", "body", "by"])
+                    if raw[0] is not None and raw[0].decode() == ident and raw[1]:
+                        by = raw[2].decode() if raw[2] is not None else "?"
+                        self.reseeded_from = by
+                        if by != self.prefix:
+                            replaced = self._load_base(ident, raw[1], by)
+                        else:
+                            self._snapshot_id = ident
+                        return
+                    if (
+                        body is not None
+                        and rank is not None
+                        and await self._my_turn(ranked[:rank], started)
+                    ):
+                        written = await self._reseed_script(
+                            keys=[self.keys.snapshot, self.keys.epoch],
+                            args=[ident, body, epoch, self.prefix],
+                        )
+                        if written == -1:  # Redis was reset again: that re-seed decides
+                            return
+                        continue  # read back what was kept: this one, or an earlier one
                 except _RETRYABLE as err:
                     self._redis_failed("reseed", err)
-                    raw = [None, None]
-                if raw[0] is not None and raw[0].decode() == ident and raw[1]:
-                    self._load_base(ident, raw[1], winner)
-                    return
                 if self._monotonic() > deadline:
                     log_event(
-                        log, "cluster.reseed_missing", logging.ERROR, node=self.node, winner=winner
+                        log,
+                        "cluster.reseed_missing",
+                        logging.ERROR,
+                        node=self.node,
+                        winner=ranked[0],
                     )
                     return
                 await asyncio.sleep(0.05)
         finally:
             self._adopt = None
+            self._reseed_settled(epoch, replaced=replaced)
 
-    def _load_base(self, ident: str, raw: bytes, winner: str) -> None:
+    async def _my_turn(self, above: list[str], started: float) -> bool:
+        """Whether this candidate writes its state: nobody ranked above it can any more."""
+        if not above:
+            return True
+        waited = self._monotonic() - started
+        if waited >= self.adopt_within * len(above):
+            return True
+        if waited < self.renew + 1.0:
+            return False
+        alive = await self.redis.exists(*(self.keys.lease(prefix) for prefix in above))
+        return not alive
+
+    def _load_base(self, ident: str, raw: bytes, winner: str) -> bool:
         try:
             body = json.loads(zlib.decompress(raw))
             if self._load is None:
-                return
+                return False
             self._load(body["state"])
             seen = {str(k): int(v) for k, v in body["seen"].items()}
         except Exception as err:  # a damaged base: keep our own state, say so
             log_event(log, "cluster.reseed_bad", logging.ERROR, node=self.node, error=str(err))
-            return
+            return False
         self._seen = seen
         self.applied_id = self.base = self._snapshot_id = ident
         self.base_from = "reseed"
         self._done(seen.get(self.prefix, 0))
         log_event(log, "cluster.reseed_adopted", node=self.node, winner=winner, at=ident)
+        return True
+
+    def _reseed_settled(self, epoch: str, *, replaced: bool) -> None:
+        """The base of ``epoch`` is settled here: send again what Redis lost, or refuse it.
+
+        What is still in flight was appended before Redis lost everything and
+        is in no base (the base's sequence for this incarnation is below it):
+        it goes back to the front of the queue under the same sequences (the
+        writer has held everything newer back, so the order and the
+        (node, incarnation, sequence) dedup hold). Batches decided against a
+        state that the re-seed ``replaced`` are refused instead, unless safe
+        to send again (:func:`~sshchat.core.replication.resendable`); their
+        proposers are told. Writing resumes.
+        """
+        if self._reseeding != epoch:
+            return
+        self._reseeding = None
+        lost = [batch for batch in self._inflight if batch[0] > self._seen.get(self.prefix, 0)]
+        self._inflight.clear()
+        now = self._monotonic()
+        again: list[tuple[int, list[Fact], float]] = []
+        refused = 0
+        for seq, facts, since in lost:
+            if replaced and not resendable(facts):
+                refused += 1
+                self._skipped.add(seq)
+                self._done(self._done_seq)
+                if self._unsent is not None:
+                    try:
+                        self._unsent(facts, now - since, True)
+                    except Exception:
+                        log.exception("telling of a refused batch failed")
+            else:
+                again.append((seq, facts, since))
+        self._queue.extendleft(reversed(again))
+        if lost:
+            log_event(
+                log,
+                "cluster.reseed_resend",
+                logging.WARNING,
+                node=self.node,
+                resent=len(again),
+                refused=refused,
+            )
+        self._wake.set()
 
     # -- writing -------------------------------------------------------------------------
 
@@ -806,6 +921,13 @@ class RedisFactLog:
                 await self._wake.wait()
                 continue
             await self._lease_valid()
+            if self._recheck_epoch or self._reseeding is not None:
+                # Redis was away, or lost everything: nothing newer goes to the log
+                # before this node knows which of its batches the log still has
+                # (see _reseed_settled); what waits too long is still refused.
+                self._give_up_old()
+                await asyncio.sleep(0.05)
+                continue
             batch = list(self._queue)[:WRITE_BATCH]
             try:
                 async with self.redis.pipeline(transaction=False) as pipe:
@@ -814,12 +936,15 @@ class RedisFactLog:
                     await pipe.execute()
             except _RETRYABLE as err:
                 self._redis_failed("append", err)
+                self._recheck_epoch = True  # the reader looks at the epoch before writes resume
                 self._give_up_old()
                 await asyncio.sleep(0.3)
                 continue
             self._redis_ok()
             for _ in batch:
-                self._queue.popleft()
+                sent = self._queue.popleft()
+                if sent[0] > self._done_seq:  # else applied already (the reader was quicker)
+                    self._inflight.append(sent)
 
     def _fields(self, seq: int, facts: list[Fact]) -> dict[Any, Any]:
         return {
@@ -915,17 +1040,24 @@ class RedisFactLog:
             raw = await self.redis.get(self.keys.epoch)
             current = raw.decode() if isinstance(raw, bytes) else None
             if current is not None and current == self.epoch:
+                if self._reseeding == current:  # standing failed (Redis away again): retry
+                    await self._stand(self._reseed_position)
                 return
             await self.redis.set(self.keys.epoch, os.urandom(8).hex(), nx=True)
             raw = await self.redis.get(self.keys.epoch)
             self.epoch = raw.decode() if isinstance(raw, bytes) else None
             self.resets += 1
+            self._reseeding = self.epoch
+            self._reseed_position = position
             log_event(log, "cluster.redis_reset", logging.WARNING, url=self.url, node=self.node)
             if self._on_reset is not None:
                 try:
                     self._on_reset()
                 except Exception:
                     log.exception("telling of a Redis reset failed")
+            # Registered before standing: a runner-up takes a candidate without a
+            # lease for dead (see _my_turn).
+            await self._register()
             await self._stand(position)
 
     async def _lease_loop(self) -> None:
@@ -964,6 +1096,8 @@ class RedisFactLog:
             if self._unsent is not None:  # their proposers are told, nothing waits for them
                 self._unsent(facts, now - since)
         self._queue.clear()
+        self._inflight.clear()  # in the log (applied with the old sessions) or lost with them
+        self._skipped.clear()
         self.incarnation = os.urandom(4).hex()
         self._seq = 0
         self._done_seq = 0
@@ -986,6 +1120,30 @@ class RedisFactLog:
             if prefix == self.prefix:
                 continue
             declared = await self._declare(
+                keys=[self.keys.lease(prefix), self.keys.gone(prefix), self.keys.nodes],
+                args=[self.node, prefix],
+            )
+            if declared:
+                log_event(log, "cluster.node_gone", logging.WARNING, prefix=prefix, by=self.node)
+                self.append([NodeGone(self.ids(), self._wall(), prefix, NODE_GONE_REASON)])
+        if self.resets:
+            await self._watch_orphans(listed)
+
+    async def _watch_orphans(self, listed: Any) -> None:
+        """After Redis lost everything: end the sessions of nodes that did not come back.
+
+        A node that died while Redis was away (or a re-seed winner that died
+        before registering again) is not listed in the new Redis, so its lease
+        can never be seen to expire; its sessions in the (re-seeded) state
+        would show online for ever. Once every node had a full lease period to
+        register (``_grace_until``), such a node is declared gone, once.
+        """
+        if self._sessions is None or self._reseeding is not None or self._adopt is not None:
+            return
+        known = {raw.decode() if isinstance(raw, bytes) else str(raw) for raw in listed}
+        prefixes = {session.rpartition("/")[0] + "/" for session in self._sessions()}
+        for prefix in sorted(prefixes - known - {self.prefix}):
+            declared = await self._declare_orphan(
                 keys=[self.keys.lease(prefix), self.keys.gone(prefix), self.keys.nodes],
                 args=[self.node, prefix],
             )

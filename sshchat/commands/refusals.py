@@ -30,7 +30,7 @@ from sshchat.core.events import (
 )
 from sshchat.core.model import FOREVER, HubError
 from sshchat.core.names import NAME_RULE, valid_channel_name, valid_name
-from sshchat.core.replication import LogUnavailable
+from sshchat.core.replication import LogUnavailable, StateReplaced
 
 __all__ = [
     "banned_text",
@@ -134,6 +134,11 @@ def refusal_text(err: HubError) -> str:
             return (
                 f"not sent: the chat's shared log (Redis) could not be reached for "
                 f"{err.seconds:.0f}s; try again in a moment"
+            )
+        case StateReplaced():
+            return (
+                "not done: the chat's shared log (Redis) lost its data just then and the chat's "
+                "state was restored from another server; check and try again"
             )
         case r.NotInChannel():
             return f"you are not in #{err.channel}; /join it first"

@@ -80,7 +80,7 @@ from sshchat.core.ports import (
 from sshchat.core.prefs import Prefs
 from sshchat.core.ratelimit import Budget, TokenBucket
 from sshchat.core.refusals import BannedFromServer, RateLimited, SessionGone
-from sshchat.core.replication import LogUnavailable, Replication
+from sshchat.core.replication import LogUnavailable, Replication, StateReplaced
 from sshchat.core.sessions import Sessions
 from sshchat.core.state import HubState, Settings
 from sshchat.core.stats import Stats
@@ -294,10 +294,14 @@ class Hub:
                     account.bucket = TokenBucket(settings.message_rate, settings.message_burst)
                 account.bucket.charge(fact.text.count("\n") + 1)
 
-    def unsent(self, facts: Sequence[Fact], seconds: float) -> None:
-        """The replicated log gave up appending ``facts``: tell whoever proposed them."""
+    def unsent(self, facts: Sequence[Fact], seconds: float, replaced: bool = False) -> None:
+        """The replicated log gave up appending ``facts``: tell whoever proposed them.
+
+        ``replaced``: they were lost with the log and decided against a state
+        that a re-seed replaced, so they are refused rather than sent again.
+        """
         if facts:
-            self._refuse(facts, LogUnavailable(seconds))
+            self._refuse(facts, StateReplaced() if replaced else LogUnavailable(seconds))
 
     def _refuse(self, facts: Sequence[Fact], refusal: HubError) -> None:
         for fact in facts:

@@ -34,8 +34,20 @@ __all__ = [
 Applier = Callable[[Fact], None]
 BatchApplier = Callable[[Sequence[Fact]], None]
 """Applies one batch (facts appended together): all of them, or none if refused."""
-Unsent = Callable[[Sequence[Fact], float], None]
-"""Told of a batch the log gave up appending, and after how many seconds."""
+
+
+class Unsent(Protocol):
+    """Told of a batch the log gave up appending, and after how many seconds.
+
+    ``replaced``: not given up for want of the log, but because the state it
+    was decided against was replaced (a re-seed after the log lost everything)
+    and it is not safe to send it again (see
+    :func:`sshchat.core.replication.resendable`).
+    """
+
+    def __call__(self, facts: Sequence[Fact], seconds: float, replaced: bool = False) -> None: ...
+
+
 Clock = Callable[[], float]
 """Unix time in seconds (injectable in tests)."""
 IdSource = Callable[[], str]

@@ -29,13 +29,19 @@ from typing import Any
 
 from sshchat.core.events import Overruled, SessionEnded
 from sshchat.core.facts import (
+    AwaySet,
     ChannelCreated,
     Fact,
+    Ignored,
+    MemberLeft,
     MessageSaid,
     NickChanged,
     NodeGone,
+    PreferenceSet,
     PrivateMessageSent,
+    SessionClosed,
     SessionOpened,
+    Unignored,
 )
 from sshchat.core.identity import Identity
 from sshchat.core.model import HubError
@@ -50,7 +56,7 @@ from sshchat.core.refusals import (
 )
 from sshchat.core.sessions import Sessions
 
-__all__ = ["LogUnavailable", "Replication"]
+__all__ = ["LogUnavailable", "Replication", "StateReplaced", "resendable"]
 
 
 class LogUnavailable(Refusal):
@@ -59,6 +65,42 @@ class LogUnavailable(Refusal):
     def __init__(self, seconds: float) -> None:
         super().__init__(seconds)
         self.seconds = seconds
+
+
+class StateReplaced(Refusal):
+    """Lost with the log, and decided against a state that a re-seed replaced: not re-sent."""
+
+
+#: Facts that may be appended again after the log lost them even though the
+#: state they were decided against was replaced by a re-seed: each is either
+#: re-checked when applied (:meth:`Replication.conflict`) or holds whatever
+#: the state (a line, a login, a logout, one's own away status, preferences,
+#: ignores, leaving a channel). Anything decided on privileges or on what the
+#: state said -- moderation, invitations, topics, ops, joining a channel, and
+#: nick claims (a reclaim is not re-checked) -- is refused instead: the user is
+#: told and can try again against the state everyone now shares.
+RESENDABLE: tuple[type[Fact], ...] = (
+    SessionOpened,
+    SessionClosed,
+    MessageSaid,
+    PrivateMessageSent,
+    AwaySet,
+    PreferenceSet,
+    Ignored,
+    Unignored,
+    MemberLeft,
+    ChannelCreated,
+    NodeGone,
+)
+
+
+def resendable(facts: Sequence[Fact]) -> bool:
+    """Whether a batch lost with the log may be appended again after a re-seed.
+
+    Only asked of batches whose node did not supply the new base: the
+    winner's own batches were decided against the state everyone now shares.
+    """
+    return all(isinstance(fact, RESENDABLE) for fact in facts)
 
 
 class Replication(Part):

@@ -200,7 +200,25 @@ def _load(state: HubState, data: dict[str, Any]) -> None:
             account.channels[channel.name] = channel
             if account.clients:
                 channel.online[account.login] = account
-    # Keep what is local to this process: rate-limit buckets of accounts still there.
+    # Keep what is local to this process: the Client objects of its own sessions (its
+    # front ends hold them: a session that is in the snapshot goes on, and one whose
+    # login was waiting to be applied is now open) ...
+    for sid, client in list(sessions.items()):
+        held = state.sessions.get(sid) or state.pending.get(sid)
+        if held is None:
+            continue
+        held.account = client.account
+        held.sink = client.sink
+        held.current = client.current
+        held.connected_at = client.connected_at
+        held.key_fingerprint = client.key_fingerprint
+        held.source = client.source
+        held.shown = client.shown
+        clients = client.account.clients
+        clients[clients.index(client)] = held
+        sessions[sid] = held
+        state.pending.pop(sid, None)
+    # ... and the rate-limit buckets of accounts still there.
     for login, account in accounts.items():
         old = state.accounts.get(login)
         if old is not None:

@@ -15,12 +15,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sshchat.cluster.redislog import RedisFactLog
+from sshchat.commands.refusals import refusal_text
 from sshchat.commands.registry import handle_line
 from sshchat.core import facts as f
 from sshchat.core import refusals
 from sshchat.core.events import ChatMessage, Overruled, Presence, PresenceKind
 from sshchat.core.hub import Hub, HubError
-from sshchat.core.replication import LogUnavailable
+from sshchat.core.replication import LogUnavailable, StateReplaced
 from sshchat.core.snapshot import dump_state, load_state
 from sshchat.errors import StartupError
 from sshchat.storage.sqlite import Store
@@ -51,7 +52,11 @@ class Node:
         log = RedisFactLog(url, name, **options)
         await log.connect(within=5)
         hub_ = Hub(ACCOUNTS, ids=log.ids, log=log, **(hub or {}))
-        log.attach_state(lambda: dump_state(hub_.state), lambda data: load_state(hub_.state, data))
+        log.attach_state(
+            lambda: dump_state(hub_.state),
+            lambda data: load_state(hub_.state, data),
+            lambda: list(hub_.state.sessions),
+        )
         local = opened.load_checkpoint() if opened is not None else None
         if opened is not None:
             opened.attach(hub_)
@@ -639,4 +644,136 @@ async def test_after_redis_restarted_empty_the_most_advanced_node_re_seeds_the_o
             await late.log.close(flush=1)
     finally:
         for node in (a, b):
+            await node.log.close(flush=1)
+
+
+def stop_reading(node: Node) -> asyncio.Event:
+    """Hold ``node``'s reader: what it appends from now on is in Redis, not applied here.
+
+    What it had read meanwhile is dropped, as if lost with Redis; setting the
+    returned event lets it read again (it looks at the epoch first).
+    """
+    gate = asyncio.Event()
+    original = node.log._apply_entries
+
+    async def held(response) -> bool:
+        await gate.wait()
+        node.log._apply_entries = original
+        node.log._recheck_epoch = True
+        return False
+
+    node.log._apply_entries = held
+    return gate
+
+
+async def test_batches_redis_lost_in_flight_are_sent_again_or_refused_after_the_re_seed(
+    redis_server,
+) -> None:
+    options = {"renew": 0.1, "expire": 30.0, "reseed_window": 0.5}
+    a = await Node.start(redis_server.url, "a", **options)
+    b = await Node.start(redis_server.url, "b", **options)
+    try:
+        bob, bob_sink = await a.connect("bob")
+        alice, alice_sink = await b.connect("alice")
+        # a gets ahead of b (it will win the re-seed) ...
+        b_reads = stop_reading(b)
+        a.hub.say(bob, "only a applied this")
+        await a.log.settled(10)
+        a_reads = stop_reading(a)
+        # ... and b appends batches that nobody applies before Redis loses everything.
+        a_said = len(said(bob_sink))
+        b.hub.say(alice, "typed just before the loss")
+        handle_line(b.hub, alice, "/nick alicia")
+        deadline = time.monotonic() + 10
+        while b.log._queue:
+            assert time.monotonic() < deadline, "never appended"
+            await asyncio.sleep(0.02)
+        assert len(b.log._inflight) == 2
+        redis_server.restart()  # empty
+        a_reads.set()
+        b_reads.set()
+        await quiesce(redis_server, a, b)
+        assert a.log.reseeded_from == b.log.reseeded_from == a.log.prefix
+        assert b.log.base_from == "reseed"
+        # The line is delivered (once) after the re-seed; the nick claim, decided
+        # against the state the re-seed replaced, is refused and its user told.
+        assert said(bob_sink)[a_said:] == ["typed just before the loss"]
+        assert said(alice_sink).count("typed just before the loss") == 1
+        (refused,) = [e for e in alice_sink.typed if isinstance(e, Overruled)]
+        assert isinstance(refused.refusal, StateReplaced)
+        assert "try again" in refusal_text(refused.refusal)
+        assert a.hub.accounts["alice"].nick == b.hub.accounts["alice"].nick == "alice"
+        assert a.hub.digest() == b.hub.digest()
+        assert not b.log._inflight and not b.log._queue
+        # The (node, incarnation, sequence) dedup still holds afterwards.
+        b.hub.say(alice, "after the re-seed")
+        await quiesce(redis_server, a, b)
+        assert said(bob_sink)[-1] == "after the re-seed"
+        assert a.hub.digest() == b.hub.digest()
+    finally:
+        for node in (a, b):
+            await node.log.close(flush=1)
+
+
+async def test_a_re_seed_winner_dying_before_writing_its_state_is_replaced_by_the_next(
+    redis_server,
+) -> None:
+    told: list[str] = []
+    options = {"renew": 0.1, "expire": 1.0, "reseed_window": 1.0}
+    nodes = [
+        await Node.start(redis_server.url, name, on_reset=lambda n=name: told.append(n), **options)
+        for name in ("a", "b", "c")
+    ]
+    a, b, c = nodes
+    try:
+        alice, _ = await a.connect("alice")
+        await b.connect("bob")
+        await c.connect("carol")
+        a.hub.say(alice, "everyone saw this")
+        await quiesce(redis_server, a, b, c)
+        await b.log.halt()  # b falls behind: it will be last
+        a.hub.say(alice, "b missed this")
+        await a.log.settled(10)
+        handle_line(a.hub, alice, "/topic a's topic")  # a gets ahead of c: a will win
+        c_reads = stop_reading(c)
+        await a.log.settled(10)
+        redis_server.restart()  # empty
+        c_reads.set()
+        await b.log.start()
+        # a stands (highest position), then dies before the close: it never writes its state.
+        client = redis_server.client()
+        deadline = time.monotonic() + 20
+        try:
+            while not any(
+                fields.get(b"m") == b"candidate" and fields.get(b"n") == b"a"
+                for _id, fields in client.xrange("sshchat:log")
+            ):
+                assert time.monotonic() < deadline, "a never stood"
+                await asyncio.sleep(0.01)
+        finally:
+            client.close()
+        await a.kill()
+        deadline = time.monotonic() + 20
+        while not (b.log.reseeds and c.log.reseeds and b.log._adopt is None and not c.log._adopt):
+            assert time.monotonic() < deadline, "the re-seed was never settled"
+            await asyncio.sleep(0.05)
+        # The runner-up (c, ahead of b) wrote its state; b loaded it: they agree.
+        assert b.log.reseeded_from == c.log.reseeded_from == c.log.prefix
+        assert b.log.base_from == "reseed"
+        await quiesce(redis_server, b, c)
+        assert b.hub.digest() == c.hub.digest()
+        assert [m.text for m in b.hub.default_channel.history] == [
+            "everyone saw this",
+            "b missed this",
+        ]
+        # a's session ends everywhere (its lease runs out), and users were told once.
+        deadline = time.monotonic() + 20
+        while b.hub.accounts["alice"].online or c.hub.accounts["alice"].online:
+            assert time.monotonic() < deadline, "a's user stayed online"
+            await asyncio.sleep(0.05)
+        await quiesce(redis_server, b, c)
+        assert b.hub.digest() == c.hub.digest()
+        assert sorted(told) == ["a", "b", "c"]
+    finally:
+        for node in (b, c):
             await node.log.close(flush=1)

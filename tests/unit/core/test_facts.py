@@ -298,3 +298,17 @@ def test_a_damaged_or_foreign_snapshot_is_refused_and_changes_nothing() -> None:
     other = Hub(ACCOUNTS)
     load_state(other.state, json.loads(json.dumps(good)))
     assert other.digest() == before
+
+
+def test_loading_a_snapshot_keeps_this_process_s_session_objects() -> None:
+    # A cluster node that adopts a re-seeded base: its front ends hold their Client
+    # objects, which must stay the live sessions (else every later line is refused).
+    source, _ = _recorded_hub()
+    here = Hub(ACCOUNTS, clock=lambda: source.default_channel.created)
+    sink = Sink()
+    alice = here.connect("alice", sink)
+    load_state(here.state, json.loads(json.dumps(dump_state(here.state))))
+    assert here.is_live(alice) and alice.sink is sink
+    assert here.accounts["alice"].clients == [alice]
+    here.say(alice, "still here")
+    assert [getattr(e, "text", None) for e in sink.events][-1:] == ["still here"]
