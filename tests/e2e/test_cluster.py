@@ -261,3 +261,85 @@ async def test_a_restarted_node_catches_up_from_its_database_before_taking_login
     await asyncio.sleep(0.5)  # a duplicate would have arrived by now
     for line in expected:
         assert bob.text.count(line) == 1, bob.text
+
+
+RESET_NOTICE = "The chat's shared store was restarted and lost its data"
+
+
+async def test_lines_typed_while_redis_restarts_empty_are_delivered_or_refused(
+    cluster, redis_server
+) -> None:
+    a = cluster.start("a", FAST_LEASES)
+    b = cluster.start("b", FAST_LEASES)
+    alice = await cluster.login(a, "alice")
+    bob = await cluster.login(b, "bob")
+    await alice.expect(r"bob connected", timeout=20)
+    alice.send("line 0")
+    await bob.expect(r"<alice> line 0", timeout=20)
+    count = 12
+    for i in range(1, count):
+        alice.send(f"line {i}")
+        if i == 4:
+            redis_server.restart()  # no append-only file: Redis comes back empty
+        await asyncio.sleep(0.05)
+    # Every line is delivered (once, everywhere) or refused with a message to alice.
+    deadline = time.monotonic() + 20
+    while True:
+        delivered = [i for i in range(count) if f"<alice> line {i}\n" in bob.text]
+        refused = len(re.findall(r"not (sent|done): ", alice.text))
+        if len(delivered) + refused == count:
+            break
+        assert time.monotonic() < deadline, (delivered, refused, alice.text)
+        await asyncio.sleep(0.05)
+    for i in range(count):
+        assert bob.text.count(f"<alice> line {i}\n") <= 1
+        assert (f"<alice> line {i}\n" in alice.text) == (f"<alice> line {i}\n" in bob.text)
+    for client in (alice, bob):  # told once, and both nodes agree on who is online
+        await client.expect(RESET_NOTICE, timeout=20)
+        client.send("/users")
+        await client.expect(r"Users \(2 of 4 online\)", timeout=20)
+    bob.send("after the reset")
+    await alice.expect(r"<bob> after the reset", timeout=20)
+    for client in (alice, bob):
+        assert client.text.count(RESET_NOTICE) == 1
+
+
+async def test_a_re_seed_winner_killed_before_writing_its_state_is_replaced(
+    cluster, redis_server
+) -> None:
+    nodes = {name: cluster.start(name, FAST_LEASES) for name in ("a", "b", "c")}
+    users = {"a": "alice", "b": "bob", "c": "carol"}
+    clients = {name: await cluster.login(node, users[name]) for name, node in nodes.items()}
+    await shows_all(clients["a"], ["bob connected", "carol connected"])
+    clients["a"].send("before the reset")
+    for name in ("b", "c"):
+        await clients[name].expect(r"<alice> before the reset", timeout=20)
+    redis_server.restart()  # empty
+    # The first candidate wins (the positions are equal): kill it before the close.
+    client = redis_server.client()
+    deadline = time.monotonic() + 20
+    try:
+        while True:
+            marks = [f for _id, f in client.xrange("sshchat:log") if f.get(b"m") == b"candidate"]
+            if marks:
+                winner = marks[0][b"n"].decode()
+                break
+            assert time.monotonic() < deadline, "nobody stood"
+            await asyncio.sleep(0.01)
+    finally:
+        client.close()
+    nodes[winner].proc.kill()
+    nodes[winner].proc.wait(10)
+    left = [name for name in nodes if name != winner]
+    gone = users[winner]
+    for name in left:  # the others elect again, agree, and end the dead node's session
+        await clients[name].expect(rf"{gone} disconnected", timeout=20)
+        clients[name].send("/users")
+        await clients[name].expect(r"Users \(2 of 4 online\)", timeout=20)
+    first, second = (clients[name] for name in left)
+    first.send("after the re-seed")
+    await second.expect(rf"<{users[left[0]]}> after the re-seed", timeout=20)
+    for name in left:
+        assert clients[name].text.count(RESET_NOTICE) == 1
+        assert clients[name].text.count(f"{gone} disconnected") == 1
+    cluster.nodes.remove(nodes[winner])  # killed on purpose: its log may be cut short
