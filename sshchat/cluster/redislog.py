@@ -46,7 +46,18 @@ picks the same winner: the candidate with the highest position (the earliest
 marker on a tie). The winner writes its state at exactly that entry as the
 snapshot; every other node stops reading there, loads that snapshot (keeping
 its own sessions' sinks) and reads on after it. So the nodes agree again, and
-a node that was behind gets back what it had missed before the loss.
+a node that was behind gets back what it had missed before the loss. Should
+the winner die before writing its state, the next candidate (the same ranking
+on every node) writes its own once the winner's lease is gone or a deadline
+passed; Redis keeps the first state written at that marker, and every node --
+a slow winner too -- loads that one (:meth:`_adopt_base`).
+
+What Redis lost in flight: from losing Redis until its re-seed is settled a
+node appends nothing new; then the batches it had appended but that are in no
+base are sent again under their own sequences, or refused with a message to
+their proposer if decided against a state the re-seed replaced and not safe to
+repeat (:meth:`_reseed_settled`). Nodes that did not come back (not listed in
+the new Redis, no lease) have their sessions ended once (:meth:`_watch_orphans`).
 
 Redis unreachable while running: the reader and writer retry (with a
 socket timeout above the XREAD block time, so a dead connection is noticed);
@@ -110,10 +121,18 @@ ADOPT_WITHIN = 30.0  # seconds a node waits for the winner's snapshot after a re
 
 # A candidate of a re-seed writes its state as the snapshot at the close marker:
 # only the first to do so (so every node loads the same base, should a slow winner
-# and a runner-up both try), and not if the epoch changed again meanwhile (-1).
+# and a runner-up both try) -- nor over a newer snapshot (written since by a node
+# that had settled) -- and not if the epoch changed again meanwhile (-1).
 _RESEED = """
+local function older(a, b)
+  local am, as = string.match(a, '^(%d+)-(%d+)$')
+  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
+  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
+  return am < bm or (am == bm and as < bs)
+end
 if redis.call('GET', KEYS[2]) ~= ARGV[3] then return -1 end
-if redis.call('HGET', KEYS[1], 'id') == ARGV[1] then return 0 end
+local current = redis.call('HGET', KEYS[1], 'id')
+if current and not older(current, ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], 'id', ARGV[1], 'body', ARGV[2], 'by', ARGV[4])
 return 1
 """
@@ -162,6 +181,7 @@ if redis.call('GET', KEYS[4]) ~= ARGV[3] then return 0 end
 local current = redis.call('HGET', KEYS[1], 'id')
 if current and not older(current, ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], 'id', ARGV[1], 'body', ARGV[2])
+redis.call('HDEL', KEYS[1], 'by')
 if current then
   redis.call('XTRIM', KEYS[2], 'MINID', current)
   redis.call('SET', KEYS[3], current)
@@ -803,11 +823,14 @@ class RedisFactLog:
             while self.running:
                 try:
                     raw: Any = await self.redis.hmget(self.keys.snapshot, ["id", "body", "by"])
-                    if raw[0] is not None and raw[0].decode() == ident and raw[1]:
+                    kept = raw[0].decode() if raw[0] is not None else None
+                    # The base at the marker -- or a newer snapshot, should this node
+                    # have been cut off while the others settled and went on.
+                    if kept is not None and stream_key(kept) >= stream_key(ident) and raw[1]:
                         by = raw[2].decode() if raw[2] is not None else "?"
                         self.reseeded_from = by
-                        if by != self.prefix:
-                            replaced = self._load_base(ident, raw[1], by)
+                        if by != self.prefix or kept != ident:
+                            replaced = self._load_base(kept, raw[1], by)
                         else:
                             self._snapshot_id = ident
                         return
