@@ -777,3 +777,36 @@ async def test_a_re_seed_winner_dying_before_writing_its_state_is_replaced_by_th
     finally:
         for node in (b, c):
             await node.log.close(flush=1)
+
+
+async def test_a_node_that_died_while_redis_was_away_has_its_users_shown_offline(
+    redis_server,
+) -> None:
+    options = {"renew": 0.1, "expire": 1.0, "reseed_window": 0.5}
+    a = await Node.start(redis_server.url, "a", **options)
+    b = await Node.start(redis_server.url, "b", **options)
+    try:
+        await a.connect("alice")
+        _bob, bob_sink = await b.connect("bob")
+        await quiesce(redis_server, a, b)
+        redis_server.kill()
+        await a.kill()  # dies while Redis is away: it never registers in the new Redis
+        redis_server.start()  # empty
+        deadline = time.monotonic() + 20
+        while b.hub.accounts["alice"].online:
+            assert time.monotonic() < deadline, "a's user stayed online"
+            await asyncio.sleep(0.05)
+        await quiesce(redis_server, b)
+        assert a.log.prefix in b.hub.state.gone
+        await asyncio.sleep(0.5)  # several lease periods: declared gone once
+        await quiesce(redis_server, b)
+        gone = [e for _id, e in stream(redis_server) if b"NodeGone" in e.get(b"f", b"")]
+        assert len(gone) == 1
+        left = [
+            e
+            for e in bob_sink.typed + bob_sink.events
+            if isinstance(e, Presence) and e.kind is PresenceKind.DISCONNECT and e.login == "alice"
+        ]
+        assert len(left) == 1
+    finally:
+        await b.log.close(flush=1)
