@@ -1079,8 +1079,9 @@ class RedisFactLog:
                 except Exception:
                     log.exception("telling of a Redis reset failed")
             # Registered before standing: a runner-up takes a candidate without a
-            # lease for dead (see _my_turn).
-            await self._register()
+            # lease for dead (see _my_turn). A lost lease is the lease loop's to handle.
+            with contextlib.suppress(LeaseLost):
+                await self._register()
             await self._stand(position)
 
     async def _lease_loop(self) -> None:
