@@ -541,6 +541,31 @@ async def test_a_command_waits_for_the_lines_said_before_it() -> None:
     await close(s.fe)
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.booleans(), st.integers(0, 2)),  # (a /me command?, releases after it)
+        min_size=1,
+        max_size=12,
+    )
+)
+async def test_lines_act_in_the_order_typed_however_the_log_hands_them_back(steps) -> None:
+    s = HeldSession()
+    typed = []
+    for n, (command, releases) in enumerate(steps):
+        typed.append(f"w{n}")
+        s.fe.feed(f"/me w{n}\r\n" if command else f"w{n}\r\n")
+        await settle(s.fe)
+        for _ in range(releases):
+            s.log.release()
+            await settle(s.fe)
+    while s.log.queued or s.fe._unapplied:
+        s.log.release()
+        await settle(s.fe)
+    assert [m.text for m in s.hub.channels["lobby"].history] == typed
+    await close(s.fe)
+
+
 async def close(fe: LineFrontEnd) -> None:
     fe.connection_lost()
     if fe._task is not None:
