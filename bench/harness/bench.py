@@ -54,6 +54,9 @@ class Bench:
     generator: str = "python"
     go_binary: Path | None = None
     deadline: float = math.inf  # time.time() by which the whole run must end
+    # The cluster scenario's setups and windows to run (None: all of them).
+    cluster_setups: list[str] | None = None
+    cluster_windows: list[str] | None = None
 
     def logins(self, count: int, start: int = 0) -> list[str]:
         return [f"bench{i}" for i in range(start, start + count)]

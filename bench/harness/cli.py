@@ -114,6 +114,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         bench.gc_log = args.gc_log
         bench.generator, bench.go_binary = args.generator_name, args.go_binary
         bench.deadline = started + args.time_limit
+        bench.cluster_setups = args.cluster_setups.split(",") if args.cluster_setups else None
+        bench.cluster_windows = args.cluster_windows.split(",") if args.cluster_windows else None
         plan: list[tuple[str, Any]] = []
         if "handshakes" in only:
             plan.append(("handshakes", lambda: scenarios.handshakes.run(bench)))
@@ -206,6 +208,16 @@ def main(argv: list[str] | None = None) -> int:
         "--server-rev",
         metavar="REV",
         help="benchmark sshchat as committed at REV (e.g. HEAD), not the working tree",
+    )
+    parser.add_argument(
+        "--cluster-setups",
+        metavar="LIST",
+        help="cluster scenario: only these setups (comma-separated: single,one_node,workers_2)",
+    )
+    parser.add_argument(
+        "--cluster-windows",
+        metavar="LIST",
+        help="cluster scenario: only these windows (comma-separated: fanout_10k,saturation)",
     )
     parser.add_argument(
         "--replot",

@@ -288,6 +288,19 @@ def default_registry() -> CommandRegistry:
     return build_registry()
 
 
+def is_said(line: str) -> bool:
+    """Whether :func:`handle_line` takes ``line`` as one line said in the current channel.
+
+    Not a command (``//`` escapes one) and not a pasted block, which may hold
+    commands: a front end lets such a line go ahead of the session's lines
+    said before it that the log has not handed back yet (``Hub.has_pending``).
+    """
+    line = line.rstrip("\r\n")
+    if "\n" in line or "\r" in line or not line.strip():
+        return False
+    return not line.startswith("/") or line.startswith("//")
+
+
 def handle_line(
     hub: Hub,
     client: Client,

@@ -103,12 +103,18 @@ Observer = Callable[[Fact], None]
 
 
 class _Proposal:
-    """A batch this process appended, until it is applied or refused (local bookkeeping)."""
+    """A batch this process appended, until it is applied or refused (local bookkeeping).
 
-    __slots__ = ("applied", "client", "refused")
+    ``said``: the batch is only lines said in a channel. Such a batch changes
+    nothing that deciding the same session's next line reads, so another line
+    said may be decided before it is applied (see :meth:`Hub.has_pending`).
+    """
 
-    def __init__(self, client: Client | None) -> None:
+    __slots__ = ("applied", "client", "refused", "said")
+
+    def __init__(self, client: Client | None, said: bool = False) -> None:
         self.client = client
+        self.said = said
         self.applied: list[Callable[[], None]] = []
         self.refused: list[Callable[[], None]] = []
 
@@ -341,20 +347,28 @@ class Hub:
         """Whether ``client``'s session is open (not ended, not waiting for its login to apply)."""
         return self.state.sessions.get(client.id) is client
 
-    def has_pending(self, client: Client) -> bool:
+    def has_pending(self, client: Client, *, saying: bool = False) -> bool:
         """Whether a batch of ``client``'s is appended but not yet applied (cluster mode).
 
         A front end holds the session's next line until it is not, so that a
         user's commands take effect in the order typed ("/join x" then "hi").
+
+        ``saying``: the next line is a plain line said in the current channel.
+        It need not wait for lines said before it: they change nothing its
+        decision reads, and this node appends its batches in order, so the log
+        keeps them in the order typed. Without this a session could say one
+        line per round trip to the log, which capped a cluster node's
+        throughput (see bench/RESULTS.md, branch cperf).
         """
-        return any(p.client is client for p in self._proposals.values())
+        return any(p.client is client and not (saying and p.said) for p in self._proposals.values())
 
     def _append(self, facts: Sequence[Fact], client: Client | None = None) -> None:
         actor, self._actor = self._actor, None
         if facts:
             key = facts[-1].id
             self._last_proposal = key
-            self._proposals[key] = _Proposal(client or actor)
+            said = all(type(fact) is MessageSaid for fact in facts)
+            self._proposals[key] = _Proposal(client or actor, said)
             self.log.append(facts)
 
     def _live(self, client: Client) -> None:

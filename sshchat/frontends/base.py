@@ -24,6 +24,7 @@ from sshchat.commands.registry import (
     Session,
     default_registry,
     handle_line,
+    is_said,
     line_wait,
 )
 from sshchat.config.schema import Limits
@@ -438,11 +439,12 @@ class FrontEnd:
 
         In cluster mode a command takes effect once the shared log hands it
         back: the next line waits until then, so that lines act in the order
-        typed (with the in-process log nothing ever waits).
+        typed (with the in-process log nothing ever waits). A line said after
+        lines said does not wait: the log keeps them in order anyway.
         """
         if self.client is None or self._closing:
             return Outcome.CONTINUE
-        if self._unapplied or self.hub.has_pending(self.client):
+        if self._unapplied or self.hub.has_pending(self.client, saying=is_said(line)):
             if len(self._unapplied) >= HELD_LINES:
                 self.outbox.deliver(
                     Notice("not sent: too many lines are waiting to be sent", NoticeKind.ERROR)
@@ -457,7 +459,7 @@ class FrontEnd:
     def _release(self) -> None:
         """Handle held lines, each once the one before it has been applied."""
         while self._unapplied and self.client is not None and not self._closing:
-            if self.hub.has_pending(self.client):
+            if self.hub.has_pending(self.client, saying=is_said(self._unapplied[0])):
                 self.hub.when_applied(self._release, self._release)
                 return
             self._handle(self._unapplied.popleft())

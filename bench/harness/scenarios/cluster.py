@@ -176,7 +176,11 @@ async def run(bench: Bench) -> dict[str, Any]:
         ("saturation", SATURATION_RATE[size], bench.scale.saturation_seconds),
     )
     result: dict[str, Any] = {"members": members}
-    for key, workers in SETUPS:
+    setups = [s for s in SETUPS if bench.cluster_setups is None or s[0] in bench.cluster_setups]
+    windows = tuple(
+        w for w in windows if bench.cluster_windows is None or w[0] in bench.cluster_windows
+    )
+    for key, workers in setups:
         result[key] = {}
         for window_key, rate, seconds in windows:
             name = f"cluster_{key}_{window_key}"
@@ -224,9 +228,9 @@ async def run(bench: Bench) -> dict[str, Any]:
             figures["server"] = bench.server_report(server)
             figures["workers"] = workers
             result[key][window_key] = figures
-    single = result["single"]["saturation"]["deliveries_per_s"]
-    two = result["workers_2"]["saturation"]["deliveries_per_s"]
-    ratio = round(two / single, 2) if single else None
+    single = result.get("single", {}).get("saturation", {}).get("deliveries_per_s")
+    two = result.get("workers_2", {}).get("saturation", {}).get("deliveries_per_s")
+    ratio = round(two / single, 2) if single and two else None
     result["saturation_ratio_workers_2_over_single"] = ratio
     log(f"cluster: workers_2 / single saturation = {ratio}")
     return result

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from helpers.logs import HeldLog
 from helpers.sinks import RecordingSink
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sshchat.core.events import Notice, NoticeKind
+from sshchat.core.events import ChatMessage, Notice, NoticeKind
 from sshchat.core.hub import Hub
 from sshchat.frontends.base import INBOX_HIGH, SLICE, LineFrontEnd, LineGuard, Outbox
 
@@ -475,3 +476,97 @@ async def test_front_end_uses_the_registry_it_was_given(session) -> None:
     plain.fe.feed("/shout hi\n")
     await settle(plain.fe)
     assert "unknown command /shout" in plain.transport.text
+
+
+# -- cluster mode: lines wait for the shared log ---------------------------------------
+
+
+class HeldSession:
+    """alice on a hub whose log holds every batch until the test releases it."""
+
+    def __init__(self) -> None:
+        self.log = HeldLog()
+        self.hub = Hub([("alice", True), ("bob", False)], default_channel="lobby", log=self.log)
+        self.log.release()  # the accounts
+        self.bob = RecordingSink()
+        self.hub.connect("bob", self.bob)
+        self.transport = FakeTransport()
+        self.fe = RecordingFrontEnd(self.hub, self.transport, "alice")
+        self.fe.start()
+        self.log.release()  # the logins
+
+    def said(self) -> list[str]:
+        return [e.text for e in self.bob.events if isinstance(e, ChatMessage)]
+
+
+async def test_lines_said_go_to_the_log_without_waiting_for_the_one_before() -> None:
+    s = HeldSession()
+    s.fe.feed("one\r\ntwo\r\n//three\r\n")
+    await settle(s.fe)
+    # Three batches appended at once, not one per round trip to the log.
+    assert len(s.log.queued) == 3
+    assert s.log.release() == 3
+    assert s.said() == ["one", "two", "/three"]
+    await close(s.fe)
+
+
+async def test_a_line_said_after_a_command_waits_for_the_command_to_apply() -> None:
+    s = HeldSession()
+    s.fe.feed("before\r\n/create dev\r\nhi\r\n")
+    await settle(s.fe)
+    assert len(s.log.queued) == 1  # "before"; /create waits for it (a command)
+    s.log.release()
+    await settle(s.fe)
+    assert len(s.log.queued) == 1  # the /create; "hi" waits for it
+    s.log.release()
+    await settle(s.fe)
+    assert len(s.log.queued) == 1  # now "hi", decided in #dev
+    s.log.release()
+    said = [e for e in s.bob.events if isinstance(e, ChatMessage)]
+    assert [e.text for e in said] == ["before"]  # bob is not in #dev
+    assert s.hub.channels["dev"].history[-1].text == "hi"
+    await close(s.fe)
+
+
+async def test_a_command_waits_for_the_lines_said_before_it() -> None:
+    s = HeldSession()
+    s.fe.feed("one\r\n/nick alicia\r\n")
+    await settle(s.fe)
+    assert len(s.log.queued) == 1
+    s.log.release()
+    await settle(s.fe)
+    assert len(s.log.queued) == 1
+    s.log.release()
+    assert s.hub.accounts["alice"].nick == "alicia"
+    await close(s.fe)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.booleans(), st.integers(0, 2)),  # (a /me command?, releases after it)
+        min_size=1,
+        max_size=12,
+    )
+)
+async def test_lines_act_in_the_order_typed_however_the_log_hands_them_back(steps) -> None:
+    s = HeldSession()
+    typed = []
+    for n, (command, releases) in enumerate(steps):
+        typed.append(f"w{n}")
+        s.fe.feed(f"/me w{n}\r\n" if command else f"w{n}\r\n")
+        await settle(s.fe)
+        for _ in range(releases):
+            s.log.release()
+            await settle(s.fe)
+    while s.log.queued or s.fe._unapplied:
+        s.log.release()
+        await settle(s.fe)
+    assert [m.text for m in s.hub.channels["lobby"].history] == typed
+    await close(s.fe)
+
+
+async def close(fe: LineFrontEnd) -> None:
+    fe.connection_lost()
+    if fe._task is not None:
+        await asyncio.gather(fe._task, return_exceptions=True)
