@@ -134,6 +134,10 @@ class Outbox:
         return self.take_now()
 
 
+#: A write of at least this many events doubles the coalescing hold after it
+#: (see FrontEnd._wrote).
+LONG_HOLD_BATCH = 4
+
 #: Hold windows end on multiples of this many seconds, so that the sessions
 #: written in one fan-out pass share one timer when they are held.
 HOLD_GRAIN = 0.005
@@ -459,10 +463,11 @@ class FrontEnd:
                     self._holding = True
                     flusher.hold(self, self._hold_until)
                     return
-                lines = self._lines(*outbox.take_now())
+                events, dropped = outbox.take_now()
+                lines = self._lines(events, dropped)
                 if lines:
                     if self._emit_now(lines):
-                        self._wrote(now)
+                        self._wrote(now, len(events))
                     else:
                         self._pending = lines
                         self._writer_busy = True
@@ -497,12 +502,19 @@ class FrontEnd:
             lines[-1] += "\a"
         return lines
 
-    def _wrote(self, now: float) -> None:
-        """After a write: hold what follows for a while if the session is busy."""
+    def _wrote(self, now: float, batch: int = 1) -> None:
+        """After a write: hold what follows for a while if the session is busy.
+
+        A batch of :data:`LONG_HOLD_BATCH` lines or more means the session
+        receives far faster than it is written: it is held twice as long, so
+        that its packets (each costing both ends more than a line in it) carry
+        more lines. A session receiving a line at a time is never held longer.
+        """
         busy = now - self._last_write < 2 * self.coalesce_seconds
         self._last_write = now
         if busy or self.coalesce_always:
-            self._hold_until = now + self.coalesce_seconds
+            hold = self.coalesce_seconds * (2 if batch >= LONG_HOLD_BATCH else 1)
+            self._hold_until = now + hold
 
     async def _write_loop(self) -> None:
         """Write the batches :meth:`_flush` could not, in the session's own task.
@@ -521,7 +533,7 @@ class FrontEnd:
                     await self._emit(lines)
                 finally:
                     self._writer_busy = False
-                self._wrote(loop.time())
+                self._wrote(loop.time(), len(lines))
                 self._ready()  # what arrived meanwhile, or the end of the session
             elif self._closing and not len(self.outbox):
                 return
