@@ -13,13 +13,14 @@ import contextvars
 import re
 from typing import Any
 
+import pytest
 from helpers.frontends import Recorder, hub, stop, until
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sshchat.core.events import Notice
 from sshchat.core.hub import Hub
-from sshchat.frontends.base import HOLD_GRAIN, Flusher, LineFrontEnd
+from sshchat.frontends.base import HOLD_GRAIN, LONG_HOLD_BATCH, Flusher, LineFrontEnd
 from sshchat.frontends.terminal import TerminalFrontEnd
 
 
@@ -195,3 +196,25 @@ def test_lines_arrive_in_order_and_every_drop_is_told(
     told = sum(int(m.group(1)) for line in lines if (m := DROPPED.search(line)))
     assert len(got) + told == sent  # nothing lost without being told
     assert lines[-1] == "the end"
+
+
+async def test_a_session_receiving_many_lines_per_write_is_held_longer() -> None:
+    # Fewer, fuller packets while a session receives far faster than it is
+    # written; a line at a time is held no longer than before. (Checks the
+    # hold decided after each write, not how long anything took.)
+    transport = Recorder()
+    front = TerminalFrontEnd(hub(), transport, "alice")
+    front.start()
+    try:
+        await until(lambda: front._replay is not None and not len(front.outbox))
+        holds = []
+        for batch in (1, LONG_HOLD_BATCH):
+            front._hold_until = -1e9  # the previous hold is over
+            for i in range(batch):
+                front.outbox.deliver(Notice(f"batch{batch}-{i}"))
+            await until(lambda b=batch: f"batch{b}-{b - 1}" in transport.text)
+            holds.append(front._hold_until - front._last_write)
+        assert holds[0] == pytest.approx(front.coalesce_seconds)
+        assert holds[1] == pytest.approx(2 * front.coalesce_seconds)
+    finally:
+        await stop(front)
