@@ -82,6 +82,12 @@ class Bench:
             self.last_stop["shutdown_s"] = round(time.monotonic() - t0, 1)
             self.last_client_stats = {}
 
+    def go_users(self) -> int:
+        """How many ``benchNNNN`` users the Go generator's windows need."""
+        s = self.scale
+        members = [*s.fanout_members, s.saturation_members, *(m for m, _ in s.fanout_windows)]
+        return max(members)
+
     def sshchat_process(
         self, name: str, limits: dict[str, Any] | None = None
     ) -> tuple[ServerProcess, Path]:
@@ -94,7 +100,7 @@ class Bench:
             self.public_key,
             self.password_hash,
             limits=BENCH_LIMITS if limits is None else limits,
-            go_users=max(self.scale.fanout_members) if self.generator == "go" else 0,
+            go_users=self.go_users() if self.generator == "go" else 0,
         )
         env = self.env
         if self.gc_log:

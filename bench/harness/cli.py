@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import importlib.metadata
 import json
 import os
@@ -29,6 +30,7 @@ from .settings import (
     SCENARIOS,
     SMOKE,
     log,
+    parse_window,
 )
 
 
@@ -64,6 +66,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     from argon2 import PasswordHasher
 
     scale = SMOKE if args.smoke else FULL
+    if args.fanout_window:
+        scale = dataclasses.replace(scale, fanout_windows=tuple(args.fanout_window))
+    if args.saturation:
+        members, rate = args.saturation
+        scale = dataclasses.replace(scale, saturation_members=members, saturation_rate=rate)
     only = set(args.only.split(",")) if args.only else set(DEFAULT_SCENARIOS)
     unknown = only - set(SCENARIOS)
     if unknown:
@@ -232,6 +239,20 @@ def main(argv: list[str] | None = None) -> int:
         "or python; the other scenarios always use python (default: go when it is there and Go "
         "is installed)",
     )
+    parser.add_argument(
+        "--fanout-window",
+        action="append",
+        type=_window,
+        metavar="MEMBERS@RATE",
+        help="Go generator: measure this fan-out window (members, lines/s) instead of the "
+        "default ones; repeat for more (e.g. --fanout-window 500@20 --fanout-window 500@8)",
+    )
+    parser.add_argument(
+        "--saturation",
+        type=_window,
+        metavar="MEMBERS@RATE",
+        help="the saturation window's members and offered lines/s (default 100@600)",
+    )
     args = parser.parse_args(argv)
     if args.replot:
         results = json.loads(Path(args.replot).read_text())
@@ -248,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     except gogen.GeneratorUnavailable as exc:
         parser.exit(2, f"bench/run.py: {exc}\n")
     log(f"fan-out load generator: {args.generator_name} ({args.generator_why})")
+    if args.fanout_window and args.generator_name != "go":
+        parser.exit(2, "bench/run.py: --fanout-window needs the Go generator (--generator go)\n")
     results = asyncio.run(run(args))
     rows = judge(results)
     results["targets"] = rows
@@ -268,3 +291,10 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _window(text: str) -> tuple[int, float]:
+    try:
+        return parse_window(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None

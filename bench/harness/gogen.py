@@ -353,6 +353,11 @@ def fanout_plan(bench: Bench, prefix: str) -> list[Window]:
     plan: list[Window] = [
         (str(m), f"{prefix}_{m}", m, s.fanout_rate[m], s.fanout_seconds) for m in s.fanout_members
     ]
+    if s.fanout_windows:
+        plan = [
+            (f"{m}@{r:g}", f"{prefix}_{m}at{r:g}", m, r, s.fanout_seconds)
+            for m, r in s.fanout_windows
+        ]
     m = s.saturation_members
     name = f"{prefix}_saturation_{m}" if prefix != "fanout" else f"saturation_{m}"
     plan.append((f"saturation_{m}", name, m, s.saturation_rate, s.saturation_seconds))

@@ -70,6 +70,9 @@ class Scale:
     drain_timeout: float
     connect_timeout: float
     settle: float  # multiplier for the quiet periods and pauses between steps
+    # Go generator only (``--fanout-window``): these (members, lines/s) windows
+    # instead of fanout_members x fanout_rate, keyed "MEMBERS@RATE".
+    fanout_windows: tuple[tuple[int, float], ...] = ()
 
 
 FULL = Scale(
@@ -152,3 +155,15 @@ TARGETS = {
 
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def parse_window(text: str) -> tuple[int, float]:
+    """``MEMBERS@LINES_PER_S`` (e.g. ``500@8``) as a pair; ValueError with the reason."""
+    members, sep, rate = text.partition("@")
+    try:
+        pair = (int(members), float(rate))
+    except ValueError:
+        pair = (0, 0.0)
+    if not sep or pair[0] < 2 or pair[1] <= 0:
+        raise ValueError(f"{text!r}: expected MEMBERS@LINES_PER_S, e.g. 500@8 (members >= 2)")
+    return pair

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
+import math
+import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import Protocol
@@ -33,7 +36,7 @@ from sshchat.core.hub import Client, Hub
 from sshchat.core.model import DEFAULT_MAX_TEXT
 from sshchat.frontends.render import Renderer
 
-__all__ = ["FrontEnd", "LineGuard", "Outbox", "Transport"]
+__all__ = ["Flusher", "FrontEnd", "LineGuard", "Outbox", "Transport", "flusher"]
 
 log = logging.getLogger(__name__)
 
@@ -62,24 +65,40 @@ class Outbox:
 
     When the session falls ``limit`` events behind, the oldest are dropped and
     counted, so a stuck client never makes the server grow without bound.
+
+    ``on_ready``, when given, is called on every delivery instead of waking a
+    task: a front end flushes its outbox from one shared callback per fan-out
+    pass (:class:`Flusher`) rather than from one task wake-up per session per
+    line, which is most of what a delivery cost (``bench/RESULTS.md``,
+    2026-12-01, branch fanout). Without it, :meth:`take` waits for deliveries.
     """
 
-    def __init__(self, limit: int, on_close: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        limit: int,
+        on_close: Callable[[str], None],
+        on_ready: Callable[[], None] | None = None,
+    ) -> None:
         self.limit = max(1, limit)
         self.dropped = 0
         self._items: deque[Event] = deque()
         self._wakeup = asyncio.Event()
         self._on_close = on_close
+        self._on_ready = on_ready
         self._open = True
 
     def deliver(self, event: Event) -> None:
         if not self._open:
             return
-        if len(self._items) >= self.limit:
-            self._items.popleft()
+        items = self._items
+        if len(items) >= self.limit:
+            items.popleft()
             self.dropped += 1
-        self._items.append(event)
-        self._wakeup.set()
+        items.append(event)
+        if self._on_ready is not None:
+            self._on_ready()
+        else:
+            self._wakeup.set()
 
     def close(self, reason: str) -> None:
         self._on_close(reason)
@@ -87,22 +106,102 @@ class Outbox:
     def seal(self) -> None:
         """Accept nothing more (the session is ending)."""
         self._open = False
+        if self._on_ready is not None:
+            self._on_ready()
         self._wakeup.set()
 
     def wake(self) -> None:
+        """Wake the task waiting in :meth:`wait` or :meth:`take`."""
         self._wakeup.set()
 
     def __len__(self) -> int:
         return len(self._items)
 
-    async def take(self) -> tuple[list[Event], int]:
-        """Wait for events; return all queued ones and how many were dropped."""
+    async def wait(self) -> None:
+        """Wait until woken (by a delivery, without ``on_ready``, or by :meth:`wake`)."""
         await self._wakeup.wait()
         self._wakeup.clear()
+
+    def take_now(self) -> tuple[list[Event], int]:
+        """Return all queued events and how many were dropped, and forget both."""
         items = list(self._items)
         self._items.clear()
         dropped, self.dropped = self.dropped, 0
         return items, dropped
+
+    async def take(self) -> tuple[list[Event], int]:
+        """Wait for events; return all queued ones and how many were dropped."""
+        await self.wait()
+        return self.take_now()
+
+
+#: A write of at least this many events doubles the coalescing hold after it
+#: (see FrontEnd._wrote).
+LONG_HOLD_BATCH = 4
+
+#: Hold windows end on multiples of this many seconds, so that the sessions
+#: written in one fan-out pass share one timer when they are held.
+HOLD_GRAIN = 0.005
+
+
+class Flusher:
+    """Runs the flushes of the front ends of one event loop, together.
+
+    A delivery only marks its front end ready; the first one of a fan-out pass
+    schedules one loop callback that flushes every ready front end, and a
+    front end that must wait (coalescing) joins the one timer of its hold
+    window's end. So a line to 500 sessions costs one callback and at most one
+    timer, not 500 task wake-ups and 500 timers.
+
+    The callbacks run in an empty context, never in the sender's: prompt_toolkit
+    finds its application through context variables (stack-notes, pitfall 6).
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._ready: list[FrontEnd] = []
+        self._scheduled = False
+        self._held: dict[float, list[FrontEnd]] = {}
+        self._context = contextvars.Context()
+
+    def ready(self, front: FrontEnd) -> None:
+        self._ready.append(front)
+        if not self._scheduled:
+            self._scheduled = True
+            self.loop.call_soon(self._run, context=self._context)
+
+    def hold(self, front: FrontEnd, until: float) -> None:
+        """Flush ``front`` again once the loop time has reached ``until`` (rounded up)."""
+        due = math.ceil(until / HOLD_GRAIN) * HOLD_GRAIN
+        fronts = self._held.get(due)
+        if fronts is None:
+            fronts = self._held[due] = []
+            self.loop.call_at(due, self._release, due, context=self._context)
+        fronts.append(front)
+
+    def _run(self) -> None:
+        self._scheduled = False
+        ready, self._ready = self._ready, []
+        for front in ready:
+            front._flush_ready()
+
+    def _release(self, due: float) -> None:
+        for front in self._held.pop(due, ()):
+            front._hold_over()
+
+
+_flushers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Flusher] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def flusher() -> Flusher:
+    """The :class:`Flusher` of the running event loop."""
+    loop = asyncio.get_running_loop()
+    found = _flushers.get(loop)
+    if found is None:
+        found = _flushers[loop] = Flusher(loop)
+    return found
 
 
 class LineGuard:
@@ -183,14 +282,15 @@ class FrontEnd:
     #: whose input makes output of its own, outside the bounded outbox (a pty
     #: echoes and redraws for every key), set this so that output cannot pile up.
     input_waits_for_output = False
-    #: While a session is busy (more events already waiting after a write, or
-    #: its last two writes less than twice this apart), the writer waits this
-    #: many seconds after each write, so that what arrives meanwhile goes out
-    #: as one write (one SSH packet). The wait is a timer, so when the event
-    #: loop lags under load the batches grow with the lag. A line after a quiet
-    #: spell, and the reply to a command, go out at once.
+    #: While a session is busy (its last two writes less than twice this
+    #: apart), what arrives within this many seconds of a write is held and
+    #: goes out with the next write (one SSH packet). The hold ends on a shared
+    #: timer (:class:`Flusher`), so when the event loop lags under load the
+    #: batches grow with the lag. A line after a quiet spell, and the reply to
+    #: a command, go out at once; a session receiving slower than this never
+    #: waits on a timer at all.
     coalesce_seconds = 0.03
-    #: Wait after every write, busy or not (a pty: see TerminalFrontEnd).
+    #: Hold after every write, busy or not (a pty: see TerminalFrontEnd).
     coalesce_always = False
 
     def __init__(
@@ -218,7 +318,7 @@ class FrontEnd:
         self.login = login
         self.welcome = welcome
         self.max_line = max_line
-        self.outbox = Outbox(queue_limit, self._closed_by_hub)
+        self.outbox = Outbox(queue_limit, self._closed_by_hub, self._ready)
         self.renderer = Renderer(color=self.color, own_login=login)
         self.guard = LineGuard(self.raw_line_limit(), self.line_breaks)
         self.client: Client | None = None
@@ -236,6 +336,15 @@ class FrontEnd:
         self._stopped = False
         self._task: asyncio.Task[None] | None = None
         self._last_write = -1e9  # loop time; see coalesce_seconds
+        self._hold_until = -1e9  # loop time before which nothing is written
+        self._holding = False  # waiting for the Flusher's timer
+        self._flush_queued = False  # in the Flusher's ready list
+        # The write loop holds a batch that could not be written at once (or
+        # has not started yet): nothing else is written until it is done, so
+        # lines keep their order.
+        self._writer_busy = True
+        self._pending: list[str] | None = None  # that batch
+        self._flusher: Flusher | None = None
 
     # -- life cycle ------------------------------------------------------------
 
@@ -313,44 +422,126 @@ class FrontEnd:
     def resume_writing(self) -> None:
         self._writable.set()
         self._pace_reading()
+        if len(self.outbox) or self.outbox.dropped:
+            self._ready()
 
-    async def _write_loop(self) -> None:
-        """Write queued events until the session closes."""
-        while True:
-            events, dropped = await self.outbox.take()
-            lines: list[str] = []
-            if dropped:
-                self.hub.stats.queue_drops += dropped
-                lines.extend(
-                    self.renderer.render(
-                        Notice(
-                            f"{plural(dropped, 'line')} {'was' if dropped == 1 else 'were'} "
-                            "dropped because they arrived too fast"
-                        ),
-                        self._current_channel(),
-                    )
+    def _ready(self) -> None:
+        """The outbox got something: flush it in this fan-out pass's callback."""
+        if not self._flush_queued:
+            self._flush_queued = True
+            if self._flusher is None:
+                self._flusher = flusher()
+            self._flusher.ready(self)
+
+    def _flush_ready(self) -> None:
+        self._flush_queued = False
+        self._flush()
+
+    def _hold_over(self) -> None:
+        self._holding = False
+        self._flush()
+
+    def _flush(self) -> None:
+        """Write what the outbox holds now, in this callback, when nothing stands in the way.
+
+        Called from the shared :class:`Flusher` (never from a session's task).
+        Waits instead, leaving the events queued (bounded, drops counted), while
+        the write loop holds an earlier batch, while the client is not reading,
+        and during a coalescing hold. A batch :meth:`_emit_now` cannot write
+        synchronously goes to the write loop, in the session's own task.
+        """
+        if self._stopped or self._writer_busy or self._holding:
+            return
+        try:
+            outbox = self.outbox
+            if len(outbox) or outbox.dropped:
+                if not self._writable.is_set():
+                    return  # resume_writing() flushes
+                flusher = self._flusher
+                assert flusher is not None  # set by _ready(), which led here
+                now = flusher.loop.time()
+                if now < self._hold_until and not self._closing:
+                    self._holding = True
+                    flusher.hold(self, self._hold_until)
+                    return
+                events, dropped = outbox.take_now()
+                lines = self._lines(events, dropped)
+                if lines:
+                    if self._emit_now(lines):
+                        self._wrote(now, len(events))
+                    else:
+                        self._pending = lines
+                        self._writer_busy = True
+                        outbox.wake()
+                        return
+            if self._closing and not len(outbox):
+                outbox.wake()  # the write loop ends the session
+        except Exception:
+            log.exception("output failed for %s", self.login)
+            self.connection_lost()
+
+    def _lines(self, events: list[Event], dropped: int) -> list[str]:
+        """Render a batch taken from the outbox (with a notice of what was dropped)."""
+        lines: list[str] = []
+        if dropped:
+            self.hub.stats.queue_drops += dropped
+            lines.extend(
+                self.renderer.render(
+                    Notice(
+                        f"{plural(dropped, 'line')} {'was' if dropped == 1 else 'were'} "
+                        "dropped because they arrived too fast"
+                    ),
+                    self._current_channel(),
                 )
-            current = self._current_channel()
-            for event in events:
-                lines.extend(self.renderer.render(event, current))
-                if type(event) is SessionEnded:  # the hub ended the session: say why, close
-                    self.request_close()
-            if lines and self.renderer.take_bell():
-                lines[-1] += "\a"
-            if lines:
-                await self._writable.wait()
-                await self._emit(lines)
-                await self._coalesce()
-            if self._closing and not len(self.outbox):
-                return
+            )
+        current = self._current_channel()
+        for event in events:
+            lines.extend(self.renderer.render(event, current))
+            if type(event) is SessionEnded:  # the hub ended the session: say why, close
+                self.request_close()
+        if lines and self.renderer.take_bell():
+            lines[-1] += "\a"
+        return lines
 
-    async def _coalesce(self) -> None:
-        """After a write: wait a little while the session is busy (see coalesce_seconds)."""
-        now = asyncio.get_running_loop().time()
-        busy = len(self.outbox) > 0 or now - self._last_write < 2 * self.coalesce_seconds
+    def _wrote(self, now: float, batch: int = 1) -> None:
+        """After a write: hold what follows for a while if the session is busy.
+
+        A batch of :data:`LONG_HOLD_BATCH` lines or more means the session
+        receives far faster than it is written: it is held twice as long, so
+        that its packets (each costing both ends more than a line in it) carry
+        more lines. A session receiving a line at a time is never held longer.
+        """
+        busy = now - self._last_write < 2 * self.coalesce_seconds
         self._last_write = now
         if busy or self.coalesce_always:
-            await asyncio.sleep(self.coalesce_seconds)
+            hold = self.coalesce_seconds * (2 if batch >= LONG_HOLD_BATCH else 1)
+            self._hold_until = now + hold
+
+    async def _write_loop(self) -> None:
+        """Write the batches :meth:`_flush` could not, in the session's own task.
+
+        Returns once the session is closing and everything queued has gone out.
+        """
+        loop = asyncio.get_running_loop()
+        self._writer_busy = False
+        self._ready()
+        while True:
+            await self.outbox.wait()
+            lines, self._pending = self._pending, None
+            if lines:
+                try:
+                    await self._writable.wait()
+                    await self._emit(lines)
+                finally:
+                    self._writer_busy = False
+                self._wrote(loop.time(), len(lines))
+                self._ready()  # what arrived meanwhile, or the end of the session
+            elif self._closing and not len(self.outbox):
+                return
+
+    def _emit_now(self, lines: list[str]) -> bool:
+        """Write ``lines`` now if this front end can; False leaves them to :meth:`_emit`."""
+        return False
 
     def _current_channel(self) -> str:
         return self.client.current.name if self.client is not None else ""
@@ -592,4 +783,8 @@ class LineFrontEnd(FrontEnd):
         super()._input_ended()
 
     async def _emit(self, lines: list[str]) -> None:
+        self._emit_now(lines)
+
+    def _emit_now(self, lines: list[str]) -> bool:
         self.transport.write("".join(line + "\n" for line in lines))
+        return True

@@ -8,9 +8,12 @@ Design notes (see ``shared/stack-notes.md`` for the measurements behind them):
 * One :class:`~prompt_toolkit.application.Application` runs for the whole
   session (no ``PromptSession`` restarted per line); its key bindings and style
   are built once and shared by every session.
-* Incoming lines are printed above the prompt by the session's own writer task,
-  which runs in the session's own prompt_toolkit context, batched so that a
-  burst of lines costs one redraw.
+* Incoming lines are printed above the prompt in one shared callback per
+  fan-out pass (``frontends.base.Flusher``) by replaying the recorded repaint
+  of the prompt, which needs no prompt_toolkit call; when there is none to
+  replay, the session's own writer task prints through ``in_terminal()`` in
+  the session's own prompt_toolkit context. Lines arriving while a session is
+  busy are batched so that a burst costs one write.
 * Cursor-position requests and bracketed paste are off (nothing waits on a
   client's answer, and a client cannot make the parser hoard input). A paste
   is recognised instead by several lines arriving in one read: its line
@@ -844,16 +847,31 @@ class TerminalFrontEnd(FrontEnd):
             self._paste_timer.cancel()
         super().connection_lost()
 
-    async def _emit(self, lines: list[str]) -> None:
-        text = "".join(line + "\n" for line in lines)
+    def _emit_now(self, lines: list[str]) -> bool:
+        """Print above the prompt at once when a recorded repaint can be replayed.
+
+        That is the usual case, and it needs no prompt_toolkit call that looks
+        for the running application (it runs in the Flusher's context, not the
+        session's: stack-notes, pitfall 6). Otherwise the write loop prints
+        through ``in_terminal()`` in the session's task (:meth:`_emit`).
+        """
         app = self.app
         if app is None or not app.is_running:
-            self.output.write_raw(text)
+            if app is None and not self._closing:
+                return False  # not started yet: the write loop waits for the editor
+            self.output.write_raw("".join(line + "\n" for line in lines))
             self.output.flush()
+            return True
+        replay = self._replay
+        if replay is None:
+            return False
+        self._print_and_replay(app, "".join(line + "\n" for line in lines), replay)
+        return True
+
+    async def _emit(self, lines: list[str]) -> None:
+        if self._emit_now(lines):
             return
-        if self._replay is not None:
-            self._print_and_replay(app, text, self._replay)
-            return
+        text = "".join(line + "\n" for line in lines)
         with self._one_write():
             async with in_terminal():
                 self.output.write_raw(text)
@@ -861,7 +879,8 @@ class TerminalFrontEnd(FrontEnd):
                 self._capture = []
         # Leaving in_terminal() repainted the prompt from scratch; remember
         # those bytes so that the next print can replay them.
-        self._replay = "".join(self._capture) if app.is_running else None
+        app = self.app
+        self._replay = "".join(self._capture) if app is not None and app.is_running else None
         self._recorded = None if self._replay is None else (self._replay, self._screen_key())
         self._erase = None
         self._capture = None

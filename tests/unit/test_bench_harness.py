@@ -208,3 +208,33 @@ def test_cluster_server_config_is_a_valid_cluster_config(tmp_path: Path) -> None
     config = load_config(server.argv[server.argv.index("--config") + 1])
     assert config.cluster.redis_url == "redis://127.0.0.1:6390/0"
     assert config.storage.path is not None and config.storage.path.name == "sshchat.db"
+
+
+def test_fanout_windows_replace_the_default_plan() -> None:
+    import dataclasses
+
+    scale = dataclasses.replace(
+        settings.FULL, fanout_windows=((500, 20.0), (500, 8.0)), saturation_members=500
+    )
+    plan = gogen.fanout_plan(SimpleNamespace(scale=scale), "fanout")  # type: ignore[arg-type]
+    assert [(key, members, rate) for key, _, members, rate, _ in plan] == [
+        ("500@20", 500, 20.0),
+        ("500@8", 500, 8.0),
+        ("saturation_500", 500, scale.saturation_rate),
+    ]
+    assert len({name for _, name, _, _, _ in plan}) == 3  # a server directory each
+
+
+@pytest.mark.parametrize("text", ["500", "500@", "x@8", "1@8", "500@0", "500@-1"])
+def test_a_bad_window_is_refused_with_the_expected_form(text: str) -> None:
+    with pytest.raises(ValueError, match="MEMBERS@LINES_PER_S"):
+        settings.parse_window(text)
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "run.py"), "--fanout-window", text],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2 and "MEMBERS@LINES_PER_S" in proc.stderr
+    assert "Traceback" not in proc.stderr
