@@ -548,6 +548,21 @@ class _ChatApplication(Application[None]):
     def _create_merged_style(self, include_default_pygments_style: Any) -> BaseStyle:
         return _MERGED_STYLE
 
+    def _redraw(self, render_as_done: bool = False) -> None:
+        """Render, unless the prompt would look exactly as it was last drawn.
+
+        A line typed and sent in one read ("hello" and Enter) ends with the
+        input line empty again, as it was drawn before: the render that its
+        key presses ask for would lay out the prompt and diff the screen to
+        write nothing. It was the largest cost of a typed line
+        (``bench/RESULTS.md``, finding 2); skipped, the screen - and the
+        renderer's idea of it - stay as they are.
+        """
+        front = self.frontend
+        if not render_as_done and front is not None and front.drawn_as_shown():
+            return
+        super()._redraw(render_as_done)
+
 
 class TerminalFrontEnd(FrontEnd):
     """A pty session: line editing with history, lines printed above the prompt."""
@@ -592,6 +607,8 @@ class TerminalFrontEnd(FrontEnd):
         self._erase: str | None = None
         self._capture: list[str] | None = None
         self._held: list[str] | None = None  # see _one_write
+        # What the prompt showed at the last render (see drawn_as_shown).
+        self._drawn: object = None
 
     def raw_line_limit(self) -> int:
         # Raw input includes escape sequences for cursor keys and the like.
@@ -621,6 +638,7 @@ class TerminalFrontEnd(FrontEnd):
         through ``in_terminal()`` and a full render (``bench/RESULTS.md``,
         2026-12-01, section 4).
         """
+        self._drawn = self._screen_key()
         if self._capture is None:
             recorded = self._recorded
             if recorded is not None and recorded[1] == self._screen_key():
@@ -629,12 +647,38 @@ class TerminalFrontEnd(FrontEnd):
                 self._replay = None
 
     def _screen_key(self) -> object:
-        """What the prompt area shows, as far as a recorded repaint depends on it."""
+        """What the prompt area shows, as far as a recorded repaint depends on it.
+
+        None (never equal to a key) while searching: neither replayed nor skipped.
+        The selection is compared by identity: a new mark is a change.
+        """
         app = self.app
         if app is None or app.layout.is_searching:
-            return None  # never equal to a recorded key: searching is not replayed
+            return None
         buffer = app.current_buffer
-        return (tuple(self._prompt()), buffer.text, buffer.cursor_position, self.size)
+        return (
+            tuple(self._prompt()),
+            buffer.text,
+            buffer.cursor_position,
+            buffer.selection_state,
+            buffer.validation_error,
+            self.size,
+        )
+
+    def drawn_as_shown(self) -> bool:
+        """Whether a render now would draw what the last one drew (``_ChatApplication._redraw``).
+
+        Only while the renderer still holds that drawing: an erase (printing
+        through ``in_terminal()``, a resize, ``/clear``) forgets it.
+        """
+        drawn = self._drawn
+        app = self.app
+        return (
+            drawn is not None
+            and app is not None
+            and app.renderer._last_screen is not None
+            and drawn == self._screen_key()
+        )
 
     def _forget_repaint(self) -> None:
         self._replay = None
