@@ -121,11 +121,7 @@ async def _typed(chunks: list[str]) -> tuple[str, list[str], int]:
         renders = app.render_counter
         for chunk in chunks:
             front.feed(chunk)
-            await until(lambda: not front.input.waiting and not app.invalidated)
-        # Input waits for output (FrontEnd.input_waits_for_output): a line may
-        # still be held back here. Once Bob has them all, so has her outbox.
-        lines = sum(chunk.count("\r") for chunk in chunks)
-        await until(lambda: sum(isinstance(e, ChatMessage) for e in bob.events) == lines)
+            await until(lambda: _settled(front))
         front.outbox.deliver(Notice("end-marker"))  # after her own lines, in order
         await until(lambda: "end-marker" in transport.text and not app.invalidated)
         said = [e.text for e in bob.events if isinstance(e, ChatMessage)]
@@ -133,6 +129,18 @@ async def _typed(chunks: list[str]) -> tuple[str, list[str], int]:
         return screen.text(transport.text), said, app.render_counter - renders
     finally:
         await stop(front)
+
+
+def _settled(front: TerminalFrontEnd) -> bool:
+    """Every read handed on and handled, no redraw pending."""
+    app = front.app
+    return (
+        app is not None
+        and not front._inbox
+        and not front._pump_scheduled
+        and not front.input.waiting
+        and not app.invalidated
+    )
 
 
 def _stamps(screen: str) -> str:
@@ -161,3 +169,67 @@ async def test_a_line_typed_in_one_read_costs_no_render_of_the_prompt() -> None:
     _, said, renders = await _typed(["hello\r", "again\r"])
     assert said == ["hello", "again"]
     assert renders == 0
+
+
+# Reads a client may send: typed lines (one read with their Enter, the fast
+# path), and editing keys that give the next line another meaning: Ctrl-R
+# search (and its text), Ctrl-Space (a selection), Ctrl-A, Ctrl-U, Ctrl-W,
+# Ctrl-G, Ctrl-C, a command that changes the prompt.
+reads = st.sampled_from(
+    [
+        "hello\r",
+        "hi there, all\r",
+        "x\r",
+        "abc",
+        "\x12",
+        "\x12hel",
+        "\x00",
+        "\x01",
+        "\x15",
+        "\x17",
+        "\x07",
+        "\x03",
+        "/nick alicia\r",
+    ]
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(reads, min_size=1, max_size=6))
+def test_reads_with_editing_keys_look_and_say_the_same_as_key_by_key(chunks) -> None:
+    async def both() -> tuple[tuple[str, list[str], int], tuple[str, list[str], int]]:
+        at_once = await _typed(chunks)
+        key_by_key = await _typed([ch for chunk in chunks for ch in chunk])
+        return at_once, key_by_key
+
+    at_once, key_by_key = asyncio.run(both())
+    assert _stamps(at_once[0]) == _stamps(key_by_key[0])
+    assert at_once[1] == key_by_key[1]
+
+
+async def test_a_typed_line_skips_the_key_processor_only_when_nothing_is_pending() -> None:
+    transport = Recorder()
+    front = TerminalFrontEnd(Hub([("alice", False)], default_channel="lobby"), transport, "alice")
+    front.start()
+    try:
+        await until(lambda: front.app is not None and front.app.is_running)
+        app = front.app
+        assert app is not None
+        processed: list[int] = []
+        original = app.key_processor.process_keys
+
+        def counting() -> None:
+            processed.append(len(app.key_processor.input_queue))
+            original()
+
+        app.key_processor.process_keys = counting  # type: ignore[method-assign]
+        front.feed("hello\r")
+        await until(lambda: _settled(front) and not app.current_buffer.text)
+        assert processed == []  # inserted and sent at once
+        front.feed("\x12")  # Ctrl-R: now the same read means "search for it"
+        await until(lambda: _settled(front) and app.layout.is_searching)
+        front.feed("hel\r")
+        await until(lambda: _settled(front) and not app.layout.is_searching)
+        assert processed == [1, 4]
+    finally:
+        await stop(front)
