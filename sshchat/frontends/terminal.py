@@ -712,7 +712,9 @@ class TerminalFrontEnd(FrontEnd):
         return (
             drawn is not None
             and app is not None
-            and app.renderer._last_screen is not None
+            # (prompt_toolkit 3.0's renderer keeps what it drew there; were that
+            # ever renamed, nothing would be skipped.)
+            and getattr(app.renderer, "_last_screen", None) is not None
             and drawn == self._screen_key()
         )
 
