@@ -962,6 +962,10 @@ class TerminalFrontEnd(FrontEnd):
         finally:
             app.quiet = False
         if not self.drawn_as_shown():  # a command changed the prompt, say, or /clear
+            # The recorded repaint shows the old prompt: a print before the render
+            # would replay it, and the render then leave no repaint to replay. The
+            # next print repaints in full instead, and records the new prompt.
+            self._forget_repaint()
             app.invalidate()
         return True
 

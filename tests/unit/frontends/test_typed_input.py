@@ -233,3 +233,34 @@ async def test_a_typed_line_skips_the_key_processor_only_when_nothing_is_pending
         assert processed == [1, 4]
     finally:
         await stop(front)
+
+
+async def test_a_print_after_a_command_changed_the_prompt_records_the_new_repaint() -> None:
+    # "/join" typed in one read changes the prompt; the render comes later. A
+    # notice printed before it (here: Carol joining right after Bob) went out by
+    # replaying the old prompt's repaint, and once the render came no repaint was
+    # left, so the session's next print was a full one: 500 sessions at once in
+    # the first second of the spread bench.
+    hub = Hub([("alice", False), ("bob", False), ("carol", False)], default_channel="lobby")
+    fronts = [TerminalFrontEnd(hub, Recorder(), name) for name in ("alice", "bob", "carol")]
+    for front in fronts:
+        front.start()
+    alice, bob, carol = fronts
+    try:
+        await until(lambda: all(f.app is not None and f.app.is_running for f in fronts))
+        alice.feed("/create dev\r")
+        await until(lambda: alice.client.current.name == "dev" and _settled(alice))
+        bob.feed("/join dev\r")
+        carol.feed("/join dev\r")  # the same turn of the loop
+        await until(lambda: carol.client.current.name == "dev")
+        await until(lambda: "carol" in bob.transport.text and _settled(bob))
+        assert bob._replay is not None and "dev" in bob._replay
+        app = bob.app
+        assert app is not None
+        renders = app.render_counter
+        alice.feed("to the channel\r")
+        await until(lambda: "to the channel" in bob.transport.text and _settled(bob))
+        assert app.render_counter == renders
+    finally:
+        for front in fronts:
+            await stop(front)
