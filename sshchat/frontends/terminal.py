@@ -782,12 +782,22 @@ class TerminalFrontEnd(FrontEnd):
 
         Returns True (keep the text) when a paste was refused whole, so the
         user can edit it or send it again.
+
+        A command that changes the prompt (``/join``, ``/nick``) drops the
+        recorded repaint: it shows the old prompt, and a print before the next
+        render would replay it, after which that render would leave no repaint
+        at all. The next print repaints in full and records the new prompt.
         """
-        text = buffer.text
-        if "\n" in text.strip("\n"):
-            return self.submit(text) is Outcome.KEEP
-        self.submit(text.strip("\n"))
-        return False  # reset the buffer
+        prompt = self._prompt()
+        try:
+            text = buffer.text
+            if "\n" in text.strip("\n"):
+                return self.submit(text) is Outcome.KEEP
+            self.submit(text.strip("\n"))
+            return False  # reset the buffer
+        finally:
+            if self._prompt() != prompt:
+                self._forget_repaint()
 
     def _paste_arrived(self) -> None:
         """More of a paste was read: it is over once nothing more comes for a moment."""
@@ -961,11 +971,7 @@ class TerminalFrontEnd(FrontEnd):
             app.context.copy().run(typed)
         finally:
             app.quiet = False
-        if not self.drawn_as_shown():  # a command changed the prompt, say, or /clear
-            # The recorded repaint shows the old prompt: a print before the render
-            # would replay it, and the render then leave no repaint to replay. The
-            # next print repaints in full instead, and records the new prompt.
-            self._forget_repaint()
+        if not self.drawn_as_shown():  # a command changed the prompt (see _accept), /clear
             app.invalidate()
         return True
 

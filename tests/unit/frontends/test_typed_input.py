@@ -236,7 +236,7 @@ async def test_a_typed_line_skips_the_key_processor_only_when_nothing_is_pending
 
 
 async def test_a_print_after_a_command_changed_the_prompt_records_the_new_repaint() -> None:
-    # "/join" typed in one read changes the prompt; the render comes later. A
+    # "/join" changes the prompt; the render comes later. A
     # notice printed before it (here: Carol joining right after Bob) went out by
     # replaying the old prompt's repaint, and once the render came no repaint was
     # left, so the session's next print was a full one: 500 sessions at once in
@@ -249,7 +249,8 @@ async def test_a_print_after_a_command_changed_the_prompt_records_the_new_repain
     try:
         await until(lambda: all(f.app is not None and f.app.is_running for f in fronts))
         alice.feed("/create dev\r")
-        await until(lambda: alice.client.current.name == "dev" and _settled(alice))
+        await until(lambda: alice.client.current.name == "dev")
+        await until(lambda: all(_settled(f) and f.input.idle and not len(f.outbox) for f in fronts))
         bob.feed("/join dev\r")
         carol.feed("/join dev\r")  # the same turn of the loop
         await until(lambda: carol.client.current.name == "dev")
