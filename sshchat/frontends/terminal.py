@@ -56,6 +56,7 @@ from prompt_toolkit.buffer import Buffer
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.data_structures import Size
 from prompt_toolkit.document import Document
+from prompt_toolkit.enums import EditingMode
 from prompt_toolkit.filters import Condition, is_searching
 from prompt_toolkit.formatted_text import StyleAndTextTuples
 from prompt_toolkit.history import History
@@ -144,6 +145,8 @@ def _merge_runs(keys: list[KeyPress]) -> list[KeyPress]:
 
 
 _BREAKS = (Keys.ControlM, Keys.ControlJ)
+# Typed text as one key press would insert it: printable, no control character.
+_TYPED_TEXT = re.compile(r"[^\x00-\x1f\x7f-\x9f]+")
 # C0 controls, DEL and C1 controls: each is a key of its own.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -215,6 +218,24 @@ class ChannelInput(Input):
     def waiting(self) -> bool:
         """Whether input has arrived that was not read yet."""
         return bool(self._data)
+
+    @property
+    def idle(self) -> bool:
+        """Whether the application is reading and no key is half-way through.
+
+        Attached (not inside ``in_terminal()``), nothing unread, the parser
+        holding no part of a sequence, no paste going on: the next read may be
+        handled without the parser (see :meth:`TerminalFrontEnd._typed_line`).
+        """
+        return (
+            bool(self._callbacks)
+            and self._callbacks[-1] is not None
+            and not self._data
+            and not self._keys
+            and not self._parser_busy
+            and not self.pasting
+            and not self._closed
+        )
 
     def paste_done(self) -> None:
         self.pasting = False
@@ -547,9 +568,38 @@ class _ChatApplication(Application[None]):
     """
 
     frontend: TerminalFrontEnd | None = None
+    # True while a typed line is handled at once (TerminalFrontEnd._typed_line):
+    # the changes it makes ask for no redraw until it has decided one is needed.
+    quiet = False
+
+    def invalidate(self) -> None:
+        """Schedule a redraw, unless a typed line is being handled (see :attr:`quiet`).
+
+        Each scheduled redraw costs several wake-ups of the loop (prompt_toolkit
+        reschedules it until the loop is idle, up to ``max_render_postpone_time``,
+        each a write to the loop's self-pipe): ~10 per typed line under load, for
+        a render that is then skipped as the prompt looks as drawn.
+        """
+        if not self.quiet:
+            super().invalidate()
 
     def _create_merged_style(self, include_default_pygments_style: Any) -> BaseStyle:
         return _MERGED_STYLE
+
+    def _redraw(self, render_as_done: bool = False) -> None:
+        """Render, unless the prompt would look exactly as it was last drawn.
+
+        A line typed and sent in one read ("hello" and Enter) ends with the
+        input line empty again, as it was drawn before: the render that its
+        key presses ask for would lay out the prompt and diff the screen to
+        write nothing. It was the largest cost of a typed line
+        (``bench/RESULTS.md``, finding 2); skipped, the screen - and the
+        renderer's idea of it - stay as they are.
+        """
+        front = self.frontend
+        if not render_as_done and front is not None and front.drawn_as_shown():
+            return
+        super()._redraw(render_as_done)
 
 
 class TerminalFrontEnd(FrontEnd):
@@ -595,6 +645,9 @@ class TerminalFrontEnd(FrontEnd):
         self._erase: str | None = None
         self._capture: list[str] | None = None
         self._held: list[str] | None = None  # see _one_write
+        # What the prompt showed at the last render (see drawn_as_shown).
+        self._drawn: object = None
+        self._control: BufferControl | None = None  # the input line (see _typed_line)
 
     def raw_line_limit(self) -> int:
         # Raw input includes escape sequences for cursor keys and the like.
@@ -624,6 +677,7 @@ class TerminalFrontEnd(FrontEnd):
         through ``in_terminal()`` and a full render (``bench/RESULTS.md``,
         2026-12-01, section 4).
         """
+        self._drawn = self._screen_key()
         if self._capture is None:
             recorded = self._recorded
             if recorded is not None and recorded[1] == self._screen_key():
@@ -632,12 +686,40 @@ class TerminalFrontEnd(FrontEnd):
                 self._replay = None
 
     def _screen_key(self) -> object:
-        """What the prompt area shows, as far as a recorded repaint depends on it."""
+        """What the prompt area shows, as far as a recorded repaint depends on it.
+
+        None (never equal to a key) while searching: neither replayed nor skipped.
+        The selection is compared by identity: a new mark is a change.
+        """
         app = self.app
         if app is None or app.layout.is_searching:
-            return None  # never equal to a recorded key: searching is not replayed
+            return None
         buffer = app.current_buffer
-        return (tuple(self._prompt()), buffer.text, buffer.cursor_position, self.size)
+        return (
+            tuple(self._prompt()),
+            buffer.text,
+            buffer.cursor_position,
+            buffer.selection_state,
+            buffer.validation_error,
+            self.size,
+        )
+
+    def drawn_as_shown(self) -> bool:
+        """Whether a render now would draw what the last one drew (``_ChatApplication._redraw``).
+
+        Only while the renderer still holds that drawing: an erase (printing
+        through ``in_terminal()``, a resize, ``/clear``) forgets it.
+        """
+        drawn = self._drawn
+        app = self.app
+        return (
+            drawn is not None
+            and app is not None
+            # (prompt_toolkit 3.0's renderer keeps what it drew there; were that
+            # ever renamed, nothing would be skipped.)
+            and getattr(app.renderer, "_last_screen", None) is not None
+            and drawn == self._screen_key()
+        )
 
     def _forget_repaint(self) -> None:
         self._replay = None
@@ -703,12 +785,22 @@ class TerminalFrontEnd(FrontEnd):
 
         Returns True (keep the text) when a paste was refused whole, so the
         user can edit it or send it again.
+
+        A command that changes the prompt (``/join``, ``/nick``) drops the
+        recorded repaint: it shows the old prompt, and a print before the next
+        render would replay it, after which that render would leave no repaint
+        at all. The next print repaints in full and records the new prompt.
         """
-        text = buffer.text
-        if "\n" in text.strip("\n"):
-            return self.submit(text) is Outcome.KEEP
-        self.submit(text.strip("\n"))
-        return False  # reset the buffer
+        prompt = self._prompt()
+        try:
+            text = buffer.text
+            if "\n" in text.strip("\n"):
+                return self.submit(text) is Outcome.KEEP
+            self.submit(text.strip("\n"))
+            return False  # reset the buffer
+        finally:
+            if self._prompt() != prompt:
+                self._forget_repaint()
 
     def _paste_arrived(self) -> None:
         """More of a paste was read: it is over once nothing more comes for a moment."""
@@ -798,6 +890,7 @@ class TerminalFrontEnd(FrontEnd):
             search_buffer_control=self._search_control,  # type: ignore[arg-type]
             preview_search=True,  # show the line found while searching
         )
+        self._control = control
         app = _ChatApplication(
             layout=Layout(Window(control, wrap_lines=True, dont_extend_height=True)),
             key_bindings=_CHAT_BINDINGS,
@@ -830,7 +923,60 @@ class TerminalFrontEnd(FrontEnd):
                 writer.cancel()
 
     def _consume(self, data: str) -> None:
-        self.input.feed(data)
+        if not self._typed_line(data):
+            self.input.feed(data)
+
+    def _typed_line(self, data: str) -> bool:
+        """A read of plain text and Enter: insert and send it without the key processor.
+
+        That is what a typed line usually is (a client sends a line typed
+        quickly, or by a script, in one read). The key processor would look up
+        bindings and evaluate their filters for each key, for the same result:
+        the text inserted at the cursor (a paste key, or self-insert per
+        character), then our Enter binding's ``validate_and_handle()``
+        (``bench/RESULTS.md``, finding 2). Only when nothing else could give
+        the keys another meaning: no key or argument pending, no macro being
+        recorded, no quoted insert, search or selection, the input line focused.
+        """
+        if data[-1:] != "\r" or not _TYPED_TEXT.fullmatch(data, 0, len(data) - 1):
+            return False
+        app = self.app
+        if app is None or app.context is None or not app.is_running or app.is_done:
+            return False
+        keys = app.key_processor
+        buffer = app.current_buffer
+        if (
+            not self.input.idle
+            or keys.input_queue
+            or keys.key_buffer
+            or keys.arg is not None
+            or app.emacs_state.is_recording
+            or app.editing_mode != EditingMode.EMACS
+            or app.quoted_insert
+            or app.layout.is_searching
+            or app.layout.current_control is not self._control
+            or buffer.selection_state is not None
+            or buffer.complete_state is not None
+            or buffer.read_only()
+        ):
+            return False
+        text = data[:-1]
+
+        def typed() -> None:
+            buffer.insert_text(text)
+            # As after the Enter key: the next key is no repeat of the one before.
+            keys._previous_key_sequence = []
+            keys._previous_handler = None
+            buffer.validate_and_handle()
+
+        app.quiet = True
+        try:
+            app.context.copy().run(typed)
+        finally:
+            app.quiet = False
+        if not self.drawn_as_shown():  # a command changed the prompt (see _accept), /clear
+            app.invalidate()
+        return True
 
     def _line_overflowed(self) -> None:
         if self.app is not None:
