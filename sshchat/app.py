@@ -431,7 +431,15 @@ async def start_server(
             # Several users behind one NAT may log in at once; more waiting
             # checks than this from one address are refused as failures.
             per_key=8,
-            rank=lambda source: throttle.failures(source),
+            # A short line (~1-2 s of hashing): a guessing wave fills it, not the
+            # connections still logging in; a better-ranked login takes a guess's place.
+            max_waiting=16 * limits.auth_workers,
+            # Cleanest first: failures of the address plus those of the account
+            # (from every address), so a wave spread over many addresses waits
+            # behind the logins of accounts it is not guessing.
+            rank=lambda source, account: (
+                throttle.failures(source) + (throttle.account_failures(account) if account else 0)
+            ),
         ),
     )
     hub.observers.append(_ban_ends_connections(state))

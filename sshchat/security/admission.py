@@ -10,12 +10,13 @@ logins. Nothing here imports asyncssh.
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections import Counter, OrderedDict, deque
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from sshchat.security.throttle import AuthThrottle
+from sshchat.security.throttle import AuthThrottle, Verdict
 
 __all__ = ["Busy", "ConnectionGate", "FairSlots", "source_address"]
 
@@ -35,10 +36,23 @@ def source_address(peer: str) -> str:
 class FairSlots:
     """Runs at most ``slots`` jobs at once; waiting jobs are served fairly.
 
-    Waiters are grouped by key (the source address). Keys with fewer recorded
-    failures go first (``rank``), and keys of equal rank take turns, one job
-    each. A key may have at most ``per_key`` jobs waiting and the whole queue at
-    most ``max_waiting``; beyond that :class:`Busy` is raised at once.
+    Waiters are grouped by key (the source address). Each key's next waiter is
+    scored when a slot frees up (so failures recorded while it waited count):
+    ``rank(key, tag)``, where ``tag`` is what the waiter passed to :meth:`run`
+    (the account it logs in as), plus the other jobs of the same tag waiting or
+    running. Lower scores go first, and keys of equal score take turns, one job
+    each. A key may have at most ``per_key`` jobs waiting (beyond that
+    :class:`Busy` is raised at once). When ``max_waiting`` jobs wait, a newcomer
+    with a better score than the worst waiter takes its place (that waiter gets
+    :class:`Busy`); otherwise the newcomer gets :class:`Busy`.
+
+    Why the tag: guesses spread over many addresses give every address a clean
+    record, so ranking by address alone puts a valid login behind all of them.
+    The accounts they guess are what such a wave has in common: recorded
+    failures, and many attempts in flight at once (failures are only recorded
+    once a hash is checked, seconds later in a wave). Why evict rather than
+    refuse the newcomer: the waiting line is what a wave fills, and the valid
+    login arrives last.
     """
 
     def __init__(
@@ -47,7 +61,7 @@ class FairSlots:
         *,
         per_key: int = 2,
         max_waiting: int = 1000,
-        rank: Callable[[str], int] = lambda key: 0,
+        rank: Callable[[str, str | None], int] = lambda key, tag: 0,
     ) -> None:
         self.slots = slots
         self.per_key = per_key
@@ -55,28 +69,51 @@ class FairSlots:
         self.rank = rank
         self.running = 0
         self.waiting = 0
-        self._queues: OrderedDict[str, deque[asyncio.Future[None]]] = OrderedDict()
+        self._queues: OrderedDict[str, deque[_Waiter]] = OrderedDict()
+        self._tags: Counter[str] = Counter()  # jobs waiting or running, per tag
 
-    async def run(self, key: str, job: Callable[[], Awaitable[T]]) -> T:
-        """Wait for a slot (fairly), then run ``job``."""
-        if self.running >= self.slots or self.waiting:
-            await self._wait_turn(key)
-        else:
-            self.running += 1
+    def score(self, key: str, tag: str | None) -> int:
+        """The rank of one (waiting or running) job of ``key`` and ``tag``: lower goes first."""
+        others = self._tags[tag] - 1 if tag is not None else 0
+        return self.rank(key, tag) + max(0, others)
+
+    async def run(self, key: str, job: Callable[[], Awaitable[T]], tag: str | None = None) -> T:
+        """Wait for a slot (fairly, by :meth:`score`), then run ``job``."""
+        self._count(tag, 1)
+        try:
+            if self.running >= self.slots or self.waiting:
+                await self._wait_turn(key, tag)
+            else:
+                self.running += 1
+        except BaseException:
+            self._count(tag, -1)
+            raise
         try:
             return await job()
         finally:
+            self._count(tag, -1)
             self.running -= 1
             self._grant_next()
 
-    async def _wait_turn(self, key: str) -> None:
+    def _count(self, tag: str | None, step: int) -> None:
+        if tag is None:
+            return
+        self._tags[tag] += step
+        if self._tags[tag] <= 0:
+            del self._tags[tag]
+
+    async def _wait_turn(self, key: str, tag: str | None) -> None:
         queue = self._queues.get(key)
-        if self.waiting >= self.max_waiting or (queue is not None and len(queue) >= self.per_key):
+        if queue is not None and len(queue) >= self.per_key:
             raise Busy(key)
+        if self.waiting >= self.max_waiting:
+            self._evict_worse_than(self.score(key, tag), key)
+            queue = self._queues.get(key)  # the eviction may have emptied it
         if queue is None:
             queue = self._queues[key] = deque()
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        queue.append(future)
+        entry = _Waiter(future, tag)
+        queue.append(entry)
         self.waiting += 1
         try:
             await future
@@ -86,29 +123,53 @@ class FairSlots:
                 self.running -= 1
                 self._grant_next()
             else:
-                self._forget(key, future)
+                self._forget(key, entry)
             raise
 
-    def _forget(self, key: str, future: asyncio.Future[None]) -> None:
+    def _evict_worse_than(self, score: int, key: str) -> None:
+        """Make room for a newcomer scoring ``score``: the worst waiter (the latest of
+        equals) gets :class:`Busy` if it scores worse; else raise :class:`Busy` here."""
+        worst: tuple[int, str, _Waiter] | None = None
+        for k, queue in self._queues.items():
+            for entry in queue:
+                entry_score = self.score(k, entry.tag)
+                if worst is None or entry_score >= worst[0]:
+                    worst = (entry_score, k, entry)
+        if worst is None or worst[0] <= score:
+            raise Busy(key)
+        _, victim_key, victim = worst
+        self._forget(victim_key, victim)
+        victim.future.set_exception(Busy(victim_key))
+
+    def _forget(self, key: str, entry: _Waiter) -> None:
         queue = self._queues.get(key)
-        if queue is not None and future in queue:
-            queue.remove(future)
+        if queue is not None and entry in queue:
+            queue.remove(entry)
             self.waiting -= 1
             if not queue:
                 del self._queues[key]
 
     def _grant_next(self) -> None:
         while self.running < self.slots and self._queues:
-            key = min(self._queues, key=self.rank)  # first key of the best rank
+            # The first key of the best score, judged by the waiter at its head.
+            key = min(self._queues, key=lambda k: self.score(k, self._queues[k][0].tag))
             queue = self._queues.pop(key)
-            future = queue.popleft()
+            entry = queue.popleft()
             self.waiting -= 1
             if queue:
                 self._queues[key] = queue  # to the back: keys take turns
-            if future.cancelled():
+            if entry.future.done():  # cancelled
                 continue
             self.running += 1
-            future.set_result(None)
+            entry.future.set_result(None)
+
+
+@dataclass(eq=False)
+class _Waiter:
+    """One job waiting for a slot (compared by identity)."""
+
+    future: asyncio.Future[None]
+    tag: str | None
 
 
 @dataclass
@@ -121,6 +182,7 @@ class ConnectionGate:
     throttle: AuthThrottle
     total: int = 0
     unauthenticated: int = 0
+    delayed: int = 0  # connections sleeping out a throttle delay
     per_source: dict[str, int] = field(default_factory=dict)
     unauth_per_source: dict[str, int] = field(default_factory=dict)
 
@@ -130,15 +192,19 @@ class ConnectionGate:
         When ``max_unauthenticated`` connections are already logging in, a
         source that has none of them in progress and no failed logins is still
         let in (up to twice the cap): a wave of guesses from a few addresses
-        fills the cap, and must not lock everyone else out of logging in.
+        fills the cap, and must not lock everyone else out of logging in. A
+        wave from many addresses fills twice the cap too (each of them is
+        clean); a source someone logged in from recently, without failing
+        since, is still let in up to four times the cap, once at a time.
         """
         if self.total >= self.max_connections:
             return "the server is full; try again later"
-        if self.unauthenticated >= self.max_unauthenticated and (
-            self.unauth_per_source.get(source, 0) > 0
-            or self.throttle.failures(source) > 0
-            or self.unauthenticated >= 2 * self.max_unauthenticated
-        ):
+        limit = 1 if self.unauth_per_source.get(source, 0) > 0 else 2
+        if self.throttle.failures(source) > 0:
+            limit = 1
+        elif limit == 2 and self.throttle.trusted(source):
+            limit = 4
+        if self.unauthenticated >= limit * self.max_unauthenticated:
             return "too many connections are logging in right now; try again in a moment"
         if self.per_source.get(source, 0) >= self.max_per_source:
             return "too many connections from your address"
@@ -149,6 +215,34 @@ class ConnectionGate:
         self.per_source[source] = self.per_source.get(source, 0) + 1
         self.unauth_per_source[source] = self.unauth_per_source.get(source, 0) + 1
         return None
+
+    def refuse_delayed(self, verdict: Verdict) -> bool:
+        """Whether an attempt the throttle delays is refused at once instead of waiting.
+
+        Sleeping out a delay holds one of the ``max_unauthenticated`` places of
+        connections still logging in for up to ``auth_max_delay`` seconds.
+        Guesses spread over many addresses (each with a clean record, on
+        accounts that keep failing) are all delayed, and would fill every place
+        and lock out every login, the valid ones included. So at most a quarter
+        of the places may be sleeping (:meth:`delaying`), and none once the
+        places are all taken: beyond that a delayed attempt is refused without
+        checking its password. Otherwise the delay is served as usual.
+        """
+        if verdict.delay <= 0:
+            return False
+        return (
+            self.delayed >= max(1, self.max_unauthenticated // 4)
+            or self.unauthenticated >= self.max_unauthenticated
+        )
+
+    @contextlib.contextmanager
+    def delaying(self) -> Iterator[None]:
+        """Count a connection sleeping out a throttle delay while the block runs."""
+        self.delayed += 1
+        try:
+            yield
+        finally:
+            self.delayed -= 1
 
     def authenticated(self, source: str | None = None) -> None:
         """A connection from ``source`` has logged in."""

@@ -74,6 +74,7 @@ class AuthThrottle:
         self._sources: OrderedDict[Hashable, _Record] = OrderedDict()
         self._pairs: OrderedDict[Hashable, _Record] = OrderedDict()
         self._accounts: OrderedDict[Hashable, _Record] = OrderedDict()
+        self._trusted: OrderedDict[str, float] = OrderedDict()  # source -> last success
 
     # -- queries ------------------------------------------------------------
 
@@ -107,22 +108,52 @@ class AuthThrottle:
         record = self._get(self._sources, source, self._clock())
         return record.failures if record else 0
 
+    def trusted(self, source: str) -> bool:
+        """Whether someone logged in from ``source`` within ``forget_after`` seconds and it
+        has not failed since (a failure forgets it)."""
+        last = self._trusted.get(source)
+        return last is not None and self._clock() - last <= self.forget_after
+
+    def account_failures(self, account: str) -> int:
+        """Recent failures on ``account`` from every address (since its last success)."""
+        record = self._get(self._accounts, account, self._clock())
+        return record.failures if record else 0
+
     # -- updates ------------------------------------------------------------
 
     def failed(self, source: str, account: str | None = None) -> None:
         """Record a failed attempt."""
-        now = self._clock()
+        self._trusted.pop(source, None)
         for _, table, key, can_block in self._keys(source, account):
-            record = self._get(table, key, now) or _Record()
-            record.failures += 1
-            record.last = now
-            if can_block and record.failures >= self.block_after:
-                record.blocked_until = now + self.block_seconds
-                record.failures = 0
-            table[key] = record
-            table.move_to_end(key)
-            while len(table) > self.max_records:
-                table.popitem(last=False)
+            self._fail(table, key, can_block)
+
+    def unchecked(self, source: str, account: str) -> None:
+        """Record an attempt refused without checking its password (no room, or delayed
+        while the server is crowded).
+
+        It counts against the source and against the account from all addresses:
+        what a guessing wave spread over many addresses has in common is the
+        accounts it tries, and its attempts pile up faster than their hashes can
+        be checked, so the account's record must grow with them to rank the wave
+        behind everyone else. It does not count against the (source, account)
+        pair, which can block: no password was found wrong.
+        """
+        for _, table, key, can_block in self._keys(source, account):
+            if table is not self._pairs:
+                self._fail(table, key, can_block)
+
+    def _fail(self, table: OrderedDict[Hashable, _Record], key: Hashable, can_block: bool) -> None:
+        now = self._clock()
+        record = self._get(table, key, now) or _Record()
+        record.failures += 1
+        record.last = now
+        if can_block and record.failures >= self.block_after:
+            record.blocked_until = now + self.block_seconds
+            record.failures = 0
+        table[key] = record
+        table.move_to_end(key)
+        while len(table) > self.max_records:
+            table.popitem(last=False)
 
     def succeeded(self, source: str, account: str | None = None) -> None:
         """A successful login clears the source's record and the account's delay.
@@ -133,6 +164,10 @@ class AuthThrottle:
         a block on password guessing.
         """
         self._sources.pop(source, None)
+        self._trusted[source] = self._clock()
+        self._trusted.move_to_end(source)
+        while len(self._trusted) > self.max_records:
+            self._trusted.popitem(last=False)
         if account is None:
             return
         self._accounts.pop(account, None)

@@ -188,6 +188,12 @@ class ChatServer(RefusedForwards, asyncssh.SSHServer):
             self._auth_failed(username, "blocked", verdict.reason)
             self._failed()
             return False
+        if state.gate.refuse_delayed(verdict):
+            state.stats.throttled += 1
+            self._auth_failed(username, "throttled", f"{verdict.reason}; too many logins waiting")
+            state.gate.throttle.unchecked(self._source, username)
+            self._failed()
+            return False
         if verdict.delay:
             state.stats.throttled += 1
             log_event(
@@ -198,15 +204,17 @@ class ChatServer(RefusedForwards, asyncssh.SSHServer):
                 seconds=verdict.delay,
                 reason=verdict.reason,
             )
-            await asyncio.sleep(verdict.delay)
+            with state.gate.delaying():
+                await asyncio.sleep(verdict.delay)
         user = state.config.users.get(username)
         checked_hash = user.password_hash if user is not None else None
         try:
             ok = await state.verify_slots.run(
-                self._source, lambda: state.auth.check_password(username, password)
+                self._source, lambda: state.auth.check_password(username, password), username
             )
         except Busy:
             self._auth_failed(username, "busy", "password check queue full")
+            state.gate.throttle.unchecked(self._source, username)
             self._failed()
             return False
         if ok:

@@ -238,3 +238,16 @@ def test_a_bad_window_is_refused_with_the_expected_form(text: str) -> None:
     )
     assert proc.returncode == 2 and "MEMBERS@LINES_PER_S" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_bruteforce_guesses_come_from_as_many_addresses_as_attempts() -> None:
+    from harness.scenarios.bruteforce import attack_sources
+
+    sources = attack_sources(1000)
+    assert len(set(sources)) == 1000
+    assert "127.0.0.1" not in sources  # the valid logins' address
+    assert all(s.startswith("127.") and 1 <= int(s.rsplit(".", 1)[1]) <= 250 for s in sources)
+    big = attack_sources(70_000)
+    assert len(set(big)) == 70_000 and all(0 <= int(p) <= 255 for s in big for p in s.split("."))
+    with pytest.raises(ValueError):
+        attack_sources(250 * 256 * 200 + 1)

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from sshchat.security.admission import Busy, ConnectionGate, FairSlots, source_address
-from sshchat.security.throttle import AuthThrottle
+from sshchat.security.throttle import AuthThrottle, Verdict
 
 # -- helpers ---------------------------------------------------------------------
 
@@ -105,7 +105,7 @@ async def test_late_key_is_served_before_most_of_a_flood() -> None:
 
 async def test_rank_puts_keys_with_fewer_failures_first() -> None:
     failures = {"bad": 9, "worse": 20, "good": 0, "meh": 3}
-    slots = FairSlots(1, per_key=5, rank=lambda key: failures[key])
+    slots = FairSlots(1, per_key=5, rank=lambda key, tag: failures[key])
     jobs = Jobs()
     first = asyncio.create_task(slots.run("bad", jobs.job("first")))
     await settle()
@@ -389,3 +389,110 @@ def test_gate_release_keeps_counts_right() -> None:
 )
 def test_source_address(peer: str, source: str) -> None:
     assert source_address(peer) == source
+
+
+# -- a guessing wave spread over many addresses ----------------------------------------
+
+
+async def test_tag_with_failures_or_many_attempts_in_flight_waits_behind_a_clean_one() -> None:
+    """Every guess comes from its own clean address; only the accounts tell them apart."""
+    account_failures = {"root": 5, "admin": 0, "alice": 0}
+    slots = FairSlots(1, per_key=5, rank=lambda key, tag: account_failures.get(tag or "", 0))
+    jobs = Jobs()
+    tasks = [asyncio.create_task(slots.run("10.0.0.1", jobs.job("first")))]
+    await settle()
+    # Queued before the valid login: a failing account, and one with two guesses in flight.
+    for i, account in enumerate(("root", "admin", "admin")):
+        tasks.append(asyncio.create_task(slots.run(f"10.0.1.{i}", jobs.job(f"g{i}"), account)))
+        await settle()
+    tasks.append(asyncio.create_task(slots.run("192.0.2.7", jobs.job("alice"), "alice")))
+    await settle()
+    assert slots.score("10.0.1.1", "admin") == 1
+    assert slots.score("192.0.2.7", "alice") == 0
+    jobs.release("first")
+    await settle()
+    assert jobs.started == ["first", "alice"]
+    jobs.release_all()
+    await asyncio.gather(*tasks)
+    assert_idle(slots)
+    assert not slots._tags
+
+
+async def test_full_line_gives_a_guess_busy_to_make_room_for_a_better_login() -> None:
+    account_failures = {"root": 9}
+    slots = FairSlots(
+        1, per_key=5, max_waiting=2, rank=lambda key, tag: account_failures.get(tag or "", 0)
+    )
+    jobs = Jobs()
+    running = asyncio.create_task(slots.run("10.0.0.1", jobs.job("r"), "root"))
+    await settle()
+    guesses = [
+        asyncio.create_task(slots.run(f"10.0.1.{i}", jobs.job(f"g{i}"), "root")) for i in (1, 2)
+    ]
+    await settle()
+    assert slots.waiting == 2
+    # Another guess on the same account is no better than those waiting: refused.
+    with pytest.raises(Busy):
+        await slots.run("10.0.1.3", jobs.job("g3"), "root")
+    valid = asyncio.create_task(slots.run("192.0.2.7", jobs.job("alice"), "alice"))
+    await settle()
+    # The latest of the equally bad waiters made room.
+    assert guesses[1].done()
+    with pytest.raises(Busy):
+        guesses[1].result()
+    assert slots.waiting == 2
+    jobs.release("r")
+    await settle()
+    assert jobs.started == ["r", "alice"]
+    jobs.release_all()
+    await asyncio.gather(running, guesses[0], valid)
+    assert "g2" not in jobs.started and "g3" not in jobs.started
+    assert_idle(slots)
+    assert not slots._tags
+
+
+def test_delayed_attempts_are_refused_once_a_quarter_of_the_places_sleep() -> None:
+    gate = ConnectionGate(100, 100, 8, AuthThrottle())
+    delayed = Verdict(delay=2.0, reason="x")
+    assert not gate.refuse_delayed(Verdict())
+    with gate.delaying(), gate.delaying():
+        assert gate.delayed == 2
+        assert gate.refuse_delayed(delayed)
+        assert not gate.refuse_delayed(Verdict())  # no delay: never refused here
+    assert gate.delayed == 0
+    assert not gate.refuse_delayed(delayed)
+    for i in range(8):
+        assert gate.admit(f"10.0.0.{i}") is None
+    assert gate.refuse_delayed(delayed)  # every place is taken
+
+
+def test_gate_lets_a_recently_successful_source_in_beyond_twice_the_cap() -> None:
+    now = [0.0]
+    throttle = AuthThrottle(forget_after=100.0, clock=lambda: now[0])
+    gate = ConnectionGate(1000, 1000, 2, throttle)
+    throttle.succeeded("192.0.2.7", "alice")
+    for i in range(4):
+        assert gate.admit(f"10.0.0.{i}") is None  # clean guessers fill twice the cap
+    assert gate.admit("10.0.0.99") is not None
+    assert gate.admit("192.0.2.7") is None  # trusted: up to four times the cap
+    assert gate.admit("192.0.2.7") is not None  # but once at a time
+    throttle.failed("192.0.2.8", "bob")
+    throttle.succeeded("192.0.2.8", "bob")
+    throttle.failed("192.0.2.8", "bob")  # a failure since: no longer trusted
+    assert gate.admit("192.0.2.8") is not None
+    now[0] = 101.0
+    gate.release("192.0.2.7", authenticated=False)
+    assert not throttle.trusted("192.0.2.7")  # forgotten after forget_after
+    assert gate.admit("192.0.2.7") is not None
+
+
+def test_unchecked_attempts_count_for_source_and_account_but_never_block_the_pair() -> None:
+    throttle = AuthThrottle(free_failures=1, block_after=3, clock=lambda: 0.0)
+    for _ in range(5):
+        throttle.unchecked(f"10.0.0.{_}", "root")
+    assert throttle.account_failures("root") == 5
+    assert throttle.check("192.0.2.7", "root").delay > 0  # delayed, never blocked
+    for _ in range(5):
+        throttle.unchecked("10.9.9.9", "alice")
+    assert throttle.blocked_source("10.9.9.9")  # the source itself may be blocked
+    assert ("10.9.9.9", "alice") not in throttle._pairs
