@@ -327,6 +327,7 @@ class RedisFactLog:
         self._grace_until = 0.0  # no node is declared gone before (after Redis came back)
         self.closed = False
         self._halted = False
+        self._leaving = False
         self.snapshot_every = snapshot_every
         self._checkpoint = checkpoint
         self._dump: Callable[[], dict[str, Any]] | None = None
@@ -602,6 +603,7 @@ class RedisFactLog:
     async def _leave(self, flush: float) -> None:
         if not self._tasks:
             return
+        self._leaving = True  # its own NodeGone is a goodbye, not news (see _deliver)
         declared = await self._declare_self_gone()
         if declared:
             self.append([NodeGone(self.ids(), self._wall(), self.prefix, "")])
@@ -649,6 +651,11 @@ class RedisFactLog:
         if seq <= self._seen.get(prefix, 0):
             return False  # a retried append stored twice: applied once, everywhere
         self._seen[prefix] = seq
+        if not self._leaving and any(
+            isinstance(fact, NodeGone) and fact.prefix == self.prefix for fact in facts
+        ):
+            self._incarnate()  # declared gone: its sessions end now, new ones are decided anew
+            self._spawn(self._register_soon())
         try:
             if self._apply is not None:
                 self._apply(facts)
@@ -1030,16 +1037,22 @@ class RedisFactLog:
         return body
 
     async def _register(self) -> None:
+        prefix = self.prefix
         result = await self._renew_script(
-            keys=[self.keys.lease(self.prefix), self.keys.gone(self.prefix), self.keys.nodes],
+            keys=[self.keys.lease(prefix), self.keys.gone(prefix), self.keys.nodes],
             args=[
                 json.dumps(self.status()),
                 int(self.expire * 1000),
-                self.prefix,
+                prefix,
                 json.dumps({"node": self.node, "host": socket.gethostname(), "pid": os.getpid()}),
             ],
         )
         if result == -1:
+            if prefix != self.prefix:
+                # The reader applied that incarnation's NodeGone meanwhile and took a
+                # new one (see _incarnate): register that one, not a second new one.
+                await self._register()
+                return
             raise LeaseLost()
         self._renewed = self._monotonic()
         self._lease_ok.set()
@@ -1106,11 +1119,25 @@ class RedisFactLog:
             await asyncio.sleep(min(self.renew, self.snapshot_every))
 
     async def _new_incarnation(self) -> None:
-        """This node was declared gone (paused or cut off too long): start afresh.
+        """This node was declared gone (paused or cut off too long): start afresh."""
+        self._incarnate()
+        await self._register()
+
+    async def _register_soon(self) -> None:
+        """Register the incarnation the reader just took; the lease loop retries on failure."""
+        with contextlib.suppress(LeaseLost, *_RETRYABLE):
+            await self._register()
+
+    def _incarnate(self) -> None:
+        """Take a new incarnation, at once (no await), after this one was declared gone.
 
         The ``NodeGone`` in the log ends the old incarnation's sessions here
         too, telling their users; batches the old incarnation still had
-        queued are dropped (their sessions are ending).
+        queued are dropped (their sessions are ending). Called by the lease
+        loop on a lost lease, or by the reader just before it applies this
+        incarnation's own ``NodeGone`` -- whichever comes first: a user told
+        "reconnect" by that ``NodeGone`` must be let in under the new prefix,
+        not decided under the gone one and refused.
         """
         old = self.prefix
         dropped = len(self._queue)
@@ -1134,7 +1161,6 @@ class RedisFactLog:
             new=self.prefix,
             dropped=dropped,
         )
-        await self._register()
 
     async def _watch_others(self) -> None:
         """Declare gone, once, every listed node whose lease expired."""

@@ -19,7 +19,7 @@ from sshchat.commands.refusals import refusal_text
 from sshchat.commands.registry import handle_line
 from sshchat.core import facts as f
 from sshchat.core import refusals
-from sshchat.core.events import ChatMessage, Overruled, Presence, PresenceKind
+from sshchat.core.events import ChatMessage, Overruled, Presence, PresenceKind, SessionEnded
 from sshchat.core.hub import Hub, HubError
 from sshchat.core.replication import LogUnavailable, StateReplaced
 from sshchat.core.snapshot import dump_state, load_state
@@ -274,6 +274,54 @@ async def test_a_node_paused_past_its_lease_notices_before_acting(redis_server) 
             assert b.log.prefix != old
             assert bob_sink.closed and "lost contact" in bob_sink.closed[0]
             assert not b.hub.is_live(bob)
+            again, _ = await b.connect("bob")
+            await quiesce(redis_server, a, b)
+            assert a.hub.accounts["bob"].online and b.hub.is_live(again)
+            assert a.hub.digest() == b.hub.digest()
+        finally:
+            await b.log.close(flush=1)
+
+
+async def test_a_node_declared_gone_takes_a_new_incarnation_before_its_users_are_told(
+    redis_server,
+) -> None:
+    """A node that reads its own NodeGone before its lease loop notices starts afresh first.
+
+    Applied as it was, that NodeGone told bob "lost contact, reconnect" while
+    the node still decided under its old (gone) prefix, so bob's reconnection
+    was refused when applied (seen as a flaky e2e test: a node resumed about
+    when its lease expired, its reader ahead of its lease loop).
+    """
+    options = {"renew": 0.1, "expire": 0.5}
+    async with cluster(redis_server, 1, **options) as (a,):
+        b = await Node.start(redis_server.url, "paused", **options)
+        try:
+            bob, bob_sink = await b.connect("bob")
+            await quiesce(redis_server, a, b)
+            old = b.log.prefix
+            told_under: list[str] = []
+            deliver = bob_sink.deliver
+
+            def recording(event) -> None:
+                if isinstance(event, SessionEnded):
+                    told_under.append(b.log.prefix)
+                deliver(event)
+
+            bob_sink.deliver = recording
+            # b's lease loop stalls (its reader still runs): a declares b gone.
+            lease_task = b.log._tasks[2]
+            lease_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await lease_task
+            deadline = time.monotonic() + 20
+            while not bob_sink.closed:
+                assert time.monotonic() < deadline, "bob was never told"
+                await asyncio.sleep(0.05)
+            assert "lost contact" in bob_sink.closed[0]
+            assert told_under == [b.log.prefix] and b.log.prefix != old
+            assert not b.hub.is_live(bob)
+            b.log._tasks[2] = asyncio.get_running_loop().create_task(b.log._lease_loop())
+            # So bob, told to reconnect, is let in at once.
             again, _ = await b.connect("bob")
             await quiesce(redis_server, a, b)
             assert a.hub.accounts["bob"].online and b.hub.is_live(again)
