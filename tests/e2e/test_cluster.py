@@ -98,7 +98,7 @@ async def test_a_node_paused_past_its_lease_ends_its_sessions_with_a_message(clu
     b = cluster.start("b", FAST_LEASES)
     alice = await cluster.login(a, "alice")
     bob = await cluster.login(b, "bob")
-    await alice.expect(r"bob connected")
+    await alice.expect(r"bob connected", timeout=20)
     b.proc.send_signal(signal.SIGSTOP)
     await alice.expect(r"bob disconnected", timeout=20)
     b.proc.send_signal(signal.SIGCONT)

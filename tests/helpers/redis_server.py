@@ -37,12 +37,34 @@ class RedisServer:
         self.aof = aof
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
+        self.started = False  # once started, the port is kept (the nodes know it)
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
+        """Start redis-server and wait until *it* answers.
+
+        The port came from :func:`free_port`, so another process (another test
+        suite on the machine) may take it before redis-server binds it; then ours
+        exits, and a PING would be answered by theirs -- two tests sharing one
+        Redis fail in baffling ways (seen: a refusal told twice, an account
+        missing). So the answer must come from our process; on a first start a
+        taken port is swapped for another one, on a restart (same port, as the
+        nodes know it) it is a clear failure.
+        """
+        attempts = 1 if self.started else 10
+        for _ in range(attempts):
+            if self._start_once():
+                self.started = True
+                return self
+            if not self.started:
+                self.port = free_port()
+        raise AssertionError(f"redis-server could not listen on port {self.port} (taken?)")
+
+    def _start_once(self) -> bool:
+        """Whether the redis-server started now listens on ``self.port`` (else it is stopped)."""
         args = [
             self.binary,
             "--port",
@@ -60,20 +82,27 @@ class RedisServer:
             args += ["--appendonly", "yes", "--appendfsync", "always"]
         else:
             args += ["--appendonly", "no"]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = proc
         client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.5)
         deadline = time.monotonic() + 20
         try:
             while True:
                 try:
-                    if client.ping():
-                        return self
+                    pid = int(client.info("server")["process_id"])
+                    if pid == proc.pid:
+                        return True
+                    # Someone else's Redis on our port: ours cannot bind it.
+                    self.kill()
+                    return False
                 except redis.RedisError:
                     pass
-                if self.proc.poll() is not None:
-                    raise AssertionError(f"redis-server exited with {self.proc.returncode}")
+                if proc.poll() is not None:  # could not bind (port taken), or worse
+                    self.proc = None
+                    return False
                 if time.monotonic() > deadline:
-                    raise AssertionError("redis-server did not answer PING within 20 s")
+                    self.kill()
+                    raise AssertionError("redis-server did not answer within 20 s")
                 time.sleep(0.05)
         finally:
             client.close()
