@@ -50,18 +50,31 @@ def worker_config(config: Config, index: int, port: int | None = None) -> Config
     return dataclasses.replace(config, cluster=cluster, storage=storage, listen_port=listen_port)
 
 
-def _free_port(host: str) -> int:
+def reserve_port(host: str) -> socket.socket:
+    """A socket holding a free port for the workers, bound (not listening) with SO_REUSEPORT.
+
+    Kept open while the parent runs: the workers join it (SO_REUSEPORT), but the
+    kernel hands the port to nobody else meanwhile -- a port merely looked up
+    and released could be taken by another program before the workers bind it
+    (or between a worker's death and its restart).
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family) as sock:
+    sock = socket.socket(family)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def run_workers(config: Config, args: argparse.Namespace) -> int:
     """Run and supervise ``args.workers`` workers until SIGTERM/SIGINT; the exit status."""
     for path in config.host_keys:
         load_host_key(path)  # created once, here, if missing
-    port = config.listen_port or _free_port(config.listen_host)
+    reserved = None if config.listen_port else reserve_port(config.listen_host)
+    port = int(reserved.getsockname()[1]) if reserved is not None else config.listen_port
     base = [
         sys.executable,
         "-m",
@@ -132,5 +145,7 @@ def run_workers(config: Config, args: argparse.Namespace) -> int:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        if reserved is not None:
+            reserved.close()
         log_event(log, "workers.stop", workers=len(procs))
     return status

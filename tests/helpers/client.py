@@ -167,9 +167,11 @@ async def connect(
     client = ChatClient(conn, process, screen=TerminalScreen.for_size(*term_size) if pty else None)
     client.start()
     if wait_prompt:
-        await client.expect(r"Type\s+/help\s+for\s+commands")
+        # Generous: a cluster node answers a login only once Redis has it, and the
+        # machine may be loaded (a deadline costs nothing when things work).
+        await client.expect(r"Type\s+/help\s+for\s+commands", timeout=20)
         if pty:
-            await client.expect(rf"#{channel} {user}>")
+            await client.expect(rf"#{channel} {user}>", timeout=20)
     return client
 
 
