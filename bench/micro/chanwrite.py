@@ -61,7 +61,11 @@ async def main(rounds: int, writes: int) -> None:
             received += len(data)
 
     async with asyncssh.connect(
-        "127.0.0.1", port, known_hosts=None, username="u", encryption_algs=["aes128-gcm@openssh.com"]
+        "127.0.0.1",
+        port,
+        known_hosts=None,
+        username="u",
+        encryption_algs=["aes128-gcm@openssh.com"],
     ) as conn:
         await conn.create_session(_Client, encoding=None)
         chan = await chans.get()
@@ -84,7 +88,8 @@ async def main(rounds: int, writes: int) -> None:
     server.close()
     s, p = best["stock"] * 1e6, best["patched"] * 1e6
     print(f"write of {len(LINE)} bytes, best of {rounds} rounds x {writes}: ")
-    print(f"  asyncssh send_packet {s:6.1f} us   sshchat fast_send_packet {p:6.1f} us   ratio {p / s:.2f}")
+    print(f"  asyncssh send_packet {s:6.1f} us   sshchat fast_send_packet {p:6.1f} us", end="")
+    print(f"   ratio {p / s:.2f}")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ that cipher instead, see :mod:`sshchat.ssh.algorithms`.)
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import struct
@@ -100,9 +101,7 @@ _CONNECTION_ATTRS = (
 )
 
 
-def fast_send_packet(
-    self: Any, pkttype: int, *args: bytes, handler: Any = None
-) -> None:
+def fast_send_packet(self: Any, pkttype: int, *args: bytes, handler: Any = None) -> None:
     """``SSHConnection.send_packet`` without per-packet work a chat server pays for nothing.
 
     What: for a connection-protocol packet (channel data, window adjust, ...)
@@ -147,10 +146,8 @@ def fast_send_packet(
     packet, mac = enc.encrypt_packet(seq, _UINT32(pktlen), packet)
     transport = self._transport
     if transport:
-        try:
+        with contextlib.suppress(ConnectionError):  # as asyncssh's _send
             transport.write(packet + mac)
-        except ConnectionError:  # pragma: no cover - as asyncssh's _send
-            pass
     self._send_seq = (seq + 1) & 0xFFFFFFFF
     self._rekey_bytes_sent += pktlen
     if SSHLogger._debug_level >= 3:
