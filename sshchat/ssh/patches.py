@@ -1,4 +1,4 @@
-"""A cheaper AES-GCM packet cipher for asyncssh: same bytes on the wire, no key schedule per packet.
+"""Cheaper per-packet work in asyncssh's write path: the AES-GCM cipher and ``send_packet``.
 
 Why: a chat server sends one small SSH packet per delivered line, so the fixed
 cost of a packet, not the bulk speed of the cipher, sets the CPU per delivery
@@ -9,10 +9,21 @@ keeps no state between calls, so one per direction and key is enough: that
 halves the cost of ``encrypt_packet`` (2.4 -> 1.1 us in-process).
 
 :class:`FastGCMCipher` is a drop-in replacement written so that it could go
-upstream as it is; ``tests/test_ssh_patches.py`` checks it against asyncssh's own
-class and against OpenSSH's ``ssh``. :func:`install` puts it in place; it is
-idempotent and runs whenever listener options are built
-(:func:`sshchat.ssh.algorithms.algorithm_options`).
+upstream as it is; ``tests/e2e/test_ssh_patches.py`` checks it against asyncssh's own
+class and against OpenSSH's ``ssh``.
+
+:func:`fast_send_packet` replaces ``SSHConnection.send_packet`` for connection-
+protocol packets once keys and auth are done: asyncssh puts an empty
+``SSH_MSG_IGNORE`` before each of them (a CBC-era countermeasure), which doubled
+the packets, encryptions and ``send()`` calls per delivered line; it also builds a
+packet log line per packet even with logging off. 23.6 -> 11.7 us of CPU per
+``SSHServerChannel.write`` of a 99-byte line (``bench/micro/chanwrite.py``).
+Checked in ``tests/unit/ssh/test_send_packet_patch.py`` (asyncssh's bytes, packet
+by packet), ``tests/integration/test_send_packet_loopback.py`` (asyncssh client,
+across rekeys) and the OpenSSH tests; guarded by the asyncssh version.
+
+:func:`install` puts both in place; it is idempotent and runs whenever listener
+options are built (:func:`sshchat.ssh.algorithms.algorithm_options`).
 
 (A ChaCha20-Poly1305 with one keystream call per packet instead of asyncssh's
 three cipher objects was measured too: 14 -> 10 us in-process, 63 -> 51 us of
