@@ -1,4 +1,4 @@
-"""A cheaper AES-GCM packet cipher for asyncssh: same bytes on the wire, no key schedule per packet.
+"""Cheaper per-packet work in asyncssh's write path: the AES-GCM cipher and ``send_packet``.
 
 Why: a chat server sends one small SSH packet per delivered line, so the fixed
 cost of a packet, not the bulk speed of the cipher, sets the CPU per delivery
@@ -9,10 +9,21 @@ keeps no state between calls, so one per direction and key is enough: that
 halves the cost of ``encrypt_packet`` (2.4 -> 1.1 us in-process).
 
 :class:`FastGCMCipher` is a drop-in replacement written so that it could go
-upstream as it is; ``tests/test_ssh_patches.py`` checks it against asyncssh's own
-class and against OpenSSH's ``ssh``. :func:`install` puts it in place; it is
-idempotent and runs whenever listener options are built
-(:func:`sshchat.ssh.algorithms.algorithm_options`).
+upstream as it is; ``tests/e2e/test_ssh_patches.py`` checks it against asyncssh's own
+class and against OpenSSH's ``ssh``.
+
+:func:`fast_send_packet` replaces ``SSHConnection.send_packet`` for connection-
+protocol packets once keys and auth are done: asyncssh puts an empty
+``SSH_MSG_IGNORE`` before each of them (a CBC-era countermeasure), which doubled
+the packets, encryptions and ``send()`` calls per delivered line; it also builds a
+packet log line per packet even with logging off. 23.6 -> 11.7 us of CPU per
+``SSHServerChannel.write`` of a 99-byte line (``bench/micro/chanwrite.py``).
+Checked in ``tests/unit/ssh/test_send_packet_patch.py`` (asyncssh's bytes, packet
+by packet), ``tests/integration/test_send_packet_loopback.py`` (asyncssh client,
+across rekeys) and the OpenSSH tests; guarded by the asyncssh version.
+
+:func:`install` puts both in place; it is idempotent and runs whenever listener
+options are built (:func:`sshchat.ssh.algorithms.algorithm_options`).
 
 (A ChaCha20-Poly1305 with one keystream call per packet instead of asyncssh's
 three cipher objects was measured too: 14 -> 10 us in-process, 63 -> 51 us of
@@ -22,11 +33,25 @@ that cipher instead, see :mod:`sshchat.ssh.algorithms`.)
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import struct
+import time
+from collections.abc import Callable
+from typing import Any
+
+import asyncssh
 import asyncssh.encryption as _encryption
+from asyncssh.connection import SSHConnection
+from asyncssh.constants import MSG_USERAUTH_LAST
+from asyncssh.logging import SSHLogger
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-__all__ = ["FastGCMCipher", "install", "installed"]
+__all__ = ["FastGCMCipher", "fast_send_packet", "install", "installed"]
+
+_log = logging.getLogger(__name__)
 
 _GCM_TAG = 16
 
@@ -65,9 +90,116 @@ class FastGCMCipher:
             return None
 
 
+_STOCK_SEND_PACKET: Callable[..., None] = SSHConnection.send_packet
+_UINT32 = struct.Struct(">I").pack
+_TESTED_ASYNCSSH = ("2.24.",)
+# What fast_send_packet reads and writes on the connection: if a release renames
+# any of them, the patch stays out and asyncssh runs as shipped.
+_CONNECTION_ATTRS = (
+    "_send_encryption",
+    "_compressor",
+    "_kex_complete",
+    "_auth_complete",
+    "_rekey_bytes_sent",
+    "_rekey_bytes",
+    "_rekey_seconds",
+    "_rekey_time",
+    "_send_enchdrlen",
+    "_send_blocksize",
+    "_send_seq",
+    "_transport",
+    "_extra",
+)
+
+
+def fast_send_packet(self: Any, pkttype: int, *args: bytes, handler: Any = None) -> None:
+    """``SSHConnection.send_packet`` without per-packet work a chat server pays for nothing.
+
+    What: for a connection-protocol packet (channel data, window adjust, ...)
+    sent after key exchange and authentication, with no compression and no
+    rekey due, this builds, encrypts and writes the packet exactly as asyncssh
+    2.24 does (same padding rule, same sequence number, same rekey byte count,
+    same packet log) with two differences:
+
+    * asyncssh sends an empty ``SSH_MSG_IGNORE`` before *every* such packet.
+      That is the old countermeasure against the chosen-plaintext attack on
+      CBC mode (the next packet's IV is the last ciphertext block); it buys
+      nothing with CTR or AEAD ciphers, which OpenSSH never pads this way,
+      yet it doubles the packets, the encryptions and the ``send()`` calls per
+      delivered line and adds 36 bytes to each. It is still sent when the
+      send cipher is CBC.
+    * the packet log line is built only when packet logging is on (debug
+      level 3); asyncssh formats its name and byte count for every packet.
+
+    Every other case (handshake, auth, rekey due or running, compression, no
+    cipher yet) goes to asyncssh's own method unchanged.
+    """
+    enc = self._send_encryption
+    if (
+        pkttype <= MSG_USERAUTH_LAST
+        or enc is None
+        or self._compressor is not None
+        or not (self._kex_complete and self._auth_complete)
+        or self._rekey_bytes_sent >= self._rekey_bytes
+        or (self._rekey_seconds and time.monotonic() >= self._rekey_time)
+        or self._extra.get("send_cipher", "").endswith("-cbc")
+    ):
+        _STOCK_SEND_PACKET(self, pkttype, *args, handler=handler)
+        return
+    payload = bytes((pkttype,)) + b"".join(args)
+    blocksize = self._send_blocksize
+    padlen = -(self._send_enchdrlen + len(payload)) % blocksize
+    if padlen < 4:
+        padlen += blocksize
+    packet = bytes((padlen,)) + payload + os.urandom(padlen)
+    pktlen = len(packet)
+    seq = self._send_seq
+    packet, mac = enc.encrypt_packet(seq, _UINT32(pktlen), packet)
+    transport = self._transport
+    if transport:
+        with contextlib.suppress(ConnectionError):  # as asyncssh's _send
+            transport.write(packet + mac)
+    self._send_seq = (seq + 1) & 0xFFFFFFFF
+    self._rekey_bytes_sent += pktlen
+    if SSHLogger._debug_level >= 3:
+        (handler or self).log_sent_packet(pkttype, seq, payload)
+
+
+def _send_packet_patchable() -> bool:
+    """Whether the installed asyncssh is one :func:`fast_send_packet` was checked against."""
+    if not asyncssh.__version__.startswith(_TESTED_ASYNCSSH):
+        return False
+    if not hasattr(SSHLogger, "_debug_level"):
+        return False
+    probe = SSHConnection.__init__.__code__.co_names
+    return all(attr in probe for attr in _CONNECTION_ATTRS)
+
+
+def install_send_packet() -> bool:
+    """Put :func:`fast_send_packet` in place, or log why asyncssh's own stays."""
+    if SSHConnection.send_packet is fast_send_packet:
+        return True
+    if not _send_packet_patchable():
+        _log.warning(
+            "asyncssh %s is not the version sshchat's send_packet patch was checked "
+            "against: using asyncssh's own (one extra packet per write)",
+            asyncssh.__version__,
+        )
+        return False
+    SSHConnection.send_packet = fast_send_packet  # type: ignore[method-assign]
+    return True
+
+
+def uninstall_send_packet() -> None:
+    """Back to asyncssh's own ``send_packet`` (benchmarks and tests compare both)."""
+    SSHConnection.send_packet = _STOCK_SEND_PACKET  # type: ignore[method-assign]
+
+
 def install() -> None:
-    """Make asyncssh build its AES-GCM packet ciphers from :class:`FastGCMCipher`."""
+    """Make asyncssh build its AES-GCM packet ciphers from :class:`FastGCMCipher`
+    and send connection-protocol packets through :func:`fast_send_packet`."""
     _encryption.GCMCipher = FastGCMCipher  # type: ignore[misc,assignment]
+    install_send_packet()
 
 
 def installed() -> bool:

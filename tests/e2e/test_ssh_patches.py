@@ -64,6 +64,7 @@ def test_fast_gcm_refuses_a_tampered_packet_and_moves_on() -> None:
 def test_listener_options_install_the_patch_and_offer_no_chacha() -> None:
     options = algorithm_options()
     assert patches.installed()
+    assert asyncssh.connection.SSHConnection.send_packet is patches.fast_send_packet
     assert "chacha20-poly1305@openssh.com" not in options["encryption_algs"]
     assert not any(mac.startswith("umac") for mac in options["mac_algs"])
     assert options["encryption_algs"] == [a for a in CIPHERS]
