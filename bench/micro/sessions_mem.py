@@ -241,6 +241,8 @@ async def server_main(args: argparse.Namespace) -> None:
                     name = stat.traceback[0].filename
                     if "site-packages/" in name:
                         pkg = name.split("site-packages/", 1)[1].split("/", 1)[0]
+                    elif "/sshchat/" in name:  # this tree's or SSHCHAT_CODE's
+                        pkg = "sshchat/" + name.split("/sshchat/", 1)[1].split("/")[0]
                     elif repo in name:
                         pkg = "/".join(name.split(repo + "/", 1)[1].split("/")[:2])
                     else:
