@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from .measure import cpu_seconds, rss_kb
+from .measure import cpu_seconds, percentile, rounded, rss_kb
 from .settings import BENCH, PASSWORD_USER, REPO, Scale
 
 # sshchat logs `server.listening address=HOST port=PORT`; the floor server `listening on HOST:PORT`.
@@ -147,20 +147,22 @@ class ServerProcess:
 
 
 GC_PROBE = """\
-# Written by bench/run.py --gc-log: logs the server's slow garbage collections.
+# Written by bench/run.py --gc-log: logs every garbage collection of the server.
 import gc, os, sys, time
 _path = os.environ.get("SSHCHAT_BENCH_GC_LOG")
 if _path and sys.argv[:2] == ["-m", "serve"]:
-    _log = open(_path, "a", buffering=1)
-    _start = [0.0]
+    _log = open(_path, "a")
+    _start = [0.0, 0.0]  # this collection's start, the last flush
 
     def _gc_probe(phase, info):
+        now = time.perf_counter()
         if phase == "start":
-            _start[0] = time.perf_counter()
+            _start[0] = now
             return
-        pause = time.perf_counter() - _start[0]
-        if info["generation"] == 2 or pause > 0.005:
-            _log.write(f"{time.time():.3f} {info['generation']} {pause * 1000:.1f}\\n")
+        _log.write(f"{time.time():.3f} {info['generation']} {(now - _start[0]) * 1000:.3f}\\n")
+        if now - _start[1] > 0.5:  # buffered: a write per collection would be a cost of its own
+            _start[1] = now
+            _log.flush()
 
     gc.callbacks.append(_gc_probe)
 """
@@ -169,8 +171,9 @@ if _path and sys.argv[:2] == ["-m", "serve"]:
 def write_gc_probe(workdir: Path) -> Path:
     """A directory with a sitecustomize.py that logs the server's garbage collections.
 
-    Each line of the log: wall time, generation, pause in ms (generation-2
-    collections, and any other longer than 5 ms).
+    Each line of the log: wall time, generation, pause in ms, for every
+    collection (flushed at least every half second, so a window's are all
+    there once it has ended and the server has been idle for a moment).
     """
     directory = workdir / "gcprobe"
     directory.mkdir(exist_ok=True)
@@ -179,21 +182,41 @@ def write_gc_probe(workdir: Path) -> Path:
 
 
 def gc_pauses(path: Path | None, start: float, end: float) -> dict[str, Any] | None:
-    """Garbage-collection pauses the probe logged between two ``time.time()`` values."""
+    """Garbage-collection pauses the probe logged between two ``time.time()`` values.
+
+    The old keys (generation-2 count, max and total; younger ones over 5 ms)
+    and the distribution of all pauses: count, p50, p99, max, per generation.
+    """
     if path is None or not path.exists():
         return None
-    full, other = [], []
+    by_gen: dict[str, list[float]] = {"0": [], "1": [], "2": []}
     for line in path.read_text().splitlines():
         with contextlib.suppress(ValueError):
             when, generation, ms = line.split()
             if start <= float(when) <= end:
-                (full if generation == "2" else other).append(float(ms))
+                by_gen.setdefault(generation, []).append(float(ms))
+    full = by_gen["2"]
+    other = [ms for gen, pauses in by_gen.items() if gen != "2" for ms in pauses if ms > 5.0]
+    every = [ms for pauses in by_gen.values() for ms in pauses]
     return {
         "gen2_count": len(full),
         "gen2_max_ms": max(full, default=0.0),
         "gen2_total_ms": round(sum(full), 1),
         "young_over_5ms": len(other),
         "young_total_ms": round(sum(other), 1),
+        "seconds": round(end - start, 1),
+        "pauses": _distribution(every),
+        "by_generation": {gen: _distribution(pauses) for gen, pauses in by_gen.items()},
+    }
+
+
+def _distribution(pauses: list[float]) -> dict[str, Any]:
+    return {
+        "count": len(pauses),
+        "p50_ms": rounded(percentile(pauses, 50), 3),
+        "p99_ms": rounded(percentile(pauses, 99), 3),
+        "max_ms": max(pauses, default=0.0),
+        "total_ms": round(sum(pauses), 1),
     }
 
 

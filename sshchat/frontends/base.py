@@ -325,7 +325,10 @@ class FrontEnd:
         self._key_fingerprint = key_fingerprint
         self._source = source
         self._inbox: deque[str] = deque()
-        self._unapplied: deque[str] = deque()  # lines waiting for the previous one to apply
+        # Lines waiting for the previous one to apply (cluster mode only): built
+        # when a line first has to wait, dropped once none does; an empty deque
+        # is 0.7 KB, per session (bench/RESULTS.md, branch mem).
+        self._unapplied: deque[str] | None = None
         self._inbox_len = 0
         self._pump_scheduled = False
         self._eof = False
@@ -635,26 +638,30 @@ class FrontEnd:
         """
         if self.client is None or self._closing:
             return Outcome.CONTINUE
-        if self._unapplied or self.hub.has_pending(self.client, saying=is_said(line)):
-            if len(self._unapplied) >= HELD_LINES:
+        held = self._unapplied
+        if held or self.hub.has_pending(self.client, saying=is_said(line)):
+            if held is None:
+                held = self._unapplied = deque()
+            if len(held) >= HELD_LINES:
                 self.outbox.deliver(
                     Notice("not sent: too many lines are waiting to be sent", NoticeKind.ERROR)
                 )
                 return Outcome.CONTINUE
-            self._unapplied.append(line)
-            if len(self._unapplied) == 1:
+            held.append(line)
+            if len(held) == 1:
                 self.hub.when_applied(self._release, self._release)
             return Outcome.CONTINUE
         return self._handle(line)
 
     def _release(self) -> None:
         """Handle held lines, each once the one before it has been applied."""
-        while self._unapplied and self.client is not None and not self._closing:
-            if self.hub.has_pending(self.client, saying=is_said(self._unapplied[0])):
+        held = self._unapplied
+        while held and self.client is not None and not self._closing:
+            if self.hub.has_pending(self.client, saying=is_said(held[0])):
                 self.hub.when_applied(self._release, self._release)
                 return
-            self._handle(self._unapplied.popleft())
-        self._unapplied.clear()
+            self._handle(held.popleft())
+        self._unapplied = None
 
     def _handle(self, line: str) -> Outcome:
         assert self.client is not None

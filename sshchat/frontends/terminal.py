@@ -69,6 +69,7 @@ from prompt_toolkit.key_binding.defaults import load_key_bindings
 from prompt_toolkit.keys import Keys
 from prompt_toolkit.layout import ConditionalContainer, HSplit, Layout, Window
 from prompt_toolkit.layout.controls import BufferControl, SearchBufferControl
+from prompt_toolkit.layout.mouse_handlers import MouseHandlers
 from prompt_toolkit.layout.processors import BeforeInput
 from prompt_toolkit.output.vt100 import Vt100_Output
 from prompt_toolkit.styles import BaseStyle, Style, default_ui_style, merge_styles
@@ -676,7 +677,15 @@ class TerminalFrontEnd(FrontEnd):
         repaint leaves, and the next print can replay it instead of going
         through ``in_terminal()`` and a full render (``bench/RESULTS.md``,
         2026-12-01, section 4).
+
+        Also drops the mouse handlers the render mapped, one per column of the
+        prompt's row (~2.4 KB per idle session at 80 columns): mouse reporting is
+        never turned on and :class:`_Parser` drops mouse reports, so nothing
+        ever looks them up (``bench/RESULTS.md``, branch ``mem``).
         """
+        renderer = app.renderer
+        if renderer.mouse_handlers.mouse_handlers:
+            renderer.mouse_handlers = MouseHandlers()
         self._drawn = self._screen_key()
         if self._capture is None:
             recorded = self._recorded

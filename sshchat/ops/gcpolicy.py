@@ -5,11 +5,22 @@ render leaves a little cyclic garbage behind. With hundreds of sessions,
 CPython's full collections scan every long-lived object: the benchmark saw a
 200-400 ms stop every few seconds at 500 sessions, which set the p99 latency.
 
-The policy: every few seconds, :func:`gc.freeze` moves the objects that have
-survived so far into the permanent generation, which full collections skip;
-young garbage is still collected as usual. Once in a while (and when the
-server stops) everything is unfrozen and collected in one go, so cycles left
-by closed sessions are not kept for ever.
+The policy: every second, the young generations are collected and
+:func:`gc.freeze` moves the objects that have survived so far into the
+permanent generation, which full collections skip; young garbage is still
+collected as usual. Once in a while (and when the server stops) everything is
+unfrozen and collected in one go, so cycles left by closed sessions are not
+kept for ever.
+
+Why every second and not every few: a generation-2 collection still scans
+every object that survived since the last freeze. Freezing every 5 s, the
+500-member fan-out window of the benchmark (500 logins, then 10,000
+deliveries/s) saw generation-2 pauses of 70-170 ms (``bench/RESULTS.md``,
+branch ``mem``): the sessions set up in the last seconds. A freeze is a
+constant-time list splice, and the young collection before it (a few thousand
+objects at most, well under a millisecond) keeps the garbage of the last
+renders from being frozen with the survivors, where only the rare full
+collection would find it.
 """
 
 from __future__ import annotations
@@ -27,7 +38,7 @@ class GcPolicy:
     def __init__(
         self,
         *,
-        freeze_every: float = 5.0,
+        freeze_every: float = 1.0,
         full_every: float = 600.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -46,6 +57,7 @@ class GcPolicy:
             gc.collect()
             gc.freeze()
         elif now >= self._next_freeze:
+            gc.collect(1)  # young garbage is not frozen: only the full collection would find it
             gc.freeze()
         else:
             return

@@ -71,7 +71,8 @@ def _supported(wanted: tuple[str, ...], available: list[bytes]) -> list[str]:
 def algorithm_options() -> dict[str, Any]:
     """asyncssh server options restricting negotiation to the lists above.
 
-    Also puts the cheaper AES-GCM packet cipher in place (:mod:`sshchat.ssh.patches`):
+    Also puts the cheaper AES-GCM packet cipher in place (:mod:`sshchat.ssh.patches`),
+    and the patches that keep less per connection (:mod:`sshchat.ssh.connpatches`):
     every listener gets its options from here.
     """
     from asyncssh.encryption import get_encryption_algs
@@ -79,9 +80,10 @@ def algorithm_options() -> dict[str, Any]:
     from asyncssh.mac import get_mac_algs
     from asyncssh.public_key import get_public_key_algs
 
-    from sshchat.ssh import patches
+    from sshchat.ssh import connpatches, patches
 
     patches.install()
+    connpatches.install()
 
     return {
         "kex_algs": _supported(KEX, get_kex_algs()),

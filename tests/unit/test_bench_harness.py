@@ -251,3 +251,20 @@ def test_bruteforce_guesses_come_from_as_many_addresses_as_attempts() -> None:
     assert len(set(big)) == 70_000 and all(0 <= int(p) <= 255 for s in big for p in s.split("."))
     with pytest.raises(ValueError):
         attack_sources(250 * 256 * 200 + 1)
+
+
+def test_gc_pauses_summarise_every_collection_of_the_window(tmp_path: Path) -> None:
+    log = tmp_path / "gc.log"
+    log.write_text(
+        "9.0 2 400.0\n"  # before the window
+        "10.0 0 0.1\n10.1 0 0.3\n11.0 2 12.5\n11.5 1 6.0\nnot a line\n"
+        "30.0 0 1.0\n"  # after it
+    )
+    gc = servers.gc_pauses(log, 10.0, 20.0)
+    assert gc is not None
+    assert (gc["gen2_count"], gc["gen2_max_ms"], gc["young_over_5ms"]) == (1, 12.5, 1)
+    assert gc["pauses"]["count"] == 4 and gc["pauses"]["max_ms"] == 12.5
+    assert gc["pauses"]["p50_ms"] == 0.3
+    assert gc["by_generation"]["0"]["count"] == 2
+    assert servers.gc_pauses(tmp_path / "absent.log", 0, 1) is None
+    compile(servers.GC_PROBE, "sitecustomize.py", "exec")

@@ -541,6 +541,26 @@ async def test_a_command_waits_for_the_lines_said_before_it() -> None:
     await close(s.fe)
 
 
+async def test_the_queue_of_waiting_lines_is_built_when_a_line_must_wait_and_then_dropped() -> None:
+    s = HeldSession()
+    assert s.fe._unapplied is None  # most sessions never hold a line: no queue
+    s.fe.feed("one\r\n/me two\r\n/me three\r\n")
+    await settle(s.fe)
+    assert list(s.fe._unapplied or ()) == ["/me two", "/me three"]  # built on first use
+    while s.log.queued or s.fe._unapplied:
+        s.log.release()
+        await settle(s.fe)
+    assert s.fe._unapplied is None
+    assert [m.text for m in s.hub.channels["lobby"].history] == ["one", "two", "three"]
+    s.fe.feed("/me four\r\n")  # and again, after it was dropped
+    await settle(s.fe)
+    while s.log.queued or s.fe._unapplied:
+        s.log.release()
+        await settle(s.fe)
+    assert [m.text for m in s.hub.channels["lobby"].history][-1] == "four"
+    await close(s.fe)
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     st.lists(
