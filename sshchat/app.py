@@ -233,6 +233,7 @@ class RunningServer:
         gate.max_connections = limits.max_connections
         gate.max_per_source = limits.max_connections_per_source
         gate.max_unauthenticated = limits.max_unauthenticated
+        gate.max_handshakes = limits.max_handshakes
         throttle = gate.throttle
         throttle.free_failures = limits.auth_free_failures
         throttle.max_delay = limits.auth_max_delay
@@ -425,6 +426,7 @@ async def start_server(
             max_per_source=limits.max_connections_per_source,
             max_unauthenticated=limits.max_unauthenticated,
             throttle=throttle,
+            max_handshakes=limits.max_handshakes,
         ),
         verify_slots=FairSlots(
             limits.auth_workers,

@@ -18,13 +18,17 @@ from typing import TypeVar
 
 from sshchat.security.throttle import AuthThrottle, Verdict
 
-__all__ = ["Busy", "ConnectionGate", "FairSlots", "source_address"]
+__all__ = ["BUSY", "Busy", "ConnectionGate", "FairSlots", "source_address"]
 
 T = TypeVar("T")
 
 
 class Busy(Exception):
     """Too much is waiting already; the request is refused without queueing."""
+
+
+#: The refusal when too many connections are logging in (what the client is told).
+BUSY = "too many connections are logging in right now; try again in a moment"
 
 
 def source_address(peer: str) -> str:
@@ -180,8 +184,11 @@ class ConnectionGate:
     max_per_source: int
     max_unauthenticated: int
     throttle: AuthThrottle
+    #: Key exchanges at once from sources without a recent login (0: no cap).
+    max_handshakes: int = 0
     total: int = 0
     unauthenticated: int = 0
+    handshaking: int = 0  # admitted connections whose key exchange is not done yet
     delayed: int = 0  # connections sleeping out a throttle delay
     per_source: dict[str, int] = field(default_factory=dict)
     unauth_per_source: dict[str, int] = field(default_factory=dict)
@@ -196,6 +203,16 @@ class ConnectionGate:
         wave from many addresses fills twice the cap too (each of them is
         clean); a source someone logged in from recently, without failing
         since, is still let in up to four times the cap, once at a time.
+
+        Every admitted connection first costs a key exchange (ECDH, a host-key
+        signature, the packet machinery around them): under a guessing wave
+        from many addresses that, not the bounded password hashing, is what
+        starves the server and slows the valid logins. So while
+        ``max_handshakes`` key exchanges are in progress, a source nobody has
+        logged in from recently is refused here, before its key exchange, for
+        the price of a version line and a disconnect; a source with a recent
+        login is not held back by this cap. Under no load key exchanges finish
+        in milliseconds and the cap is never reached.
         """
         if self.total >= self.max_connections:
             return "the server is full; try again later"
@@ -205,16 +222,27 @@ class ConnectionGate:
         elif limit == 2 and self.throttle.trusted(source):
             limit = 4
         if self.unauthenticated >= limit * self.max_unauthenticated:
-            return "too many connections are logging in right now; try again in a moment"
+            return BUSY
         if self.per_source.get(source, 0) >= self.max_per_source:
             return "too many connections from your address"
         if self.throttle.blocked_source(source):
             return "too many failed logins from your address; try again later"
+        if (
+            self.max_handshakes
+            and self.handshaking >= self.max_handshakes
+            and not self.throttle.trusted(source)
+        ):
+            return BUSY
         self.total += 1
+        self.handshaking += 1
         self.unauthenticated += 1
         self.per_source[source] = self.per_source.get(source, 0) + 1
         self.unauth_per_source[source] = self.unauth_per_source.get(source, 0) + 1
         return None
+
+    def handshake_done(self) -> None:
+        """A connection counted by :meth:`admit` finished its key exchange (or ended in it)."""
+        self.handshaking -= 1
 
     def refuse_delayed(self, verdict: Verdict) -> bool:
         """Whether an attempt the throttle delays is refused at once instead of waiting.
