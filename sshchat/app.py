@@ -436,6 +436,10 @@ async def start_server(
             # A short line (~1-2 s of hashing): a guessing wave fills it, not the
             # connections still logging in; a better-ranked login takes a guess's place.
             max_waiting=16 * limits.auth_workers,
+            # One slot kept for clean logins (score 0) when there are several:
+            # a guessing wave hashes on the others and a valid login never waits
+            # for a guess's hash to end (see FairSlots._room).
+            reserve=1 if limits.auth_workers > 1 else 0,
             # Cleanest first: failures of the address plus those of the account
             # (from every address), so a wave spread over many addresses waits
             # behind the logins of accounts it is not guessing.

@@ -48,7 +48,8 @@ class FairSlots:
     each. A key may have at most ``per_key`` jobs waiting (beyond that
     :class:`Busy` is raised at once). When ``max_waiting`` jobs wait, a newcomer
     with a better score than the worst waiter takes its place (that waiter gets
-    :class:`Busy`); otherwise the newcomer gets :class:`Busy`.
+    :class:`Busy`); otherwise the newcomer gets :class:`Busy`. The last
+    ``reserve`` slots only run jobs scoring 0 (:meth:`_room`).
 
     Why the tag: guesses spread over many addresses give every address a clean
     record, so ranking by address alone puts a valid login behind all of them.
@@ -66,12 +67,15 @@ class FairSlots:
         per_key: int = 2,
         max_waiting: int = 1000,
         rank: Callable[[str, str | None], int] = lambda key, tag: 0,
+        reserve: int = 0,
     ) -> None:
         self.slots = slots
+        self.reserve = reserve
         self.per_key = per_key
         self.max_waiting = max_waiting
         self.rank = rank
         self.running = 0
+        self.suspect_running = 0  # running jobs that scored above 0 when they started
         self.waiting = 0
         self._queues: OrderedDict[str, deque[_Waiter]] = OrderedDict()
         self._tags: Counter[str] = Counter()  # jobs waiting or running, per tag
@@ -85,10 +89,11 @@ class FairSlots:
         """Wait for a slot (fairly, by :meth:`score`), then run ``job``."""
         self._count(tag, 1)
         try:
-            if self.running >= self.slots or self.waiting:
-                await self._wait_turn(key, tag)
+            suspect = self.score(key, tag) > 0
+            if self.running >= self.slots or self.waiting or not self._room(suspect):
+                suspect = await self._wait_turn(key, tag)
             else:
-                self.running += 1
+                self._start(suspect)
         except BaseException:
             self._count(tag, -1)
             raise
@@ -96,8 +101,30 @@ class FairSlots:
             return await job()
         finally:
             self._count(tag, -1)
-            self.running -= 1
+            self._stop(suspect)
             self._grant_next()
+
+    def _room(self, suspect: bool) -> bool:
+        """Whether a job may take a free slot: the last ``reserve`` slots are kept for
+        jobs scoring 0 (see :meth:`score`).
+
+        Why: a password check takes a slot for a whole hash (~0.1 s of CPU, far
+        more on a starved machine). With every slot hashing a guess, a valid
+        login of a clean account would still wait for one of those to end
+        before its own hash starts; a reserved slot lets it start at once, and
+        halves (with two slots) the CPU a guessing wave gets for hashing.
+        """
+        return not suspect or self.suspect_running < self.slots - self.reserve
+
+    def _start(self, suspect: bool) -> None:
+        self.running += 1
+        if suspect:
+            self.suspect_running += 1
+
+    def _stop(self, suspect: bool) -> None:
+        self.running -= 1
+        if suspect:
+            self.suspect_running -= 1
 
     def _count(self, tag: str | None, step: int) -> None:
         if tag is None:
@@ -106,7 +133,8 @@ class FairSlots:
         if self._tags[tag] <= 0:
             del self._tags[tag]
 
-    async def _wait_turn(self, key: str, tag: str | None) -> None:
+    async def _wait_turn(self, key: str, tag: str | None) -> bool:
+        """Wait for a slot; return whether the job was counted as suspect when granted."""
         queue = self._queues.get(key)
         if queue is not None and len(queue) >= self.per_key:
             raise Busy(key)
@@ -115,16 +143,18 @@ class FairSlots:
             queue = self._queues.get(key)  # the eviction may have emptied it
         if queue is None:
             queue = self._queues[key] = deque()
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         entry = _Waiter(future, tag)
         queue.append(entry)
         self.waiting += 1
+        if self.running < self.slots:
+            self._grant_next()  # a slot reserved for clean jobs is free: this may be one
         try:
-            await future
+            return await future
         except asyncio.CancelledError:
             if future.done() and not future.cancelled():
                 # The slot was granted just as we were cancelled: hand it on.
-                self.running -= 1
+                self._stop(future.result())
                 self._grant_next()
             else:
                 self._forget(key, entry)
@@ -157,6 +187,9 @@ class FairSlots:
         while self.running < self.slots and self._queues:
             # The first key of the best score, judged by the waiter at its head.
             key = min(self._queues, key=lambda k: self.score(k, self._queues[k][0].tag))
+            suspect = self.score(key, self._queues[key][0].tag) > 0
+            if not self._room(suspect):
+                return  # the best waiter is a suspect one, and so are all the others
             queue = self._queues.pop(key)
             entry = queue.popleft()
             self.waiting -= 1
@@ -164,15 +197,15 @@ class FairSlots:
                 self._queues[key] = queue  # to the back: keys take turns
             if entry.future.done():  # cancelled
                 continue
-            self.running += 1
-            entry.future.set_result(None)
+            self._start(suspect)
+            entry.future.set_result(suspect)
 
 
 @dataclass(eq=False)
 class _Waiter:
     """One job waiting for a slot (compared by identity)."""
 
-    future: asyncio.Future[None]
+    future: asyncio.Future[bool]
     tag: str | None
 
 
