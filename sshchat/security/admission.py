@@ -27,6 +27,9 @@ class Busy(Exception):
     """Too much is waiting already; the request is refused without queueing."""
 
 
+#: Logins in progress at once from a trusted source that still get past a full gate.
+TRUSTED_AT_ONCE = 3
+
 #: The refusal when too many connections are logging in (what the client is told).
 BUSY = "too many connections are logging in right now; try again in a moment"
 
@@ -235,7 +238,9 @@ class ConnectionGate:
         fills the cap, and must not lock everyone else out of logging in. A
         wave from many addresses fills twice the cap too (each of them is
         clean); a source someone logged in from recently, without failing
-        since, is still let in up to four times the cap, once at a time.
+        since, is still let in up to four times the cap, ``TRUSTED_AT_ONCE`` at a
+        time (not one: under a wave a login can take seconds, and the next one
+        from the same office or the same user retrying must not be refused).
 
         Every admitted connection first costs a key exchange (ECDH, a host-key
         signature, the packet machinery around them): under a guessing wave
@@ -249,10 +254,11 @@ class ConnectionGate:
         """
         if self.total >= self.max_connections:
             return "the server is full; try again later"
-        limit = 1 if self.unauth_per_source.get(source, 0) > 0 else 2
+        in_progress = self.unauth_per_source.get(source, 0)
+        limit = 1 if in_progress > 0 else 2
         if self.throttle.failures(source) > 0:
             limit = 1
-        elif limit == 2 and self.throttle.trusted(source):
+        elif in_progress < TRUSTED_AT_ONCE and self.throttle.trusted(source):
             limit = 4
         if self.unauthenticated >= limit * self.max_unauthenticated:
             return BUSY
