@@ -233,6 +233,7 @@ class RunningServer:
         gate.max_connections = limits.max_connections
         gate.max_per_source = limits.max_connections_per_source
         gate.max_unauthenticated = limits.max_unauthenticated
+        gate.max_handshakes = limits.max_handshakes
         throttle = gate.throttle
         throttle.free_failures = limits.auth_free_failures
         throttle.max_delay = limits.auth_max_delay
@@ -425,6 +426,7 @@ async def start_server(
             max_per_source=limits.max_connections_per_source,
             max_unauthenticated=limits.max_unauthenticated,
             throttle=throttle,
+            max_handshakes=limits.max_handshakes,
         ),
         verify_slots=FairSlots(
             limits.auth_workers,
@@ -434,6 +436,10 @@ async def start_server(
             # A short line (~1-2 s of hashing): a guessing wave fills it, not the
             # connections still logging in; a better-ranked login takes a guess's place.
             max_waiting=16 * limits.auth_workers,
+            # One slot kept for clean logins (score 0) when there are several:
+            # a guessing wave hashes on the others and a valid login never waits
+            # for a guess's hash to end (see FairSlots._room).
+            reserve=1 if limits.auth_workers > 1 else 0,
             # Cleanest first: failures of the address plus those of the account
             # (from every address), so a wave spread over many addresses waits
             # behind the logins of accounts it is not guessing.

@@ -148,8 +148,8 @@ TARGETS = {
     "fanout_500_deliveries": 10_000.0,  # deliveries/s sustained, at least
     "fanout_p99_ms": 250.0,  # at most
     "floor_ratio": 0.5,  # sshchat / floor deliveries/s, at least
-    "storm_s": 30.0,  # 1,000 users to first prompt, at most
-    "brute_login_s": 2.0,  # valid password login under attack, at most
+    "storm_s": 10.0,  # 1,000 users to first prompt, at most
+    "brute_login_s": 1.0,  # valid password login under attack, at most
 }
 
 

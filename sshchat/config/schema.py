@@ -255,6 +255,13 @@ class Limits:
         live=True,
         doc="connections still logging in, server-wide",
     )
+    max_handshakes: int = option(
+        "limits.max_handshakes",
+        16,
+        range=(1, 1_000_000),
+        live=True,
+        doc="key exchanges at once from addresses without a recent login",
+    )
     max_connections: int = option(
         "limits.max_connections",
         5000,

@@ -99,6 +99,13 @@ login_grace_time = {limits_login_grace_time}
 # (up to twice this number), so a guessing wave cannot lock everyone out.
 max_unauthenticated = {limits_max_unauthenticated}
 
+# Key exchanges in progress at once from addresses nobody logged in from
+# recently. A key exchange costs the server far more CPU than refusing a
+# connection, so beyond this number such connections are refused before it
+# (with a "try again in a moment" message); an address with a recent login
+# is never refused by this cap.
+max_handshakes = {limits_max_handshakes}
+
 # All connections, server-wide; connections from one source address; and
 # sessions one account may have open at once.
 max_connections = {limits_max_connections}

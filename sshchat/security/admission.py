@@ -18,13 +18,20 @@ from typing import TypeVar
 
 from sshchat.security.throttle import AuthThrottle, Verdict
 
-__all__ = ["Busy", "ConnectionGate", "FairSlots", "source_address"]
+__all__ = ["BUSY", "Busy", "ConnectionGate", "FairSlots", "source_address"]
 
 T = TypeVar("T")
 
 
 class Busy(Exception):
     """Too much is waiting already; the request is refused without queueing."""
+
+
+#: Logins in progress at once from a trusted source that still get past a full gate.
+TRUSTED_AT_ONCE = 3
+
+#: The refusal when too many connections are logging in (what the client is told).
+BUSY = "too many connections are logging in right now; try again in a moment"
 
 
 def source_address(peer: str) -> str:
@@ -44,7 +51,8 @@ class FairSlots:
     each. A key may have at most ``per_key`` jobs waiting (beyond that
     :class:`Busy` is raised at once). When ``max_waiting`` jobs wait, a newcomer
     with a better score than the worst waiter takes its place (that waiter gets
-    :class:`Busy`); otherwise the newcomer gets :class:`Busy`.
+    :class:`Busy`); otherwise the newcomer gets :class:`Busy`. The last
+    ``reserve`` slots only run jobs scoring 0 (:meth:`_room`).
 
     Why the tag: guesses spread over many addresses give every address a clean
     record, so ranking by address alone puts a valid login behind all of them.
@@ -62,12 +70,15 @@ class FairSlots:
         per_key: int = 2,
         max_waiting: int = 1000,
         rank: Callable[[str, str | None], int] = lambda key, tag: 0,
+        reserve: int = 0,
     ) -> None:
         self.slots = slots
+        self.reserve = reserve
         self.per_key = per_key
         self.max_waiting = max_waiting
         self.rank = rank
         self.running = 0
+        self.suspect_running = 0  # running jobs that scored above 0 when they started
         self.waiting = 0
         self._queues: OrderedDict[str, deque[_Waiter]] = OrderedDict()
         self._tags: Counter[str] = Counter()  # jobs waiting or running, per tag
@@ -81,10 +92,11 @@ class FairSlots:
         """Wait for a slot (fairly, by :meth:`score`), then run ``job``."""
         self._count(tag, 1)
         try:
-            if self.running >= self.slots or self.waiting:
-                await self._wait_turn(key, tag)
+            suspect = self.score(key, tag) > 0
+            if self.running >= self.slots or self.waiting or not self._room(suspect):
+                suspect = await self._wait_turn(key, tag)
             else:
-                self.running += 1
+                self._start(suspect)
         except BaseException:
             self._count(tag, -1)
             raise
@@ -92,8 +104,30 @@ class FairSlots:
             return await job()
         finally:
             self._count(tag, -1)
-            self.running -= 1
+            self._stop(suspect)
             self._grant_next()
+
+    def _room(self, suspect: bool) -> bool:
+        """Whether a job may take a free slot: the last ``reserve`` slots are kept for
+        jobs scoring 0 (see :meth:`score`).
+
+        Why: a password check takes a slot for a whole hash (~0.1 s of CPU, far
+        more on a starved machine). With every slot hashing a guess, a valid
+        login of a clean account would still wait for one of those to end
+        before its own hash starts; a reserved slot lets it start at once, and
+        halves (with two slots) the CPU a guessing wave gets for hashing.
+        """
+        return not suspect or self.suspect_running < self.slots - self.reserve
+
+    def _start(self, suspect: bool) -> None:
+        self.running += 1
+        if suspect:
+            self.suspect_running += 1
+
+    def _stop(self, suspect: bool) -> None:
+        self.running -= 1
+        if suspect:
+            self.suspect_running -= 1
 
     def _count(self, tag: str | None, step: int) -> None:
         if tag is None:
@@ -102,7 +136,8 @@ class FairSlots:
         if self._tags[tag] <= 0:
             del self._tags[tag]
 
-    async def _wait_turn(self, key: str, tag: str | None) -> None:
+    async def _wait_turn(self, key: str, tag: str | None) -> bool:
+        """Wait for a slot; return whether the job was counted as suspect when granted."""
         queue = self._queues.get(key)
         if queue is not None and len(queue) >= self.per_key:
             raise Busy(key)
@@ -111,16 +146,18 @@ class FairSlots:
             queue = self._queues.get(key)  # the eviction may have emptied it
         if queue is None:
             queue = self._queues[key] = deque()
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         entry = _Waiter(future, tag)
         queue.append(entry)
         self.waiting += 1
+        if self.running < self.slots:
+            self._grant_next()  # a slot reserved for clean jobs is free: this may be one
         try:
-            await future
+            return await future
         except asyncio.CancelledError:
             if future.done() and not future.cancelled():
                 # The slot was granted just as we were cancelled: hand it on.
-                self.running -= 1
+                self._stop(future.result())
                 self._grant_next()
             else:
                 self._forget(key, entry)
@@ -153,6 +190,9 @@ class FairSlots:
         while self.running < self.slots and self._queues:
             # The first key of the best score, judged by the waiter at its head.
             key = min(self._queues, key=lambda k: self.score(k, self._queues[k][0].tag))
+            suspect = self.score(key, self._queues[key][0].tag) > 0
+            if not self._room(suspect):
+                return  # the best waiter is a suspect one, and so are all the others
             queue = self._queues.pop(key)
             entry = queue.popleft()
             self.waiting -= 1
@@ -160,15 +200,15 @@ class FairSlots:
                 self._queues[key] = queue  # to the back: keys take turns
             if entry.future.done():  # cancelled
                 continue
-            self.running += 1
-            entry.future.set_result(None)
+            self._start(suspect)
+            entry.future.set_result(suspect)
 
 
 @dataclass(eq=False)
 class _Waiter:
     """One job waiting for a slot (compared by identity)."""
 
-    future: asyncio.Future[None]
+    future: asyncio.Future[bool]
     tag: str | None
 
 
@@ -180,8 +220,11 @@ class ConnectionGate:
     max_per_source: int
     max_unauthenticated: int
     throttle: AuthThrottle
+    #: Key exchanges at once from sources without a recent login (0: no cap).
+    max_handshakes: int = 0
     total: int = 0
     unauthenticated: int = 0
+    handshaking: int = 0  # admitted connections whose key exchange is not done yet
     delayed: int = 0  # connections sleeping out a throttle delay
     per_source: dict[str, int] = field(default_factory=dict)
     unauth_per_source: dict[str, int] = field(default_factory=dict)
@@ -195,26 +238,50 @@ class ConnectionGate:
         fills the cap, and must not lock everyone else out of logging in. A
         wave from many addresses fills twice the cap too (each of them is
         clean); a source someone logged in from recently, without failing
-        since, is still let in up to four times the cap, once at a time.
+        since, is still let in up to four times the cap, ``TRUSTED_AT_ONCE`` at a
+        time (not one: under a wave a login can take seconds, and the next one
+        from the same office or the same user retrying must not be refused).
+
+        Every admitted connection first costs a key exchange (ECDH, a host-key
+        signature, the packet machinery around them): under a guessing wave
+        from many addresses that, not the bounded password hashing, is what
+        starves the server and slows the valid logins. So while
+        ``max_handshakes`` key exchanges are in progress, a source nobody has
+        logged in from recently is refused here, before its key exchange, for
+        the price of a version line and a disconnect; a source with a recent
+        login is not held back by this cap. Under no load key exchanges finish
+        in milliseconds and the cap is never reached.
         """
         if self.total >= self.max_connections:
             return "the server is full; try again later"
-        limit = 1 if self.unauth_per_source.get(source, 0) > 0 else 2
+        in_progress = self.unauth_per_source.get(source, 0)
+        limit = 1 if in_progress > 0 else 2
         if self.throttle.failures(source) > 0:
             limit = 1
-        elif limit == 2 and self.throttle.trusted(source):
+        elif in_progress < TRUSTED_AT_ONCE and self.throttle.trusted(source):
             limit = 4
         if self.unauthenticated >= limit * self.max_unauthenticated:
-            return "too many connections are logging in right now; try again in a moment"
+            return BUSY
         if self.per_source.get(source, 0) >= self.max_per_source:
             return "too many connections from your address"
         if self.throttle.blocked_source(source):
             return "too many failed logins from your address; try again later"
+        if (
+            self.max_handshakes
+            and self.handshaking >= self.max_handshakes
+            and not self.throttle.trusted(source)
+        ):
+            return BUSY
         self.total += 1
+        self.handshaking += 1
         self.unauthenticated += 1
         self.per_source[source] = self.per_source.get(source, 0) + 1
         self.unauth_per_source[source] = self.unauth_per_source.get(source, 0) + 1
         return None
+
+    def handshake_done(self) -> None:
+        """A connection counted by :meth:`admit` finished its key exchange (or ended in it)."""
+        self.handshaking -= 1
 
     def refuse_delayed(self, verdict: Verdict) -> bool:
         """Whether an attempt the throttle delays is refused at once instead of waiting.

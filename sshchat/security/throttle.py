@@ -155,6 +155,17 @@ class AuthThrottle:
         while len(table) > self.max_records:
             table.popitem(last=False)
 
+    def trust(self, source: str) -> None:
+        """Someone logged in from ``source`` by other means than a password (a key).
+
+        Only :meth:`trusted` changes: failure records stay as they are, so a
+        key login does not lift penalties earned by password guesses.
+        """
+        self._trusted[source] = self._clock()
+        self._trusted.move_to_end(source)
+        while len(self._trusted) > self.max_records:
+            self._trusted.popitem(last=False)
+
     def succeeded(self, source: str, account: str | None = None) -> None:
         """A successful login clears the source's record and the account's delay.
 
@@ -164,10 +175,7 @@ class AuthThrottle:
         a block on password guessing.
         """
         self._sources.pop(source, None)
-        self._trusted[source] = self._clock()
-        self._trusted.move_to_end(source)
-        while len(self._trusted) > self.max_records:
-            self._trusted.popitem(last=False)
+        self.trust(source)
         if account is None:
             return
         self._accounts.pop(account, None)

@@ -115,6 +115,7 @@ class ChatServer(RefusedForwards, asyncssh.SSHServer):
         self._peer = ""
         self._source = ""
         self._admitted = False
+        self._handshaking = False  # counted in gate.handshaking
         self._authenticated = False
         self._failures = 0
         # What the last accepted authentication request used. asyncssh asks
@@ -144,12 +145,14 @@ class ChatServer(RefusedForwards, asyncssh.SSHServer):
             )
             return
         self._admitted = True
+        self._handshaking = True
         self._state.connections.add(self)
         self.watch_session_forwards(conn)
         log_event(log, "conn.open", source=self._peer)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._state.connections.discard(self)
+        self._handshake_done()
         if self._goodbye is not None:
             self._goodbye.cancel()
             self._goodbye = None
@@ -165,7 +168,14 @@ class ChatServer(RefusedForwards, asyncssh.SSHServer):
             self._state.gate.release(self._source, authenticated=self._authenticated)
 
     def begin_auth(self, username: str) -> bool:
+        # The first authentication request comes after the key exchange.
+        self._handshake_done()
         return True
+
+    def _handshake_done(self) -> None:
+        if self._handshaking:
+            self._handshaking = False
+            self._state.gate.handshake_done()
 
     def password_auth_supported(self) -> bool:
         return True
@@ -282,6 +292,10 @@ class ChatServer(RefusedForwards, asyncssh.SSHServer):
         if self._admitted:
             self._state.gate.authenticated(self._source)
         credential = self._credential
+        if credential is not None and credential.method != "password":
+            # A key login vouches for its address like a password login does
+            # (validate_password records those): see ConnectionGate.admit.
+            self._state.gate.throttle.trust(self._source)
         log_event(
             log,
             "auth.success",
@@ -398,6 +412,10 @@ async def listen(config: Config, keys: list[asyncssh.SSHKey], state: ServerConte
         "allow_scp": False,
         "kbdint_auth": False,
         "server_version": "sshchat",
+        # No GSSAPI: by default asyncssh rebuilds its options for every login
+        # (in a thread), looking up this host's FQDN and trying to set up a
+        # GSS server each time, which fails without Kerberos anyway.
+        "gss_host": None,
         "login_timeout": limits.login_grace_time,
         "keepalive_interval": limits.keepalive_interval,
         "keepalive_count_max": limits.keepalive_count_max,

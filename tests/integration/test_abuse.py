@@ -390,6 +390,44 @@ class TestConnectionCaps:
         assert gate.total == 3
 
 
+class TestHandshakeCap:
+    """Strangers are refused before the key exchange while ``max_handshakes`` are running."""
+
+    @pytest.fixture
+    def limits_toml(self) -> str:
+        return "[limits]\nmax_handshakes = 1\n"
+
+    async def test_stranger_is_told_to_retry_and_a_recent_login_still_gets_in(
+        self, server: RunningServer, clients: list[ChatClient], client_key: asyncssh.SSHKey
+    ) -> None:
+        gate = server.state.gate
+        # carol logs in with a key from 127.0.0.1: that address has a recent login now.
+        await login_as(server, clients, "carol", key=client_key)
+        assert gate.handshaking == 0  # a finished key exchange is no longer counted
+        async with idle_sockets(server, "127.0.0.2", 1):  # stuck in its key exchange
+            await until(lambda: gate.handshaking == 1)
+            # Refused before any key exchange, with the reason in the disconnect ...
+            await expect_refused_socket(server, "127.0.0.3", "logging in right now")
+            # ... which is what an SSH client shows.
+            with pytest.raises(asyncssh.DisconnectError) as info:
+                await ssh(server, "alice", source="127.0.0.4")
+            assert (
+                "too many connections are logging in right now; try again in a moment"
+                in info.value.reason
+            )
+            # The address carol logged in from is not held back by the cap.
+            alice = await login(server, clients, "alice")
+        await until(lambda: gate.handshaking == 0, what="idle socket released")
+        # Once the stuck key exchange is gone, a stranger gets in again.
+        bob = await login(server, clients, "bob", source="127.0.0.4")
+        bob.send("hello")
+        await alice.expect(r"<bob> hello")
+        assert (
+            server.state.stats.connections_refused["too many connections are logging in right now"]
+            == 2
+        )
+
+
 class TestGlobalConnectionCap:
     @pytest.fixture
     def limits_toml(self) -> str:

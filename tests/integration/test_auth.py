@@ -63,3 +63,23 @@ async def test_refusals_then_server_still_serves(
     clients.append(carol)
     alice.send("hello after refusals")
     await carol.expect(r"<alice> hello after refusals")
+
+
+async def test_login_sets_up_no_gssapi(
+    server: RunningServer, clients: list[ChatClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # asyncssh rebuilds its options at every login; with its default gss_host
+    # that looked up the host's FQDN and built a GSS server (failing without
+    # Kerberos) for each connection: wasted work a guessing wave multiplies.
+    import asyncssh.connection
+
+    calls: list[object] = []
+
+    def no_gss(*args: object) -> None:
+        calls.append(args)
+        raise asyncssh.connection.GSSError(0, 0)
+
+    monkeypatch.setattr(asyncssh.connection, "GSSServer", no_gss)
+    client = await connect(server, "alice")
+    clients.append(client)
+    assert calls == []

@@ -336,6 +336,7 @@ async def test_every_live_option_is_applied(running: RunningServer) -> None:
         "limits.message_rate": lambda: hub.message_rate,
         "limits.max_auth_attempts": lambda: state.config.limits.max_auth_attempts,
         "limits.max_unauthenticated": lambda: gate.max_unauthenticated,
+        "limits.max_handshakes": lambda: gate.max_handshakes,
         "limits.max_connections": lambda: gate.max_connections,
         "limits.max_connections_per_source": lambda: gate.max_per_source,
         "limits.max_sessions_per_account": lambda: state.settings.max_sessions,

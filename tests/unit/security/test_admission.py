@@ -475,13 +475,17 @@ def test_gate_lets_a_recently_successful_source_in_beyond_twice_the_cap() -> Non
         assert gate.admit(f"10.0.0.{i}") is None  # clean guessers fill twice the cap
     assert gate.admit("10.0.0.99") is not None
     assert gate.admit("192.0.2.7") is None  # trusted: up to four times the cap
-    assert gate.admit("192.0.2.7") is not None  # but once at a time
+    assert gate.admit("192.0.2.7") is None  # a few at a time (a slow login overlaps the next)
+    assert gate.admit("192.0.2.7") is None
+    assert gate.unauthenticated == 7  # below four times the cap, but ...
+    assert gate.admit("192.0.2.7") is not None  # ... TRUSTED_AT_ONCE are in progress
     throttle.failed("192.0.2.8", "bob")
     throttle.succeeded("192.0.2.8", "bob")
     throttle.failed("192.0.2.8", "bob")  # a failure since: no longer trusted
     assert gate.admit("192.0.2.8") is not None
     now[0] = 101.0
-    gate.release("192.0.2.7", authenticated=False)
+    for _ in range(3):
+        gate.release("192.0.2.7", authenticated=False)
     assert not throttle.trusted("192.0.2.7")  # forgotten after forget_after
     assert gate.admit("192.0.2.7") is not None
 
@@ -496,3 +500,88 @@ def test_unchecked_attempts_count_for_source_and_account_but_never_block_the_pai
         throttle.unchecked("10.9.9.9", "alice")
     assert throttle.blocked_source("10.9.9.9")  # the source itself may be blocked
     assert ("10.9.9.9", "alice") not in throttle._pairs
+
+
+# -- a slot kept for clean logins, and the key-exchange cap ------------------------------
+
+
+async def test_reserved_slot_runs_a_clean_login_while_guesses_wait() -> None:
+    failures = {"guess": 5, "clean": 0}
+    slots = FairSlots(2, per_key=10, reserve=1, rank=lambda key, tag: failures[key])
+    jobs = Jobs()
+    guesses = [asyncio.create_task(slots.run("guess", jobs.job(f"g{i}"))) for i in range(3)]
+    await settle()
+    assert jobs.started == ["g0"]  # one slot for guesses; the other stays free
+    assert slots.running == 1 and slots.waiting == 2
+    clean = asyncio.create_task(slots.run("clean", jobs.job("clean")))
+    await settle()
+    assert jobs.started == ["g0", "clean"]  # at once, without waiting for g0's end
+    jobs.release("clean")
+    await settle()
+    assert jobs.started == ["g0", "clean"]  # the freed reserved slot is not a guess's
+    jobs.release("g0")
+    await settle()
+    assert jobs.started == ["g0", "clean", "g1"]
+    assert jobs.peak == 2
+    jobs.release_all()
+    await asyncio.gather(*guesses, clean)
+    assert_idle(slots)
+    assert slots.suspect_running == 0
+
+
+async def test_a_waiting_clean_login_takes_the_free_reserved_slot() -> None:
+    # A guess queued behind the guess slot must not hold back a clean login
+    # that arrives while the reserved slot is free.
+    failures = {"guess": 5, "clean": 0}
+    slots = FairSlots(2, per_key=10, reserve=1, rank=lambda key, tag: failures[key])
+    jobs = Jobs()
+    first = asyncio.create_task(slots.run("guess", jobs.job("g0")))
+    second = asyncio.create_task(slots.run("guess", jobs.job("g1")))
+    await settle()
+    assert slots.waiting == 1
+    clean = asyncio.create_task(slots.run("clean", jobs.job("clean")))
+    await settle()
+    assert jobs.started == ["g0", "clean"]
+    jobs.release_all()
+    await asyncio.gather(first, second, clean)
+    assert_idle(slots)
+
+
+async def test_without_reserve_guesses_take_every_slot() -> None:
+    slots = FairSlots(2, per_key=10, rank=lambda key, tag: 5)
+    jobs = Jobs()
+    tasks = [asyncio.create_task(slots.run("guess", jobs.job(f"g{i}"))) for i in range(3)]
+    await settle()
+    assert jobs.started == ["g0", "g1"]
+    jobs.release_all()
+    await asyncio.gather(*tasks)
+    assert_idle(slots)
+
+
+def test_gate_refuses_strangers_before_the_key_exchange_beyond_max_handshakes() -> None:
+    now = [0.0]
+    throttle = AuthThrottle(forget_after=100.0, clock=lambda: now[0])
+    gate = ConnectionGate(1000, 1000, 100, throttle, max_handshakes=2)
+    assert gate.admit("10.0.0.1") is None
+    assert gate.admit("10.0.0.2") is None
+    assert gate.handshaking == 2
+    refusal = gate.admit("10.0.0.3")
+    assert refusal == "too many connections are logging in right now; try again in a moment"
+    throttle.trust("192.0.2.7")  # someone logged in from there (with a key)
+    assert gate.admit("192.0.2.7") is None  # not held back by the cap
+    assert gate.handshaking == 3
+    gate.handshake_done()
+    gate.handshake_done()
+    assert gate.admit("10.0.0.3") is None  # room again once key exchanges end
+    now[0] = 101.0  # trust is forgotten after forget_after
+    gate.handshake_done()
+    assert gate.admit("192.0.2.7") is None  # 1 in progress < 2
+    assert gate.admit("192.0.2.7") is not None
+
+
+def test_key_login_trust_lifts_no_failure_record() -> None:
+    throttle = AuthThrottle(free_failures=0, block_after=3, clock=lambda: 0.0)
+    throttle.failed("10.0.0.1", "alice")
+    throttle.trust("10.0.0.1")
+    assert throttle.trusted("10.0.0.1")
+    assert throttle.failures("10.0.0.1") == 1  # unlike a password success
