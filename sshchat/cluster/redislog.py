@@ -1,9 +1,13 @@
 """The replicated fact log of cluster mode: one Redis Stream that every node applies.
 
 Every node's hub appends the facts it decides here (:meth:`RedisFactLog.append`
-only queues them); a writer task XADDs each batch as one stream entry, and a
-reader task XREADs the stream in order and hands every batch -- this node's
-included -- to ``Hub.apply_batch`` on the event loop. So a line is echoed to
+queues them and, in the steady state, XADDs each batch as one stream entry at
+once on a connection of its own); a reader XREADs the stream in order and hands
+every batch -- this node's included -- to ``Hub.apply_batch`` on the event loop,
+in the turn the reply arrives (:mod:`sshchat.cluster.streamread`: on a busy node
+each loop turn is tens of ms, and redis-py's task-based client took ~8 turns per
+line). Errors, leases, epochs and re-seeding stay on redis-py, in the writer and
+reader tasks, which also do all the work when the raw connections cannot be used. So a line is echoed to
 its sender only once Redis has it, and every node sees the same facts in the
 same order (see :mod:`sshchat.core.replication` for what is re-checked when
 applied).
