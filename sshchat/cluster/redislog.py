@@ -7,8 +7,8 @@ every batch -- this node's included -- to ``Hub.apply_batch`` on the event loop,
 in the turn the reply arrives (:mod:`sshchat.cluster.streamread`: on a busy node
 each loop turn is tens of ms, and redis-py's task-based client took ~8 turns per
 line). Errors, leases, epochs and re-seeding stay on redis-py, in the writer and
-reader tasks, which also do all the work when the raw connections cannot be used. So a line is echoed to
-its sender only once Redis has it, and every node sees the same facts in the
+reader tasks, which also do all the work when the raw connections cannot be used.
+So a line is echoed to its sender only once Redis has it, and every node sees the same facts in the
 same order (see :mod:`sshchat.core.replication` for what is re-checked when
 applied).
 
