@@ -147,6 +147,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             plan.append(("cluster", lambda: scenarios.cluster.run(bench)))
         if "cluster_failover" in only:
             plan.append(("cluster_failover", lambda: scenarios.cluster.run_failover(bench)))
+        if "cluster_two_nodes" in only:
+            plan.append(("cluster_two_nodes", lambda: scenarios.cluster.run_two_nodes(bench)))
         deadline = time.monotonic() + args.time_limit
         for name, scenario in plan:
             remaining = deadline - time.monotonic()

@@ -19,6 +19,7 @@ SCENARIOS = (
     "bruteforce",
     "cluster",
     "cluster_failover",
+    "cluster_two_nodes",
 )
 # What runs without --only: the cluster scenario needs redis-server and the Go
 # generator and takes minutes of its own, so it is asked for by name.

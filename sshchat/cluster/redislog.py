@@ -1,10 +1,14 @@
 """The replicated fact log of cluster mode: one Redis Stream that every node applies.
 
 Every node's hub appends the facts it decides here (:meth:`RedisFactLog.append`
-only queues them); a writer task XADDs each batch as one stream entry, and a
-reader task XREADs the stream in order and hands every batch -- this node's
-included -- to ``Hub.apply_batch`` on the event loop. So a line is echoed to
-its sender only once Redis has it, and every node sees the same facts in the
+queues them and, in the steady state, XADDs each batch as one stream entry at
+once on a connection of its own); a reader XREADs the stream in order and hands
+every batch -- this node's included -- to ``Hub.apply_batch`` on the event loop,
+in the turn the reply arrives (:mod:`sshchat.cluster.streamread`: on a busy node
+each loop turn is tens of ms, and redis-py's task-based client took ~8 turns per
+line). Errors, leases, epochs and re-seeding stay on redis-py, in the writer and
+reader tasks, which also do all the work when the raw connections cannot be used.
+So a line is echoed to its sender only once Redis has it, and every node sees the same facts in the
 same order (see :mod:`sshchat.core.replication` for what is re-checked when
 applied).
 
@@ -83,6 +87,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from sshchat.cluster import streamread
 from sshchat.core.facts import Fact, FactDecodeError, NodeGone, decode, encode
 from sshchat.core.ports import Applier, BatchApplier, Unsent
 from sshchat.core.replication import resendable
@@ -275,6 +280,7 @@ class RedisFactLog:
         checkpoint: Callable[[str, str], None] | None = None,
         reseed_window: float | None = None,
         adopt_within: float = ADOPT_WITHIN,
+        raw: bool | None = None,
     ) -> None:
         """``renew`` / ``expire``: the lease intervals (seconds; tests make them short).
 
@@ -286,6 +292,9 @@ class RedisFactLog:
         ``reseed_window``: seconds between noticing that Redis lost everything and
         closing the election of the node whose state re-seeds it (default: one lease
         renewal plus two seconds, so that every running node has noticed and stood).
+        ``raw``: append and read the stream through connections of
+        :mod:`sshchat.cluster.streamread` (several loop turns less per line;
+        default: whenever the URL is plain TCP) rather than through redis-py.
         """
         self.url = url
         self.node = node
@@ -300,6 +309,11 @@ class RedisFactLog:
         self._on_reset = on_reset
         self.resets = 0  # times Redis was found emptied
         self.redis = connect_redis(url, block_ms=block_ms)
+        # Append and read through streamread when it can (None: whenever it can).
+        can = streamread.available(self.redis.connection_pool.connection_kwargs)
+        self.raw_read = self.raw_write = can if raw is None else raw and can
+        self._appending: streamread.StreamAppending | None = None
+        self._raw_sent = 0  # the last sequence sent on _appending (this incarnation)
         self.incarnation = os.urandom(4).hex()
         self.started = wall()
         self.applied_id = "0-0"  # the last stream entry applied here
@@ -484,8 +498,12 @@ class RedisFactLog:
         if not facts or self.closed:
             return
         self._seq += 1
-        self._queue.append((self._seq, list(facts), self._monotonic()))
-        self._wake.set()
+        entry = (self._seq, list(facts), self._monotonic())
+        self._queue.append(entry)
+        if self._raw_sent == self._seq - 1 and self._raw_ready():
+            self._send_raw(entry)  # on its way to Redis in this very turn
+        else:
+            self._wake.set()
 
     # -- start-up ------------------------------------------------------------------------
 
@@ -542,10 +560,18 @@ class RedisFactLog:
         """Register this node's lease and start the reader, writer and lease tasks."""
         self._halted = False
         self._recheck_epoch = True  # Redis may have lost everything while this node was away
-        try:
-            await self._register()
-        except LeaseLost:  # resumed after being declared gone
-            await self._new_incarnation()
+        for attempt in (1, 2):
+            try:
+                await self._register()
+            except LeaseLost:  # resumed after being declared gone
+                await self._new_incarnation()
+            except _RETRYABLE as err:
+                # A pooled connection Redis closed while this node was halted fails
+                # once (redis-py then drops it); still failing, the lease loop retries.
+                if attempt == 2:
+                    self._redis_failed("lease", err)
+                continue
+            break
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._read_loop()),
@@ -623,6 +649,7 @@ class RedisFactLog:
         return bool(result)
 
     async def _close_client(self) -> None:
+        self._drop_appending()
         with contextlib.suppress(Exception):
             await self.redis.aclose()
 
@@ -678,6 +705,11 @@ class RedisFactLog:
         inflight = self._inflight
         while inflight and inflight[0][0] <= self._done_seq:
             inflight.popleft()
+        # Applied before the writer saw its XADD reply (the reader handles replies in
+        # the turn they arrive): not waiting for Redis any more, whatever happens next.
+        queue = self._queue
+        while queue and queue[0][0] <= self._done_seq:
+            queue.popleft()
         self._progress.set()
 
     async def _read_loop(self) -> None:
@@ -690,6 +722,10 @@ class RedisFactLog:
                     # applying anything of the new log.
                     await self._check_epoch()
                     self._recheck_epoch = False
+                if self.raw_read:
+                    if await self._read_raw():
+                        await self._adopt_base()
+                    continue
                 response: Any = await self.redis.xread(
                     {self.keys.stream: self.applied_id}, block=self.block_ms, count=READ_COUNT
                 )
@@ -701,6 +737,59 @@ class RedisFactLog:
             self._redis_ok()
             if await self._apply_entries(response):
                 await self._adopt_base()
+
+    async def _read_raw(self) -> bool:
+        """Read with :class:`StreamReading` until it hands back; True to adopt a re-seed.
+
+        In the steady state each XREAD reply is applied, and the next XREAD sent,
+        in the loop turn the reply arrives (see :mod:`sshchat.cluster.streamread`).
+        It hands back to :meth:`_read_loop` when anything needs its slower path:
+        a lease to check, the epoch to look at, a re-seed to adopt, or an error.
+        """
+        adopt = False
+
+        def on_reply(reply: Any) -> bool:
+            nonlocal adopt
+            self._redis_ok()
+            if not self.raw_read:  # switched off meanwhile: the read loop reads this again
+                return False
+            for stream, entries in reply or ():
+                del stream
+                for entry_id, flat in entries:
+                    fields = dict(zip(flat[::2], flat[1::2], strict=True))
+                    if self._deliver(entry_id, fields):
+                        adopt = True
+                        return False
+            return (
+                self.running
+                and not self._recheck_epoch
+                and self._monotonic() - self._renewed <= self.expire
+            )
+
+        kwargs = self.redis.connection_pool.connection_kwargs
+        setup = self._setup()
+        loop = asyncio.get_running_loop()
+        _transport, reading = await asyncio.wait_for(
+            loop.create_connection(
+                lambda: streamread.StreamReading(
+                    self.keys.stream,
+                    lambda: self.applied_id,
+                    on_reply,
+                    block_ms=self.block_ms,
+                    count=READ_COUNT,
+                    timeout=self.block_ms / 1000 + 4.0,
+                    setup=setup,
+                ),
+                kwargs["host"],
+                kwargs["port"],
+            ),
+            timeout=3.0,
+        )
+        try:
+            await reading.done
+        finally:
+            _transport.close()
+        return adopt
 
     async def _apply_entries(self, response: Any) -> bool:
         """Apply what XREAD returned; True if it stopped at a re-seed to adopt."""
@@ -955,8 +1044,19 @@ class RedisFactLog:
                 # Redis was away, or lost everything: nothing newer goes to the log
                 # before this node knows which of its batches the log still has
                 # (see _reseed_settled); what waits too long is still refused.
+                self._drop_appending()
                 self._give_up_old()
                 await asyncio.sleep(0.05)
+                continue
+            if self.raw_write:
+                try:
+                    await self._write_raw()
+                except _RETRYABLE as err:
+                    self._drop_appending()
+                    self._redis_failed("append", err)
+                    self._recheck_epoch = True
+                    self._give_up_old()
+                    await asyncio.sleep(0.3)
                 continue
             batch = list(self._queue)[:WRITE_BATCH]
             try:
@@ -971,10 +1071,103 @@ class RedisFactLog:
                 await asyncio.sleep(0.3)
                 continue
             self._redis_ok()
-            for _ in batch:
+            sent_seqs = {seq for seq, _facts, _since in batch}
+            while self._queue and self._queue[0][0] in sent_seqs:
                 sent = self._queue.popleft()
                 if sent[0] > self._done_seq:  # else applied already (the reader was quicker)
                     self._inflight.append(sent)
+
+    def _raw_ready(self) -> bool:
+        """Whether an append may go out at once on :attr:`_appending` (else: the writer task)."""
+        appending = self._appending
+        return (
+            appending is not None
+            and appending.open
+            and not self._recheck_epoch
+            and self._reseeding is None
+            and not self._halted
+            and not self.closed
+            and self._lease_ok.is_set()
+            and self._monotonic() - self._renewed <= self.expire
+        )
+
+    def _send_raw(self, entry: tuple[int, list[Fact], float]) -> None:
+        assert self._appending is not None
+        seq, facts, _since = entry
+        fields = self._fields(seq, facts)
+        args: list[Any] = ["XADD", self.keys.stream, "*"]
+        for key, value in fields.items():
+            args += [key, value]
+        self._appending.send((self.incarnation, seq), streamread.pack(*args))
+        self._raw_sent = seq
+
+    def _raw_acked(self, tag: tuple[str, int]) -> None:
+        """Redis has the entry: it waits to be applied here now (as after a pipeline)."""
+        self._redis_ok()
+        incarnation, seq = tag
+        if incarnation != self.incarnation:
+            return  # the previous incarnation's, whose queue was dropped
+        queue = self._queue
+        while queue and queue[0][0] <= seq:
+            sent = queue.popleft()
+            if sent[0] > self._done_seq:  # else applied already (the reader was quicker)
+                self._inflight.append(sent)
+
+    def _drop_appending(self) -> None:
+        """Stop appending on the raw connection; what it had not acknowledged is sent again."""
+        if self._appending is not None:
+            done = self._appending.done
+            if done.done() and not done.cancelled():
+                done.exception()  # retrieved: the caller has reported it, or has no need
+            self._appending.close()
+            self._appending = None
+        self._raw_sent = 0
+
+    async def _write_raw(self) -> None:
+        """Send what waits on :attr:`_appending`, then wait for an append it could not send.
+
+        Connects first when needed; raises the error that ended the connection.
+        """
+        appending = self._appending
+        if appending is None or not appending.open:
+            self._drop_appending()
+            loop = asyncio.get_running_loop()
+            _transport, appending = await asyncio.wait_for(
+                loop.create_connection(
+                    lambda: streamread.StreamAppending(
+                        self._raw_acked, timeout=self.block_ms / 1000 + 4.0, setup=self._setup()
+                    ),
+                    self.redis.connection_pool.connection_kwargs["host"],
+                    self.redis.connection_pool.connection_kwargs["port"],
+                ),
+                timeout=3.0,
+            )
+            self._appending = appending
+        assert appending is not None
+        self._wake.clear()
+        for entry in list(self._queue):
+            if entry[0] > self._raw_sent:
+                self._send_raw(entry)
+        waiter: asyncio.Future[Any] = asyncio.ensure_future(self._wake.wait())
+        ended: asyncio.Future[Any] = appending.done
+        try:
+            await asyncio.wait({waiter, ended}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+        if appending.done.done() and not appending.done.cancelled():
+            self._drop_appending()
+            appending.done.result()  # raises what ended it
+
+    def _setup(self) -> list[bytes]:
+        """AUTH and SELECT for a raw connection, as the URL says."""
+        kwargs = self.redis.connection_pool.connection_kwargs
+        setup: list[bytes] = []
+        if kwargs.get("password"):
+            auth = [kwargs["username"]] if kwargs.get("username") else []
+            setup.append(streamread.pack("AUTH", *auth, kwargs["password"]))
+        if kwargs.get("db"):
+            setup.append(streamread.pack("SELECT", kwargs["db"]))
+        return setup
 
     def _fields(self, seq: int, facts: list[Fact]) -> dict[Any, Any]:
         return {
@@ -1142,7 +1335,7 @@ class RedisFactLog:
         old = self.prefix
         dropped = len(self._queue)
         now = self._monotonic()
-        for seq, facts, since in self._queue:
+        for seq, facts, since in list(self._queue):
             self._done(seq)
             if self._unsent is not None:  # their proposers are told, nothing waits for them
                 self._unsent(facts, now - since)
@@ -1152,6 +1345,7 @@ class RedisFactLog:
         self.incarnation = os.urandom(4).hex()
         self._seq = 0
         self._done_seq = 0
+        self._drop_appending()
         log_event(
             log,
             "cluster.lease_lost",

@@ -716,6 +716,8 @@ def stop_reading(node: Node) -> asyncio.Event:
         return False
 
     node.log._apply_entries = held
+    # The redis-py read path, which calls _apply_entries (the raw one hands back to it).
+    node.log.raw_read = False
     return gate
 
 
@@ -863,3 +865,38 @@ async def test_a_node_that_died_while_redis_was_away_has_its_users_shown_offline
         assert len(left) == 1
     finally:
         await b.log.close(flush=1)
+
+
+async def test_a_line_reaches_redis_in_the_turn_it_is_said_and_is_applied_outside_any_task(
+    redis_server,
+) -> None:
+    """Each loop turn on a busy node is tens of ms: a line must not wait for tasks to wake.
+
+    The append is written to Redis before the caller yields (the loop is blocked
+    below, yet Redis gets it), and the XREAD reply is applied by the connection's
+    own ``data_received`` (no task), in the turn it arrives.
+    """
+    a = await Node.start(redis_server.url, "a")
+    client = redis_server.client()
+    try:
+        alice, _ = await a.connect("alice")
+        applied_in: list[object] = []
+        apply = a.log._apply
+        assert apply is not None
+
+        def watching(facts) -> None:
+            applied_in.append(asyncio.current_task())
+            apply(facts)
+
+        a.log._apply = watching
+        before = client.xlen("sshchat:log")
+        a.hub.say(alice, "hello")
+        deadline = time.monotonic() + 10
+        while client.xlen("sshchat:log") == before:  # blocking: the loop cannot turn
+            assert time.monotonic() < deadline, "the line was not sent before the loop turned"
+            time.sleep(0.01)
+        await a.log.settled(10)
+        assert applied_in == [None]
+    finally:
+        client.close()
+        await a.stop()

@@ -17,6 +17,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "bench"))
 from harness import gogen, report, servers, settings  # noqa: E402  (bench/ is not a package)
+from harness.scenarios import cluster as cluster_scenario  # noqa: E402
 
 # What the Go generator printed for 12 sessions, 2 senders, 10 lines/s for 1 s.
 GO_FIGURES = {
@@ -177,7 +178,7 @@ def test_cluster_scenario_is_only_run_when_asked_for() -> None:
     assert "cluster" in settings.SCENARIOS
     assert "cluster_failover" in settings.SCENARIOS
     assert "cluster" not in settings.DEFAULT_SCENARIOS
-    cluster = {"cluster", "cluster_failover"}
+    cluster = {"cluster", "cluster_failover", "cluster_two_nodes"}
     assert set(settings.DEFAULT_SCENARIOS) == set(settings.SCENARIOS) - cluster
 
 
@@ -268,3 +269,25 @@ def test_gc_pauses_summarise_every_collection_of_the_window(tmp_path: Path) -> N
     assert gc["by_generation"]["0"]["count"] == 2
     assert servers.gc_pauses(tmp_path / "absent.log", 0, 1) is None
     compile(servers.GC_PROBE, "sitecustomize.py", "exec")
+
+def test_two_nodes_counts_only_nodes_with_a_live_lease() -> None:
+    status = {
+        "nodes": [
+            {"node": "bench-a", "sessions": 1000, "lease_age": 1.2},
+            {"node": "bench-b", "sessions": 998, "lease_age": 0.1},
+            {"node": "gone", "sessions": 7, "lease_age": None},
+            {"node": "new", "lease_age": 0.0},
+        ]
+    }
+    assert cluster_scenario.node_sessions(status) == {"bench-a": 1000, "bench-b": 998, "new": 0}
+    assert cluster_scenario.node_sessions({}) == {}
+
+
+def test_two_nodes_kb_per_session() -> None:
+    assert cluster_scenario.per_session_kb(64_000, 114_000, 1000) == 50.0
+    assert cluster_scenario.per_session_kb(64_000, 64_000, 0) is None
+
+
+def test_two_nodes_is_a_scenario_of_its_own_not_run_by_default() -> None:
+    assert "cluster_two_nodes" in settings.SCENARIOS
+    assert "cluster_two_nodes" not in settings.DEFAULT_SCENARIOS

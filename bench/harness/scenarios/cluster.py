@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -323,5 +324,146 @@ async def run_failover(bench: Bench) -> dict[str, Any]:
         redis.stop()
     # Node A was killed on purpose: not a server that ended early.
     result["node_a_exit"] = bench.last_stop.get("exit")
+    bench.last_stop = {}
+    return result
+
+
+def node_sessions(status: dict[str, Any]) -> dict[str, int]:
+    """Sessions per node in ``sshchat cluster status --json`` (nodes with a live lease)."""
+    return {
+        str(n["node"]): int(n.get("sessions") or 0)
+        for n in status.get("nodes", [])
+        if n.get("lease_age") is not None
+    }
+
+
+def per_session_kb(rss_before_kb: int, rss_after_kb: int, sessions: int) -> float | None:
+    """What each session added to a node's RSS (KB), or None without sessions."""
+    if sessions <= 0:
+        return None
+    return round((rss_after_kb - rss_before_kb) / sessions, 1)
+
+
+def cluster_status(bench: Bench, server: ServerProcess) -> dict[str, Any]:
+    """``sshchat cluster status --json`` with ``server``'s config: what Redis says."""
+    config = server.argv[server.argv.index("--config") + 1]
+    argv = [sys.executable, "-m", "sshchat", "cluster", "status", "--config", config, "--json"]
+    done = subprocess.run(
+        argv, capture_output=True, text=True, timeout=60, env=server.env, check=False
+    )
+    if done.returncode != 0:
+        return {"error": (done.stderr or done.stdout)[-500:]}
+    return json.loads(done.stdout)
+
+
+async def run_two_nodes(bench: Bench) -> dict[str, Any]:
+    """Issue 11's "2,000 sessions over two nodes": ``storm`` sessions on each of two
+    ``sshchat serve`` nodes (one Redis, ports of their own), logged in at once.
+
+    Reports per node the RSS and KB per session, the time until every session
+    has its prompt, each node's CPU for the logins, what ``sshchat cluster
+    status --json`` says each node holds, and whether lines said on node A
+    reach every session on node B (counted by B's sessions' load generator).
+    """
+    s = bench.scale
+    per_node = s.storm
+    workdir = bench.workdir / "cluster_two_nodes"
+    redis = Redis(workdir / "redis")
+    result: dict[str, Any] = {"sessions_per_node": per_node}
+    try:
+        nodes = {
+            key: node_server(bench, f"cluster_two_nodes_{key}", f"bench-{key}", redis)
+            for key in ("a", "b")
+        }
+        for node in nodes.values():
+            await asyncio.to_thread(node.start)
+        pools: dict[str, Pool] = {}
+        try:
+            for key, node in nodes.items():
+                (workdir / key).mkdir(parents=True, exist_ok=True)
+                pools[key] = await Pool.start(
+                    bench.workers, node.port, bench.key_path, workdir / key, bench.env
+                )
+                pools[key].settle = s.settle
+            rss0 = {key: node.rss_kb() for key, node in nodes.items()}
+            cpu0 = {key: node.cpu() for key, node in nodes.items()}
+            redis0 = redis.cpu()
+            gen = CpuMeter(lambda: sum(p.cpu() for p in pools.values()))
+            logins = {"a": bench.logins(per_node), "b": bench.logins(per_node, start=per_node)}
+            t0 = time.time()
+            connects = await asyncio.gather(
+                *(
+                    pools[key].connect(logins[key], concurrency=100, timeout=s.connect_timeout)
+                    for key in nodes
+                )
+            )
+            done = [t for c in connects for t in c["done_at"]]
+            ok = sum(c["ok"] for c in connects)
+            result |= {
+                "ok": ok,
+                "errors": {k: v for c in connects for k, v in c["errors"].items()},
+                "all_in_s": rounded(max(done) - t0, 2) if done and ok == 2 * per_node else None,
+                **time_summary([t for c in connects for t in c["times"]]),
+                "loadgen_cpu_pct": gen.pct(),
+            }
+            settle = [round(await pools[key].quiet(1.0, 300), 1) for key in nodes]
+            result["settle_s"] = settle
+            result["redis_cpu_s"] = round(redis.cpu() - redis0, 1)
+            for key, node in nodes.items():
+                rss = node.rss_kb()
+                result[f"node_{key}"] = {
+                    "login_cpu_s": round(node.cpu() - cpu0[key], 1),
+                    "rss_kb_idle": rss0[key],
+                    "rss_kb": rss,
+                    "kb_per_session": per_session_kb(rss0[key], rss, per_node),
+                }
+            # The leases show a node's sessions as of its last renewal (every 5 s).
+            deadline = time.monotonic() + 20
+            while True:
+                status = await asyncio.to_thread(cluster_status, bench, nodes["a"])
+                counts = node_sessions(status) if "nodes" in status else {}
+                if sum(counts.values()) >= ok or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(1.0)
+            result["status_sessions"] = counts if "nodes" in status else status
+            # A few lines said on node A: every session on node B must get each of them.
+            run = 1
+            await asyncio.gather(
+                *(
+                    p.each("measure_start", 30, run=run, t0_ns=time.time_ns())
+                    for p in pools.values()
+                )
+            )
+            sender = logins["a"][:1]
+            per_worker = [
+                {"logins": part, "rate": 2.0 if part else 0.0} for part in pools["a"].split(sender)
+            ]
+            sends = await pools["a"].each("send", 60, per_worker, run=run, duration=2.0)
+            sent = sum(r["sent"] for r in sends)
+            await pools["b"].quiet(1.0, 120)
+            stops = await pools["b"].each("measure_stop", 60)
+            await pools["a"].each("measure_stop", 60)
+            got = sum(r["deliveries"] for r in stops)
+            latencies = sorted(x / 1000 for r in stops for x in r["latencies_us"])
+            result["a_to_b"] = {
+                "lines_said_on_a": sent,
+                "deliveries_on_b": got,
+                "expected_on_b": sent * per_node,
+                "p50_ms": rounded(latencies[len(latencies) // 2], 1) if latencies else None,
+            }
+            log(
+                f"cluster_two_nodes: {ok}/{2 * per_node} in, all in {result['all_in_s']} s; "
+                f"status {result['status_sessions']}; A->B {got}/{sent * per_node}"
+            )
+        finally:
+            for pool in pools.values():
+                with contextlib.suppress(Exception):
+                    await pool.stop()
+            for key, node in nodes.items():
+                stop = await asyncio.to_thread(node.stop)
+                result.setdefault(f"node_{key}", {})["exit"] = stop.get("exit")
+                result[f"node_{key}"]["log_problems"] = stop.get("log_problems", [])
+    finally:
+        redis.stop()
     bench.last_stop = {}
     return result
