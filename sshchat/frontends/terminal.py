@@ -689,7 +689,10 @@ class TerminalFrontEnd(FrontEnd):
         self._drawn = self._screen_key()
         if self._capture is None:
             recorded = self._recorded
-            if recorded is not None and recorded[1] == self._screen_key():
+            key = self._screen_key()
+            # None (searching) never matches, not even a repaint recorded while
+            # searching: the search field may have changed since.
+            if recorded is not None and key is not None and recorded[1] == key:
                 self._replay = recorded[0]
             else:
                 self._replay = None
@@ -1035,8 +1038,12 @@ class TerminalFrontEnd(FrontEnd):
         # Leaving in_terminal() repainted the prompt from scratch; remember
         # those bytes so that the next print can replay them.
         app = self.app
-        self._replay = "".join(self._capture) if app is not None and app.is_running else None
-        self._recorded = None if self._replay is None else (self._replay, self._screen_key())
+        key = self._screen_key()
+        running = app is not None and app.is_running
+        # Not while searching (key None): the next keystroke changes the search
+        # field, which the key does not describe, so a replay would show it stale.
+        self._replay = "".join(self._capture) if running and key is not None else None
+        self._recorded = None if self._replay is None else (self._replay, key)
         self._erase = None
         self._capture = None
 

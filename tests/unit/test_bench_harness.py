@@ -270,6 +270,7 @@ def test_gc_pauses_summarise_every_collection_of_the_window(tmp_path: Path) -> N
     assert servers.gc_pauses(tmp_path / "absent.log", 0, 1) is None
     compile(servers.GC_PROBE, "sitecustomize.py", "exec")
 
+
 def test_two_nodes_counts_only_nodes_with_a_live_lease() -> None:
     status = {
         "nodes": [

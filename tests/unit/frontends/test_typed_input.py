@@ -14,13 +14,19 @@ import re
 from helpers.frontends import Recorder, stop, until
 from helpers.screen import TerminalScreen
 from helpers.sinks import RecordingSink
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from sshchat.core.events import ChatMessage, Notice
 from sshchat.core.hub import Hub
 from sshchat.frontends import terminal
-from sshchat.frontends.terminal import ChannelInput, TerminalFrontEnd, _merge_runs, _Parser
+from sshchat.frontends.terminal import (
+    PASTE_RUN,
+    ChannelInput,
+    TerminalFrontEnd,
+    _merge_runs,
+    _Parser,
+)
 
 # Everything a client may send but ESC: printable text, C0/C1 controls, DEL,
 # joiners and other characters that are not printable, wide characters.
@@ -197,6 +203,15 @@ reads = st.sampled_from(
 @settings(max_examples=25, deadline=None)
 @given(st.lists(reads, min_size=1, max_size=6))
 def test_reads_with_editing_keys_look_and_say_the_same_as_key_by_key(chunks) -> None:
+    # One exception, by design: a run of PASTE_RUN or more plain characters in
+    # one read is a paste, inserted even while a Ctrl-Space selection is active,
+    # where prompt_toolkit's Emacs mode ignores the same characters typed one by
+    # one. (A selection lasts until a later key ends it, so leave such runs out
+    # after any Ctrl-Space.)
+    if "\x00" in chunks:
+        later = chunks[chunks.index("\x00") :]
+        assume(not any(len(run) >= PASTE_RUN for c in later for run in re.split(r"[\x00-\x1f]", c)))
+
     async def both() -> tuple[tuple[str, list[str], int], tuple[str, list[str], int]]:
         at_once = await _typed(chunks)
         key_by_key = await _typed([ch for chunk in chunks for ch in chunk])
@@ -254,7 +269,8 @@ async def test_a_print_after_a_command_changed_the_prompt_records_the_new_repain
         bob.feed("/join dev\r")
         carol.feed("/join dev\r")  # the same turn of the loop
         await until(lambda: carol.client.current.name == "dev")
-        await until(lambda: "carol" in bob.transport.text and _settled(bob))
+        # Both join notices printed ("carol connected" already named her at login).
+        await until(lambda: bob.transport.text.count("joined #dev") == 2 and _settled(bob))
         assert bob._replay is not None and "dev" in bob._replay
         app = bob.app
         assert app is not None
