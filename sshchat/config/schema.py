@@ -260,7 +260,7 @@ class Limits:
         16,
         range=(1, 1_000_000),
         live=True,
-        doc="key exchanges at once from addresses without a recent login",
+        doc="key exchanges at once from new addresses while logins fail in a wave",
     )
     max_connections: int = option(
         "limits.max_connections",

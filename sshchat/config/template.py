@@ -100,10 +100,12 @@ login_grace_time = {limits_login_grace_time}
 max_unauthenticated = {limits_max_unauthenticated}
 
 # Key exchanges in progress at once from addresses nobody logged in from
-# recently. A key exchange costs the server far more CPU than refusing a
-# connection, so beyond this number such connections are refused before it
-# (with a "try again in a moment" message); an address with a recent login
-# is never refused by this cap.
+# recently, while logins are failing in a wave (20 failures within 10 s,
+# from any addresses). A key exchange costs the server far more CPU than
+# refusing a connection, so beyond this number such connections are refused
+# before it (with a "try again in a moment" message); an address with a
+# recent login is never refused by this cap, and without a wave it does not
+# apply (a crowd reconnecting after a restart is let in).
 max_handshakes = {limits_max_handshakes}
 
 # All connections, server-wide; connections from one source address; and

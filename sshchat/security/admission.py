@@ -245,12 +245,15 @@ class ConnectionGate:
         Every admitted connection first costs a key exchange (ECDH, a host-key
         signature, the packet machinery around them): under a guessing wave
         from many addresses that, not the bounded password hashing, is what
-        starves the server and slows the valid logins. So while
-        ``max_handshakes`` key exchanges are in progress, a source nobody has
-        logged in from recently is refused here, before its key exchange, for
-        the price of a version line and a disconnect; a source with a recent
-        login is not held back by this cap. Under no load key exchanges finish
-        in milliseconds and the cap is never reached.
+        starves the server and slows the valid logins. So during a wave (see
+        :meth:`AuthThrottle.under_wave`), while ``max_handshakes`` key
+        exchanges are in progress, a source nobody has logged in from recently
+        is refused here, before its key exchange, for the price of a version
+        line and a disconnect; a source with a recent login is not held back
+        by this cap. Without a wave the cap does not apply: hundreds of honest
+        users reconnecting at once after a restart, each from its own address
+        and none of them trusted yet (trust is kept in memory), queue for the
+        CPU instead of being turned away.
         """
         if self.total >= self.max_connections:
             return "the server is full; try again later"
@@ -270,6 +273,7 @@ class ConnectionGate:
             self.max_handshakes
             and self.handshaking >= self.max_handshakes
             and not self.throttle.trusted(source)
+            and self.throttle.under_wave()
         ):
             return BUSY
         self.total += 1

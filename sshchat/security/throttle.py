@@ -27,7 +27,7 @@ tables cannot grow without bound (and are also capped in size).
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
@@ -62,6 +62,8 @@ class AuthThrottle:
         block_seconds: float = 600.0,
         forget_after: float = 3600.0,
         max_records: int = 100_000,
+        wave_failures: int = 20,
+        wave_window: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.free_failures = free_failures
@@ -75,6 +77,10 @@ class AuthThrottle:
         self._pairs: OrderedDict[Hashable, _Record] = OrderedDict()
         self._accounts: OrderedDict[Hashable, _Record] = OrderedDict()
         self._trusted: OrderedDict[str, float] = OrderedDict()  # source -> last success
+        self.wave_window = wave_window
+        # When the last ``wave_failures`` failed or unchecked attempts happened,
+        # server-wide: the oldest of them tells whether a wave is on.
+        self._recent: deque[float] = deque(maxlen=max(1, wave_failures))
 
     # -- queries ------------------------------------------------------------
 
@@ -114,6 +120,17 @@ class AuthThrottle:
         last = self._trusted.get(source)
         return last is not None and self._clock() - last <= self.forget_after
 
+    def under_wave(self) -> bool:
+        """Whether logins are failing in a wave: ``wave_failures`` failed or unchecked
+        attempts, from any addresses, within the last ``wave_window`` seconds.
+
+        Measures that cost everyone something (refusing strangers before their
+        key exchange) apply only then: a crowd of honest users reconnecting
+        after a restart fails almost never and must not be turned away.
+        """
+        recent = self._recent
+        return len(recent) == recent.maxlen and self._clock() - recent[0] <= self.wave_window
+
     def account_failures(self, account: str) -> int:
         """Recent failures on ``account`` from every address (since its last success)."""
         record = self._get(self._accounts, account, self._clock())
@@ -124,6 +141,7 @@ class AuthThrottle:
     def failed(self, source: str, account: str | None = None) -> None:
         """Record a failed attempt."""
         self._trusted.pop(source, None)
+        self._recent.append(self._clock())
         for _, table, key, can_block in self._keys(source, account):
             self._fail(table, key, can_block)
 
@@ -138,6 +156,7 @@ class AuthThrottle:
         behind everyone else. It does not count against the (source, account)
         pair, which can block: no password was found wrong.
         """
+        self._recent.append(self._clock())
         for _, table, key, can_block in self._keys(source, account):
             if table is not self._pairs:
                 self._fail(table, key, can_block)

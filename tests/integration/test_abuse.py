@@ -406,6 +406,11 @@ class TestHandshakeCap:
         assert gate.handshaking == 0  # a finished key exchange is no longer counted
         async with idle_sockets(server, "127.0.0.2", 1):  # stuck in its key exchange
             await until(lambda: gate.handshaking == 1)
+            # No wave of failed logins yet: a stranger is not held back.
+            alice = await login(server, clients, "alice", source="127.0.0.5")
+            await alice.close()
+            for i in range(20):  # logins start failing in a wave
+                gate.throttle.failed(f"198.51.100.{i}", f"guess{i}")
             # Refused before any key exchange, with the reason in the disconnect ...
             await expect_refused_socket(server, "127.0.0.3", "logging in right now")
             # ... which is what an SSH client shows.

@@ -558,10 +558,18 @@ async def test_without_reserve_guesses_take_every_slot() -> None:
     assert_idle(slots)
 
 
+def wave(throttle: AuthThrottle, failures: int = 20) -> None:
+    """``failures`` failed logins from addresses and on accounts nobody else uses."""
+    for i in range(failures):
+        throttle.failed(f"203.0.113.{i}", f"guess{i}")
+
+
 def test_gate_refuses_strangers_before_the_key_exchange_beyond_max_handshakes() -> None:
     now = [0.0]
-    throttle = AuthThrottle(forget_after=100.0, clock=lambda: now[0])
+    throttle = AuthThrottle(forget_after=100.0, wave_window=1000.0, clock=lambda: now[0])
     gate = ConnectionGate(1000, 1000, 100, throttle, max_handshakes=2)
+    wave(throttle)
+    assert throttle.under_wave()
     assert gate.admit("10.0.0.1") is None
     assert gate.admit("10.0.0.2") is None
     assert gate.handshaking == 2
@@ -577,6 +585,32 @@ def test_gate_refuses_strangers_before_the_key_exchange_beyond_max_handshakes() 
     gate.handshake_done()
     assert gate.admit("192.0.2.7") is None  # 1 in progress < 2
     assert gate.admit("192.0.2.7") is not None
+
+
+def test_without_a_wave_of_failures_a_crowd_of_strangers_is_not_capped() -> None:
+    """Hundreds reconnecting after a restart, each from its own address, all get in."""
+    now = [0.0]
+    throttle = AuthThrottle(wave_failures=20, wave_window=10.0, clock=lambda: now[0])
+    gate = ConnectionGate(1000, 1000, 1000, throttle, max_handshakes=2)
+    for i in range(200):
+        assert gate.admit(f"10.0.{i // 250}.{i % 250}") is None
+    assert gate.handshaking == 200
+    wave(throttle, 19)  # a few typos are no wave
+    assert not throttle.under_wave()
+    assert gate.admit("10.1.0.1") is None
+    wave(throttle, 1)  # the 20th failure within 10 s is
+    assert throttle.under_wave()
+    assert gate.admit("10.1.0.2") is not None
+    now[0] = 10.5  # the failures are older than the window: the wave is over
+    assert not throttle.under_wave()
+    assert gate.admit("10.1.0.2") is None
+
+
+def test_unchecked_attempts_count_towards_a_wave() -> None:
+    throttle = AuthThrottle(wave_failures=3, clock=lambda: 0.0)
+    for i in range(3):
+        throttle.unchecked(f"203.0.113.{i}", "alice")
+    assert throttle.under_wave()
 
 
 def test_key_login_trust_lifts_no_failure_record() -> None:
