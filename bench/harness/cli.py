@@ -18,7 +18,7 @@ from typing import Any
 
 from . import gogen, scenarios
 from .bench import Bench
-from .profiling import Profiler
+from .profiling import Profiler, find_py_spy
 from .report import judge, plot, print_table
 from .servers import server_tree
 from .settings import (
@@ -71,6 +71,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.saturation:
         members, rate = args.saturation
         scale = dataclasses.replace(scale, saturation_members=members, saturation_rate=rate)
+    if args.spread_saturation:
+        scale = dataclasses.replace(scale, spread_saturation_rate=args.spread_saturation)
     only = set(args.only.split(",")) if args.only else set(DEFAULT_SCENARIOS)
     unknown = only - set(SCENARIOS)
     if unknown:
@@ -255,7 +257,22 @@ def main(argv: list[str] | None = None) -> int:
         metavar="MEMBERS@RATE",
         help="the saturation window's members and offered lines/s (default 100@600)",
     )
+    parser.add_argument(
+        "--spread-saturation",
+        type=float,
+        metavar="RATE",
+        help="the 50-channel saturation window's offered lines/s in all (default 1000, "
+        "i.e. 10,000 deliveries/s with 10 members a channel)",
+    )
     args = parser.parse_args(argv)
+    if args.spread_saturation is not None and args.spread_saturation <= 0:
+        parser.error("--spread-saturation: the rate must be above 0 lines/s")
+    if args.profile and find_py_spy() is None:
+        parser.exit(
+            2,
+            "bench/run.py: --profile needs py-spy, which is not installed. "
+            "Fix: pip install py-spy (into the Python that runs bench/run.py).\n",
+        )
     if args.replot:
         results = json.loads(Path(args.replot).read_text())
         print_table(judge(results))

@@ -229,6 +229,12 @@ async def window(
     )
     assert proc.stdout is not None and proc.stderr is not None
     marks: dict[str, Mark] = {}
+    profiling: list[asyncio.Task[None]] = []
+
+    async def profile() -> None:
+        """py-spy on the server over the fan-out (``--profile``), not the connects."""
+        async with bench.profiler.window(name, server.pid, seconds):
+            await asyncio.sleep(seconds)
 
     def mark(label: str) -> None:
         ours = cpu_seconds(os.getpid()) + cpu_seconds(proc.pid) + server.cpu()
@@ -241,6 +247,7 @@ async def window(
                 out.write(line)
                 if "loadgen: probe:" in line:
                     mark("fanout_start")
+                    profiling.append(asyncio.create_task(profile()))
                 elif "loadgen: fan-out:" in line:
                     mark("fanout_end")
 
@@ -249,6 +256,7 @@ async def window(
         async with asyncio.timeout(limit):
             stdout, _ = await asyncio.gather(proc.stdout.read(), follow_progress())
             await proc.wait()
+            await asyncio.gather(*profiling)
     except TimeoutError:
         with contextlib.suppress(ProcessLookupError):
             proc.kill()

@@ -6,11 +6,18 @@ import asyncio
 import contextlib
 import re
 import shutil
+import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+
+def find_py_spy() -> str | None:
+    """``py-spy`` on PATH, or beside this Python (a virtualenv that is not activated)."""
+    beside = Path(sys.executable).with_name("py-spy")
+    return shutil.which("py-spy") or (str(beside) if beside.exists() else None)
 
 
 @dataclass
@@ -26,14 +33,15 @@ class Profiler:
 
     @contextlib.asynccontextmanager
     async def window(self, name: str, pid: int, seconds: float) -> AsyncIterator[None]:
-        if self.directory is None or shutil.which("py-spy") is None:
+        py_spy = find_py_spy() if self.directory is not None else None
+        if self.directory is None or py_spy is None:
             yield
             return
         self.directory.mkdir(parents=True, exist_ok=True)
         raw = self.directory / f"{name}.txt"
         procs = []
         for fmt, path in (("raw", raw), ("flamegraph", raw.with_suffix(".svg"))):
-            argv = ["py-spy", "record", "--pid", str(pid), "--rate", "100", "--nonblocking"]
+            argv = [py_spy, "record", "--pid", str(pid), "--rate", "100", "--nonblocking"]
             argv += ["--duration", str(max(1, round(seconds))), "--format", fmt, "-o", str(path)]
             procs.append(
                 await asyncio.create_subprocess_exec(
