@@ -57,6 +57,7 @@ class Bench:
     # The cluster scenario's setups and windows to run (None: all of them).
     cluster_setups: list[str] | None = None
     cluster_windows: list[str] | None = None
+    cluster_saturation_rate: float | None = None  # lines/s; None: the scenario's own
 
     def logins(self, count: int, start: int = 0) -> list[str]:
         return [f"bench{i}" for i in range(start, start + count)]

@@ -125,6 +125,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         bench.deadline = started + args.time_limit
         bench.cluster_setups = args.cluster_setups.split(",") if args.cluster_setups else None
         bench.cluster_windows = args.cluster_windows.split(",") if args.cluster_windows else None
+        bench.cluster_saturation_rate = args.cluster_saturation
         plan: list[tuple[str, Any]] = []
         if "handshakes" in only:
             plan.append(("handshakes", lambda: scenarios.handshakes.run(bench)))
@@ -264,9 +265,17 @@ def main(argv: list[str] | None = None) -> int:
         help="the 50-channel saturation window's offered lines/s in all (default 1000, "
         "i.e. 10,000 deliveries/s with 10 members a channel)",
     )
+    parser.add_argument(
+        "--cluster-saturation",
+        type=float,
+        metavar="RATE",
+        help="the cluster scenario's saturation window: offered lines/s to its 500 members "
+        "(default 200, i.e. 99,800 deliveries/s)",
+    )
     args = parser.parse_args(argv)
-    if args.spread_saturation is not None and args.spread_saturation <= 0:
-        parser.error("--spread-saturation: the rate must be above 0 lines/s")
+    for flag in ("spread_saturation", "cluster_saturation"):
+        if getattr(args, flag) is not None and getattr(args, flag) <= 0:
+            parser.error(f"--{flag.replace('_', '-')}: the rate must be above 0 lines/s")
     if args.profile and find_py_spy() is None:
         parser.exit(
             2,

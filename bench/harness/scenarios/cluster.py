@@ -174,7 +174,11 @@ async def run(bench: Bench) -> dict[str, Any]:
     members = MEMBERS[size]
     windows = (
         ("fanout_10k", RATE[size], bench.scale.fanout_seconds),
-        ("saturation", SATURATION_RATE[size], bench.scale.saturation_seconds),
+        (
+            "saturation",
+            bench.cluster_saturation_rate or SATURATION_RATE[size],
+            bench.scale.saturation_seconds,
+        ),
     )
     result: dict[str, Any] = {"members": members}
     setups = [s for s in SETUPS if bench.cluster_setups is None or s[0] in bench.cluster_setups]
@@ -229,11 +233,18 @@ async def run(bench: Bench) -> dict[str, Any]:
             figures["server"] = bench.server_report(server)
             figures["workers"] = workers
             result[key][window_key] = figures
-    single = result.get("single", {}).get("saturation", {}).get("deliveries_per_s")
-    two = result.get("workers_2", {}).get("saturation", {}).get("deliveries_per_s")
-    ratio = round(two / single, 2) if single and two else None
-    result["saturation_ratio_workers_2_over_single"] = ratio
-    log(f"cluster: workers_2 / single saturation = {ratio}")
+    # Issue 12 compares --workers 2 with one worker (one_node: --workers 1 with
+    # [cluster]); against one process without [cluster] too, the stricter reading.
+    saturation = {
+        k: result.get(k, {}).get("saturation", {}).get("deliveries_per_s")
+        for k in ("single", "one_node", "workers_2")
+    }
+    two = saturation["workers_2"]
+    for base in ("one_node", "single"):
+        one = saturation[base]
+        ratio = round(two / one, 2) if one and two else None
+        result[f"saturation_ratio_workers_2_over_{base}"] = ratio
+        log(f"cluster: workers_2 / {base} saturation = {ratio}")
     return result
 
 
