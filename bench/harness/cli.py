@@ -115,7 +115,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         env["PYTHONPATH"] = str(tree) + (
             os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""
         )
-        profiler = Profiler(Path(args.profile_dir) if args.profile else None)
+        profiler = Profiler(
+            Path(args.profile_dir) if args.profile else None, rate=args.profile_rate
+        )
         bench = Bench(
             scale, workdir, key_path, public_key, password_hash, env, args.workers, profiler
         )
@@ -200,6 +202,13 @@ def main(argv: list[str] | None = None) -> int:
         "--profile", action="store_true", help="py-spy record the server in each measured window"
     )
     parser.add_argument("--profile-dir", default=str(BENCH / "profiles"))
+    parser.add_argument(
+        "--profile-rate",
+        type=int,
+        default=100,
+        metavar="HZ",
+        help="py-spy samples per second with --profile (default 100; more costs the server more)",
+    )
     parser.add_argument(
         "--keep", action="store_true", help="keep the configs and server/loadgen logs"
     )

@@ -30,6 +30,7 @@ class Profiler:
 
     directory: Path | None
     results: dict[str, Any] = field(default_factory=dict)
+    rate: int = 100  # samples per second
 
     @contextlib.asynccontextmanager
     async def window(self, name: str, pid: int, seconds: float) -> AsyncIterator[None]:
@@ -41,7 +42,7 @@ class Profiler:
         raw = self.directory / f"{name}.txt"
         procs = []
         for fmt, path in (("raw", raw), ("flamegraph", raw.with_suffix(".svg"))):
-            argv = [py_spy, "record", "--pid", str(pid), "--rate", "100", "--nonblocking"]
+            argv = [py_spy, "record", "--pid", str(pid), "--rate", str(self.rate), "--nonblocking"]
             argv += ["--duration", str(max(1, round(seconds))), "--format", fmt, "-o", str(path)]
             procs.append(
                 await asyncio.create_subprocess_exec(
