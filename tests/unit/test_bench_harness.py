@@ -85,6 +85,26 @@ def test_go_window_that_lost_deliveries_fell_behind() -> None:
     assert rows["sshchat, 12 members: lag s / undelivered"]["met"] is False
 
 
+def test_issue_12_windows_are_judged_by_their_own_targets() -> None:
+    """500 members at 8 lines/s: p99 <= 30 ms and CPU <= 35 %; at 20 lines/s: 40 ms, 50 %."""
+    figures = GO_FIGURES | {"members": 500, "p99_ms": 31.0, "server_cpu_fanout_pct": 20.0}
+    slow = gogen.window_result(figures, rate=8.0, seconds=1.0)
+    busy = gogen.window_result(figures | {"server_cpu_fanout_pct": 52.0}, rate=20.0, seconds=1.0)
+    judged = report.judge({"fanout": {"sshchat": {"500@8": slow, "500@20": busy}}})
+    rows = {row["metric"]: row for row in judged}
+    assert rows["sshchat, 500@8 members: p50 / p99 ms"]["target"] == "p99 <= 30"
+    assert rows["sshchat, 500@8 members: p50 / p99 ms"]["met"] is False
+    assert rows["sshchat, 500@8 members: server CPU % of a core"]["met"] is True
+    assert rows["sshchat, 500@20 members: p50 / p99 ms"]["met"] is True
+    assert rows["sshchat, 500@20 members: server CPU % of a core"]["met"] is False
+    # Other windows keep the generic target and show no CPU row.
+    other = report.judge(
+        {"fanout": {"sshchat": {"12": gogen.window_result(GO_FIGURES, rate=10.0, seconds=1.0)}}}
+    )
+    assert [r["target"] for r in other if "p99" in r["metric"]] == ["p99 <= 250"]
+    assert not any("CPU %" in r["metric"] for r in other)
+
+
 def test_generator_cpu_of_python_windows_and_old_results() -> None:
     assert report.generator_cpu({"loadgen_cpu_pct": [30.2, 31.0]}) == "61 py"
     assert report.generator_cpu({"loadgen_cpu_pct": 12.4}, {"loadgen_cpu_pct": [3.0]}) == (
