@@ -314,6 +314,19 @@ def _shared_lines(event: ChatMessage) -> dict[tuple[object, ...], list[str]]:
     return lines
 
 
+_LOWER_KEY: tuple[object, ...] = ("lowercased text",)
+
+
+def _ascii_lower(event: ChatMessage) -> str | None:
+    """``event.text.lower()`` if the text is ASCII, else None; once per event."""
+    shared = _shared_lines(event)
+    found = shared.get(_LOWER_KEY)
+    if found is None:
+        text = event.text
+        found = shared[_LOWER_KEY] = [text.lower()] if text.isascii() else []
+    return found[0] if found else None
+
+
 class Renderer:
     """Renders events for one session.
 
@@ -345,7 +358,8 @@ class Renderer:
         self.prefs = prefs if prefs is not None else Prefs()
         self._own_nick: Callable[[], str] = own_nick or (lambda: own_login)
         self._bell = False
-        self._mention_cache: tuple[str, re.Pattern[str]] | None = None
+        # (nick, the mention pattern, the lowercased names for the ASCII pre-check)
+        self._mention_cache: tuple[str, re.Pattern[str], tuple[str, ...]] | None = None
         self.width = width
         self.clock = clock
         # login -> its palette index in this session; channel -> {index: login}
@@ -532,19 +546,35 @@ class Renderer:
         if bell == "on" or (bell == "mentions" and mention):
             self._bell = True
 
-    def _mentions_me(self, text: str) -> bool:
+    def _mentions_me(self, text: str, lowered: str | None = None) -> bool:
+        """Whether ``text`` names this user (nick or login) as a word, in any case.
+
+        ``lowered``: ``text.lower()`` when ``text`` is ASCII, shared by every
+        recipient of one line: a name that is not even a substring of it cannot
+        match, and most lines mention nobody, so the regex runs rarely. (Names
+        are ASCII; the pattern's IGNORECASE also matches a few non-ASCII
+        lookalikes such as the Kelvin sign, so non-ASCII text always gets the
+        regex.)
+        """
         nick = self._own_nick()
         cached = self._mention_cache
         if cached is None or cached[0] != nick:
             names = {re.escape(nick), re.escape(self.own_login)}
             pattern = re.compile(rf"(?<![\w-])(?:{'|'.join(names)})(?![\w-])", re.IGNORECASE)
-            cached = self._mention_cache = (nick, pattern)
+            lowers = tuple({nick.lower(), self.own_login.lower()})
+            cached = self._mention_cache = (nick, pattern, lowers)
+        if lowered is not None:
+            for name in cached[2]:
+                if name in lowered:
+                    break
+            else:
+                return False
         return cached[1].search(text) is not None
 
     def _chat(self, event: ChatMessage, current_channel: str, *, replay: bool = False) -> list[str]:
         own = event.sender == self.own_login
         sgr = ""
-        if not own and self._mentions_me(event.text):
+        if not own and self._mentions_me(event.text, _ascii_lower(event)):
             sgr = BOLD + YELLOW
             if not replay:
                 self._ring(mention=True)

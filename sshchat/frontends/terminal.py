@@ -664,8 +664,12 @@ class TerminalFrontEnd(FrontEnd):
 
     def _send(self, data: str) -> None:
         if not self._stopped:
-            with contextlib.suppress(Exception):
+            # Not contextlib.suppress: this runs once per delivery. A write
+            # that fails is a closing channel; connection_lost follows.
+            try:  # noqa: SIM105
                 self.transport.write(data)
+            except Exception:
+                pass
 
     def _rendered(self, app: Any) -> None:
         """After every render: replay the recorded repaint only if the prompt looks as then.
@@ -1023,7 +1027,7 @@ class TerminalFrontEnd(FrontEnd):
         replay = self._replay
         if replay is None:
             return False
-        self._print_and_replay(app, "".join(line + "\n" for line in lines), replay)
+        self._print_and_replay(app, "\n".join(lines) + "\n", replay)
         return True
 
     async def _emit(self, lines: list[str]) -> None:

@@ -88,3 +88,24 @@ def test_the_cache_holds_only_recent_events() -> None:
     for i in range(1000):
         r.render(ChatMessage("lobby", "alice", "alice", f"line {i}", time=T), "lobby")
     assert len(render_module._shared) <= render_module._SHARED_EVENTS
+
+
+NAMES = st.from_regex(r"[A-Za-z][A-Za-z0-9_-]{0,5}", fullmatch=True)
+LOOKALIKES = "\u212a\u017f\u0130\u0131\u00e9"  # Kelvin sign, long s, dotted/dotless i, e-acute
+NOISE = st.text(alphabet=st.sampled_from("abkKsSiI -_:,.1" + LOOKALIKES), max_size=12)
+
+
+@given(login=NAMES, nick=NAMES, data=st.data())
+def test_the_shared_lowercase_precheck_never_changes_who_is_mentioned(
+    login: str, nick: str, data: st.DataObject
+) -> None:
+    """Mentions found with the per-line lowercase pre-check are those the regex finds alone
+    (names in any case, inside words, and non-ASCII lookalikes such as the Kelvin sign)."""
+    kelvin = nick.replace("k", "\u212a").replace("K", "\u212a")  # matches "k" with IGNORECASE
+    name = data.draw(st.sampled_from([nick, login, nick.swapcase(), login.upper(), kelvin, ""]))
+    text = data.draw(NOISE) + name + data.draw(NOISE)
+    r = Renderer(color=True, own_login=login)
+    r.set_own_nick(lambda: nick)
+    event = ChatMessage("lobby", "alice", "alice", text, time=T)
+    lowered = render_module._ascii_lower(event)
+    assert r._mentions_me(text, lowered) == r._mentions_me(text)
