@@ -96,167 +96,33 @@ def pack(*args: bytes | str | int) -> bytes:
     return b"".join(out)
 
 
-class StreamReading(asyncio.Protocol):
-    """One connection that keeps an ``XREAD BLOCK`` outstanding on ``stream``.
+class _RespConnection(asyncio.Protocol):
+    """What both raw connections share: the setup commands, RESP2 replies parsed as
+    they arrive, a reply deadline, and :attr:`done` for how the connection ended.
 
-    ``position()`` gives the id to read after (read again before each XREAD, as
-    the caller applies); ``on_reply`` handles each reply. :attr:`done` completes
-    with None when ``on_reply`` hands back, or with the error that ended the
-    connection (a reply error, the connection lost, no reply within
-    ``timeout`` seconds: a dead peer).
+    ``setup`` (AUTH / SELECT) is written first; its replies are checked and
+    skipped. A subclass handles every other reply in :meth:`_handle`. A reply
+    error, the connection lost, bytes that are not RESP2, or no reply within
+    ``timeout`` seconds of a request (a dead peer) end it with that error.
     """
 
-    def __init__(
-        self,
-        stream: str,
-        position: Callable[[], str],
-        on_reply: OnReply,
-        *,
-        block_ms: int,
-        count: int,
-        timeout: float,
-        setup: list[bytes],
-    ) -> None:
-        self.stream = stream
-        self.position = position
-        self.on_reply = on_reply
-        self.block_ms = block_ms
-        self.count = count
-        self.timeout = timeout
-        self.setup = setup  # AUTH / SELECT, whose replies are checked and skipped
-        self._skip = len(setup)
-        self._buf = b""
-        self._transport: asyncio.Transport | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    #: What is waited for, in the time-out message ("XREAD", "XADD").
+    what = "a"
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
-        if self.setup:
-            transport.write(b"".join(self.setup))
-        self._request()
-
-    def _request(self) -> None:
-        assert self._transport is not None
-        command = ("XREAD", "COUNT", self.count, "BLOCK", self.block_ms, "STREAMS")
-        self._transport.write(pack(*command, self.stream, self.position()))
-        loop = asyncio.get_running_loop()
-        self._timer = loop.call_later(self.timeout, self._timed_out)
-
-    def _timed_out(self) -> None:
-        self._finish(TimeoutError(f"no XREAD reply within {self.timeout:g} s"))
-
-    def data_received(self, data: bytes) -> None:
-        self._buf += data
-        pos = 0
-        try:
-            while not self.done.done():
-                try:
-                    reply, pos = parse(self._buf, pos)
-                except Incomplete:
-                    break
-                self._reply(reply)
-        except ValueError as err:
-            self._finish(ConnectionError(f"Redis sent something that is not RESP2: {err}"))
-        self._buf = self._buf[pos:]
-
-    def _reply(self, reply: Any) -> None:
-        if isinstance(reply, ReplyError):
-            self._finish(ConnectionError(f"Redis replied: {reply}"))
-            return
-        if self._skip:
-            self._skip -= 1
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        try:
-            again = self.on_reply(reply)
-        except Exception as err:  # a bug in applying must not leave the loop waiting
-            self._finish(err)
-            return
-        if not again:
-            self._finish(None)
-            return
-        self._request()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._finish(ConnectionError(f"connection to Redis lost ({exc or 'closed'})"))
-
-    def _finish(self, err: BaseException | None) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if not self.done.done():
-            if err is None:
-                self.done.set_result(None)
-            else:
-                self.done.set_exception(err)
-        if self._transport is not None:
-            self._transport.close()
-
-
-class StreamAppending(asyncio.Protocol):
-    """One connection that XADDs entries the moment they are given, pipelined.
-
-    :meth:`send` writes the command in the caller's loop turn (no task to wake,
-    no pool to check out a connection from: five turns of redis-py's client on
-    a busy loop, measured with ``bench/micro/cluster_turns.py``). Replies come
-    back in order; each calls ``on_ack(tag)`` with the tag given to
-    :meth:`send`. :attr:`done` ends with the error that ended the connection
-    (a reply error, the connection lost, a reply not back within ``timeout``
-    seconds); what was sent but not acknowledged is then the caller's to send
-    again (appends are idempotent).
-    """
-
-    def __init__(
-        self,
-        on_ack: Callable[[Any], None],
-        *,
-        timeout: float,
-        setup: list[bytes],
-    ) -> None:
-        self.on_ack = on_ack
+    def __init__(self, *, timeout: float, setup: list[bytes]) -> None:
         self.timeout = timeout
         self.setup = setup
         self._skip = len(setup)
         self._buf = b""
-        self._tags: deque[Any] = deque()
         self._transport: asyncio.Transport | None = None
         self._timer: asyncio.TimerHandle | None = None
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    @property
-    def open(self) -> bool:
-        return self._transport is not None and not self.done.done()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
         if self.setup:
             transport.write(b"".join(self.setup))
-
-    def close(self) -> None:
-        """Close the connection; :attr:`done` ends (with ConnectionError) if still open."""
-        self._finish(ConnectionError("closed here"))
-        if not self.done.cancelled():
-            self.done.exception()  # nobody needs to be told: it was closed on purpose
-
-    def send(self, tag: Any, command: bytes) -> None:
-        assert self._transport is not None
-        self._transport.write(command)
-        self._tags.append(tag)
-        if self._timer is None:
-            self._arm()
-
-    def _arm(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._timer = loop.call_later(self.timeout, self._timed_out)
-
-    def _timed_out(self) -> None:
-        self._timer = None
-        self._finish(TimeoutError(f"no XADD reply within {self.timeout:g} s"))
 
     def data_received(self, data: bytes) -> None:
         self._buf += data
@@ -271,25 +137,142 @@ class StreamAppending(asyncio.Protocol):
                     self._finish(ConnectionError(f"Redis replied: {reply}"))
                 elif self._skip:
                     self._skip -= 1
-                elif self._tags:
-                    if self._timer is not None:
-                        self._timer.cancel()
-                        self._timer = None
-                    self.on_ack(self._tags.popleft())
-                    if self._tags:
-                        self._arm()
+                else:
+                    self._disarm()
+                    self._handle(reply)
         except ValueError as err:
             self._finish(ConnectionError(f"Redis sent something that is not RESP2: {err}"))
         self._buf = self._buf[pos:]
 
+    def _handle(self, reply: Any) -> None:
+        raise NotImplementedError
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._finish(ConnectionError(f"connection to Redis lost ({exc or 'closed'})"))
 
-    def _finish(self, err: BaseException) -> None:
+    def _arm(self) -> None:
+        """Expect a reply within ``timeout`` seconds."""
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(self.timeout, self._timed_out)
+
+    def _disarm(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+    def _timed_out(self) -> None:
+        self._timer = None
+        self._finish(TimeoutError(f"no {self.what} reply within {self.timeout:g} s"))
+
+    def _finish(self, err: BaseException | None) -> None:
+        """End the connection: :attr:`done` gets None (handed back) or ``err``."""
+        self._disarm()
         if not self.done.done():
-            self.done.set_exception(err)
+            if err is None:
+                self.done.set_result(None)
+            else:
+                self.done.set_exception(err)
         if self._transport is not None:
             self._transport.close()
+
+
+class StreamReading(_RespConnection):
+    """One connection that keeps an ``XREAD BLOCK`` outstanding on ``stream``.
+
+    ``position()`` gives the id to read after (read again before each XREAD, as
+    the caller applies); ``on_reply`` handles each reply. :attr:`done` completes
+    with None when ``on_reply`` hands back, or with the error that ended the
+    connection (a reply error, the connection lost, no reply within
+    ``timeout`` seconds: a dead peer).
+    """
+
+    what = "XREAD"
+
+    def __init__(
+        self,
+        stream: str,
+        position: Callable[[], str],
+        on_reply: OnReply,
+        *,
+        block_ms: int,
+        count: int,
+        timeout: float,
+        setup: list[bytes],
+    ) -> None:
+        super().__init__(timeout=timeout, setup=setup)
+        self.stream = stream
+        self.position = position
+        self.on_reply = on_reply
+        self.block_ms = block_ms
+        self.count = count
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._request()
+
+    def _request(self) -> None:
+        assert self._transport is not None
+        command = ("XREAD", "COUNT", self.count, "BLOCK", self.block_ms, "STREAMS")
+        self._transport.write(pack(*command, self.stream, self.position()))
+        self._arm()
+
+    def _handle(self, reply: Any) -> None:
+        try:
+            again = self.on_reply(reply)
+        except Exception as err:  # a bug in applying must not leave the loop waiting
+            self._finish(err)
+            return
+        if not again:
+            self._finish(None)
+            return
+        self._request()
+
+
+class StreamAppending(_RespConnection):
+    """One connection that XADDs entries the moment they are given, pipelined.
+
+    :meth:`send` writes the command in the caller's loop turn (no task to wake,
+    no pool to check out a connection from: five turns of redis-py's client on
+    a busy loop, measured with ``bench/micro/cluster_turns.py``). Replies come
+    back in order; each calls ``on_ack(tag)`` with the tag given to
+    :meth:`send`. :attr:`done` ends with the error that ended the connection
+    (a reply error, the connection lost, a reply not back within ``timeout``
+    seconds); what was sent but not acknowledged is then the caller's to send
+    again (appends are idempotent).
+    """
+
+    what = "XADD"
+
+    def __init__(
+        self,
+        on_ack: Callable[[Any], None],
+        *,
+        timeout: float,
+        setup: list[bytes],
+    ) -> None:
+        super().__init__(timeout=timeout, setup=setup)
+        self.on_ack = on_ack
+        self._tags: deque[Any] = deque()
+
+    @property
+    def open(self) -> bool:
+        return self._transport is not None and not self.done.done()
+
+    def close(self) -> None:
+        """Close the connection; :attr:`done` ends (with ConnectionError) if still open."""
+        self._finish(ConnectionError("closed here"))
+        if not self.done.cancelled():
+            self.done.exception()  # nobody needs to be told: it was closed on purpose
+
+    def send(self, tag: Any, command: bytes) -> None:
+        assert self._transport is not None
+        self._transport.write(command)
+        self._tags.append(tag)
+        if self._timer is None:
+            self._arm()
+
+    def _handle(self, reply: Any) -> None:
+        if self._tags:
+            self.on_ack(self._tags.popleft())
+            if self._tags:
+                self._arm()
