@@ -167,7 +167,7 @@ async def test_redis_restarted_with_its_aof_while_users_stay_connected(
         bob.send("said after the restart")  # users stayed connected: the chat goes on
         await alice.expect(r"<bob> said after the restart", timeout=20)
         for client in (alice, bob):
-            assert not client.process.is_closing()
+            assert not client.closed
             client.send("/history")
             await client.expect(r"--- history: the last .* of #lobby ---", timeout=20)
             await client.expect(r"<bob> said after the restart", timeout=20)

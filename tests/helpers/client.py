@@ -21,8 +21,46 @@ def plain(text: str) -> str:
     return ANSI.sub("", text)
 
 
+class ScriptedOutput:
+    """Waiting on what a scripted user has received so far (``output``).
+
+    Shared by the asyncssh :class:`ChatClient` and the real OpenSSH client
+    (:class:`helpers.openssh.OpenSSHClient`); a subclass sets ``output`` and
+    ``_seen`` and fills ``output`` as data arrives.
+    """
+
+    output: str
+    _seen: int
+
+    @property
+    def text(self) -> str:
+        return plain(self.output)
+
+    async def expect(self, pattern: str, timeout: float = 5.0) -> re.Match[str]:
+        """Wait until ``pattern`` (a regex) appears in output after the last match."""
+        regex = re.compile(pattern)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            match = regex.search(self.text, self._seen)
+            if match:
+                self._seen = match.end()
+                return match
+            if loop.time() > deadline:
+                raise AssertionError(
+                    f"timed out waiting for {pattern!r}; output after last match:\n"
+                    f"{self.text[self._seen :]!r}"
+                )
+            await asyncio.sleep(0.01)
+
+    async def absent(self, pattern: str, wait: float = 0.3) -> None:
+        """Assert ``pattern`` does not show up within ``wait`` seconds."""
+        await asyncio.sleep(wait)
+        assert not re.search(pattern, self.text[self._seen :]), self.text[self._seen :]
+
+
 @dataclass
-class ChatClient:
+class ChatClient(ScriptedOutput):
     """A scripted SSH user: sends lines, waits for output.
 
     :meth:`expect` searches the output stream with escape codes removed: right
@@ -51,32 +89,19 @@ class ChatClient:
         except (asyncssh.Error, OSError):
             return
 
-    @property
-    def text(self) -> str:
-        return plain(self.output)
-
     def send(self, line: str) -> None:
         self.process.stdin.write(line + "\r")
 
     def send_raw(self, data: str) -> None:
         self.process.stdin.write(data)
 
-    async def expect(self, pattern: str, timeout: float = 5.0) -> re.Match[str]:
-        """Wait until ``pattern`` (a regex) appears in output after the last match."""
-        regex = re.compile(pattern)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            match = regex.search(self.text, self._seen)
-            if match:
-                self._seen = match.end()
-                return match
-            if loop.time() > deadline:
-                raise AssertionError(
-                    f"timed out waiting for {pattern!r}; output after last match:\n"
-                    f"{self.text[self._seen :]!r}"
-                )
-            await asyncio.sleep(0.01)
+    async def wait_closed(self, timeout: float = CLOSE_TIMEOUT) -> None:
+        """Wait until the server has ended the session."""
+        await asyncio.wait_for(self.process.wait_closed(), timeout)
+
+    @property
+    def closed(self) -> bool:
+        return self.process.is_closing()
 
     def screen_text(self) -> str:
         """What the terminal shows now, one line per row, trailing blanks removed."""
@@ -108,11 +133,6 @@ class ChatClient:
         self.process.change_terminal_size(columns, lines)
         if self.screen is not None and TerminalScreen.emulable(columns, lines):
             self.screen.resize_at(len(self.output), columns, lines)
-
-    async def absent(self, pattern: str, wait: float = 0.3) -> None:
-        """Assert ``pattern`` does not show up within ``wait`` seconds."""
-        await asyncio.sleep(wait)
-        assert not re.search(pattern, self.text[self._seen :]), self.text[self._seen :]
 
     async def close(self) -> None:
         self.conn.close()

@@ -2,8 +2,9 @@
 
 :class:`Cluster` starts nodes as an operator would (the console entry point
 with a config file whose ``[cluster]`` table names the Redis), waits until
-each listens, logs users in over asyncssh in plain mode and stops everything
-at the end, checking that no node logged a traceback.
+each listens, logs users in with the real OpenSSH ``ssh`` (``ssh -T``: the
+server's plain line mode) and stops everything at the end, checking that no
+node logged a traceback.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from pathlib import Path
 import pytest
 
 from helpers.accounts import make_config_text
-from helpers.client import ChatClient, connect
+from helpers.client import ScriptedOutput
+from helpers.openssh import OpenSSHClient, open_ssh
 
 __all__ = ["FAST_LEASES", "REPO", "Address", "Cluster", "Node", "shows_all"]
 
@@ -43,7 +45,7 @@ class Node:
     log: Path
 
 
-async def shows_all(client: ChatClient, texts: list[str], timeout: float = 20) -> None:
+async def shows_all(client: ScriptedOutput, texts: list[str], timeout: float = 20) -> None:
     """Wait until the client's output shows every one of ``texts`` (in any order)."""
     deadline = time.monotonic() + timeout
     while not all(text in client.text for text in texts):
@@ -60,7 +62,7 @@ class Cluster:
         self.hashes = hashes
         self.redis_url = redis_url
         self.nodes: list[Node] = []
-        self.clients: list[ChatClient] = []
+        self.clients: list[OpenSSHClient] = []
 
     def config(self, name: str, cluster: str = "") -> Path:
         folder = self.tmp_path / name
@@ -97,8 +99,9 @@ class Cluster:
         proc.wait()
         pytest.fail("node did not start:\n" + log.read_text(errors="replace"))
 
-    async def login(self, node: Node, user: str) -> ChatClient:
-        client = await connect(node.address, user, pty=False)  # type: ignore[arg-type]
+    async def login(self, node: Node, user: str) -> OpenSSHClient:
+        """``user`` logged in on ``node`` with the real ``ssh``, as an operator's user would."""
+        client = await open_ssh(node.address.port, user)
         self.clients.append(client)
         return client
 
