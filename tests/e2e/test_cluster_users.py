@@ -1,8 +1,8 @@
 """What users see across ``sshchat serve`` nodes: commands decided on one node hold on the others.
 
 Each test runs real ``sshchat serve`` processes over a real redis-server and
-logs users in with asyncssh in plain mode (or with the OpenSSH client), on
-different nodes.
+logs users in with the real OpenSSH ``ssh`` (``ssh -T``, plain mode; one test
+on a terminal), on different nodes.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pexpect
 import pytest
-from helpers.cluster import Cluster, Node
+from helpers.client import ScriptedOutput
+from helpers.cluster import Cluster, Node, shows_all
 from helpers.openssh import SGR, SSH, spawn_password_user
 from helpers.redis_server import RedisServer
 
@@ -119,6 +120,91 @@ async def test_op_topic_and_invitation_set_on_one_node_hold_on_the_other(cluster
     await alice.expect(r"-- bob joined #alice/secret", timeout=20)
     dave.send("/join alice/secret")  # the invitation was bob's only
     await dave.expect(r"error: there is no channel #alice/secret", timeout=20)
+
+
+async def dev_lines_after(client: ScriptedOutput, start: int) -> list[str]:
+    """The three "dev line" chat lines shown after ``start`` in ``client``'s output, in order."""
+    deadline = time.monotonic() + 20
+    while len(lines := re.findall(r"<\w+> dev line \d", client.text[max(0, start) :])) < 3:
+        assert time.monotonic() < deadline, client.text[start:]
+        await asyncio.sleep(0.02)
+    return lines[:3]
+
+
+async def test_one_account_on_two_nodes_is_one_user_and_every_view_is_cluster_wide(
+    cluster,
+) -> None:
+    """/users, /whois, /list, /history and presence notices agree on both nodes; an
+    account with a session on each is one user, online until its last session ends."""
+    a = cluster.start("a")
+    b = cluster.start("b")
+    alice = await cluster.login(a, "alice")
+    carol = await cluster.login(a, "carol")
+    bob = await cluster.login(b, "bob")
+    await alice.expect(r"bob connected", timeout=20)
+    alice_b = await cluster.login(b, "alice")  # alice's second session, on the other node
+    for client in (carol, bob):
+        client.send("/users")
+        await client.expect(r"Users \(3 of 4 online\):", timeout=20)
+    carol.send("/whois alice")
+    await carol.expect(r"connected since: .*, 2 sessions", timeout=20)
+    bob.send("/whois alice")
+    await bob.expect(r"connected since: .*, 2 sessions", timeout=20)
+
+    alice.send("/create dev")
+    await alice.expect(r"Created channel #dev", timeout=20)
+    bob.send("/join dev")
+    await bob.expect(r"Now talking in #dev", timeout=20)
+    live = {client: len(client.text) for client in (alice, bob)}
+    for i in range(3):  # from two nodes at once: the log decides one order for everyone
+        (alice if i % 2 == 0 else bob).send(f"dev line {i}")
+    order = await dev_lines_after(bob, live[bob])
+    assert sorted(order) == ["<alice> dev line 0", "<alice> dev line 2", "<bob> dev line 1"]
+    assert await dev_lines_after(alice, live[alice]) == order
+    for client in (carol, bob):  # counts from both nodes: 2 members, both online
+        client.send("/list")
+        await client.expect(r"#dev(?: \*)?  2/2 members", timeout=20)
+    start = len(alice_b.text)  # she saw them live, tagged #dev; switching shows the history
+    alice_b.send("/join dev")
+    await alice_b.expect(r"Now talking in #dev", timeout=20)
+    assert await dev_lines_after(alice_b, start) == order
+    for client in (alice, bob):  # /history on node a and on node b
+        start = len(client.text)
+        client.send("/history")
+        assert await dev_lines_after(client, start) == order
+
+    await alice.close()  # alice's session on a ends; her session on b goes on
+    await bob.absent(r"alice disconnected", wait=1.0)
+    bob.send("/users")
+    await bob.expect(r"Users \(3 of 4 online\):", timeout=20)
+    await alice_b.close()  # her last session: now she is offline, told once everywhere
+    for client in (carol, bob):
+        await client.expect(r"alice disconnected", timeout=20)
+        client.send("/users")
+        await client.expect(r"Users \(2 of 4 online\):", timeout=20)
+    for client in (carol, bob):
+        assert client.text.count("alice connected") == 0  # online before they came
+        assert client.text.count("alice disconnected") == 1
+
+
+async def test_a_channel_name_race_between_nodes_gives_it_to_exactly_one(cluster) -> None:
+    a = cluster.start("a")
+    b = cluster.start("b")
+    alice = await cluster.login(a, "alice")
+    bob = await cluster.login(b, "bob")
+    await alice.expect(r"bob connected", timeout=20)
+    alice.send("/create plans")
+    bob.send("/create plans")
+    await shows_all(alice, ["#plans"])
+    await shows_all(bob, ["#plans"])
+    await asyncio.sleep(1.0)  # a second confirmation would have arrived by now
+    won = [c for c in (alice, bob) if "Created channel #plans" in c.text]
+    assert len(won) == 1, (alice.text, bob.text)
+    loser = bob if won[0] is alice else alice
+    assert "Created" not in loser.text  # never first told it is theirs
+    for client in (alice, bob):
+        client.send("/list")
+        await client.expect(r"#plans(?: \*)?  1/1 member\b", timeout=20)
 
 
 async def test_broadcast_reaches_every_node(cluster) -> None:
