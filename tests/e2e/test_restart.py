@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import signal
 import sqlite3
 import subprocess
@@ -25,6 +24,7 @@ import pytest
 from helpers.accounts import make_config_text
 from helpers.client import ChatClient, connect
 from helpers.paths import REPO
+from helpers.serve import start_serve
 
 from sshchat.app import RunningServer, StartupError, start_server
 from sshchat.config.schema import Config
@@ -212,26 +212,8 @@ class Address:
 
 def serve(config: Path, log: Path) -> tuple[subprocess.Popen[bytes], Address]:
     """``sshchat serve`` in a subprocess, its output in ``log``; waits until it listens."""
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "sshchat", "serve", "--config", str(config)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=config.parent,
-            env={**os.environ, "PYTHONPATH": str(REPO)},
-        )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        text = log.read_text(errors="replace")
-        match = re.search(r"server\.listening address=\S+ port=(\d+)", text)
-        if match:
-            return proc, Address(int(match.group(1)))
-        if proc.poll() is not None:
-            break
-        time.sleep(0.05)
-    proc.kill()
-    proc.wait()
-    pytest.fail("server did not start:\n" + log.read_text(errors="replace"))
+    proc, port = start_serve(config, log, timeout=20)
+    return proc, Address(port)
 
 
 async def wait_for_row(db: Path, text: str, timeout: float = 10.0) -> None:

@@ -10,24 +10,20 @@ node logged a traceback.
 from __future__ import annotations
 
 import asyncio
-import os
-import re
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 from helpers.accounts import make_config_text
 from helpers.client import ScriptedOutput
 from helpers.openssh import OpenSSHClient, open_ssh
+from helpers.paths import REPO
+from helpers.serve import start_serve
 
 __all__ = ["FAST_LEASES", "REPO", "Address", "Cluster", "Node", "shows_all"]
 
-REPO = Path(__file__).resolve().parent.parent.parent
 # Short leases: a node that stops renewing is declared gone within ~2 s.
 FAST_LEASES = "lease_renew = 0.2\nlease_expire = 1.5\n"
 
@@ -76,28 +72,10 @@ class Cluster:
     def start(self, name: str, cluster: str = "") -> Node:
         config = self.config(name, cluster)
         log = config.parent / "serve.log"
-        with log.open("ab") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "sshchat", "serve", "--config", str(config)],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=config.parent,
-                env={**os.environ, "PYTHONPATH": str(REPO)},
-            )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            text = log.read_text(errors="replace")
-            ports = re.findall(r"server\.listening address=\S+ port=(\d+)", text)
-            if ports:
-                node = Node(name, proc, Address(int(ports[-1])), log)
-                self.nodes.append(node)
-                return node
-            if proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        proc.kill()
-        proc.wait()
-        pytest.fail("node did not start:\n" + log.read_text(errors="replace"))
+        proc, port = start_serve(config, log)
+        node = Node(name, proc, Address(port), log)
+        self.nodes.append(node)
+        return node
 
     async def login(self, node: Node, user: str) -> OpenSSHClient:
         """``user`` logged in on ``node`` with the real ``ssh``, as an operator's user would."""
