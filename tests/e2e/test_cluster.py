@@ -42,11 +42,7 @@ async def test_a_line_said_on_one_node_reaches_the_other_once_and_in_order(clust
 
 
 async def test_a_nick_race_gives_the_name_to_exactly_one(cluster) -> None:
-    a = cluster.start("a")
-    b = cluster.start("b")
-    alice = await cluster.login(a, "alice")
-    bob = await cluster.login(b, "bob")
-    await alice.expect(r"bob connected")
+    _a, _b, alice, bob = await cluster.alice_and_bob()
     alice.send("/nick zed")
     bob.send("/nick zed")
     outcomes = []
@@ -63,11 +59,7 @@ async def test_a_nick_race_gives_the_name_to_exactly_one(cluster) -> None:
 
 
 async def test_ban_on_one_node_ends_the_session_on_the_other(cluster) -> None:
-    a = cluster.start("a")
-    b = cluster.start("b")
-    alice = await cluster.login(a, "alice")  # an admin
-    bob = await cluster.login(b, "bob")
-    await alice.expect(r"bob connected")
+    a, _b, alice, bob = await cluster.alice_and_bob()  # alice is an admin
     alice.send("/ban bob 10m spamming")
     await bob.expect(r"banned from this server.*spamming", timeout=20)
     await bob.wait_closed(20)

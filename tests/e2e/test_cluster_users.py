@@ -29,11 +29,7 @@ async def logged(node: Node, pattern: str, timeout: float) -> None:
 
 
 async def test_msg_reaches_a_user_on_another_node_and_an_offline_one_at_login(cluster) -> None:
-    a = cluster.start("a")
-    b = cluster.start("b")
-    alice = await cluster.login(a, "alice")
-    bob = await cluster.login(b, "bob")
-    await alice.expect(r"bob connected", timeout=20)
+    _a, b, alice, bob = await cluster.alice_and_bob()
     alice.send("/msg bob psst, from a")
     await bob.expect(r"\[PM from alice\] psst, from a", timeout=20)
     await alice.expect(r"\[PM to bob\] psst, from a")
@@ -188,11 +184,7 @@ async def test_one_account_on_two_nodes_is_one_user_and_every_view_is_cluster_wi
 
 
 async def test_a_channel_name_race_between_nodes_gives_it_to_exactly_one(cluster) -> None:
-    a = cluster.start("a")
-    b = cluster.start("b")
-    alice = await cluster.login(a, "alice")
-    bob = await cluster.login(b, "bob")
-    await alice.expect(r"bob connected", timeout=20)
+    _a, _b, alice, bob = await cluster.alice_and_bob()
     alice.send("/create plans")
     bob.send("/create plans")
     await shows_all(alice, ["#plans"])
@@ -229,11 +221,7 @@ async def test_redis_restarted_with_its_aof_while_users_stay_connected(
     server = RedisServer(tmp_path / "aof", aof=True).start()
     cluster = Cluster(tmp_path, password_hashes, server.url)
     try:
-        a = cluster.start("a")
-        b = cluster.start("b")
-        alice = await cluster.login(a, "alice")
-        bob = await cluster.login(b, "bob")
-        await alice.expect(r"bob connected", timeout=20)
+        a, b, alice, bob = await cluster.alice_and_bob()
         alice.send("said before the restart")
         await bob.expect(r"<alice> said before the restart", timeout=20)
         server.kill()

@@ -77,6 +77,17 @@ class Cluster:
         self.nodes.append(node)
         return node
 
+    async def alice_and_bob(
+        self, cluster: str = ""
+    ) -> tuple[Node, Node, OpenSSHClient, OpenSSHClient]:
+        """Nodes ``a`` and ``b``; alice on a and bob on b, once alice has seen bob arrive."""
+        a = self.start("a", cluster)
+        b = self.start("b", cluster)
+        alice = await self.login(a, "alice")
+        bob = await self.login(b, "bob")
+        await alice.expect(r"bob connected", timeout=20)
+        return a, b, alice, bob
+
     async def login(self, node: Node, user: str) -> OpenSSHClient:
         """``user`` logged in on ``node`` with the real ``ssh``, as an operator's user would."""
         client = await open_ssh(node.address.port, user)
