@@ -690,10 +690,9 @@ class TerminalFrontEnd(FrontEnd):
         renderer = app.renderer
         if renderer.mouse_handlers.mouse_handlers:
             renderer.mouse_handlers = MouseHandlers()
-        self._drawn = self._screen_key()
+        key = self._drawn = self._screen_key()
         if self._capture is None:
             recorded = self._recorded
-            key = self._screen_key()
             # None (searching) never matches, not even a repaint recorded while
             # searching: the search field may have changed since.
             if recorded is not None and key is not None and recorded[1] == key:
