@@ -82,7 +82,7 @@ import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -121,6 +121,7 @@ NODE_GONE_REASON = (
 )
 
 _RETRYABLE = (RedisError, OSError, asyncio.TimeoutError)
+_Raw = TypeVar("_Raw", bound=asyncio.Protocol)
 
 ADOPT_WITHIN = 30.0  # seconds a node waits for the winner's snapshot after a re-seed
 
@@ -766,30 +767,32 @@ class RedisFactLog:
                 and self._monotonic() - self._renewed <= self.expire
             )
 
-        kwargs = self.redis.connection_pool.connection_kwargs
         setup = self._setup()
-        loop = asyncio.get_running_loop()
-        _transport, reading = await asyncio.wait_for(
-            loop.create_connection(
-                lambda: streamread.StreamReading(
-                    self.keys.stream,
-                    lambda: self.applied_id,
-                    on_reply,
-                    block_ms=self.block_ms,
-                    count=READ_COUNT,
-                    timeout=self.block_ms / 1000 + 4.0,
-                    setup=setup,
-                ),
-                kwargs["host"],
-                kwargs["port"],
-            ),
-            timeout=3.0,
+        transport, reading = await self._raw_connect(
+            lambda: streamread.StreamReading(
+                self.keys.stream,
+                lambda: self.applied_id,
+                on_reply,
+                block_ms=self.block_ms,
+                count=READ_COUNT,
+                timeout=self.block_ms / 1000 + 4.0,
+                setup=setup,
+            )
         )
         try:
             await reading.done
         finally:
-            _transport.close()
+            transport.close()
         return adopt
+
+    async def _raw_connect(self, protocol: Callable[[], _Raw]) -> tuple[asyncio.Transport, _Raw]:
+        """A raw connection (:mod:`~sshchat.cluster.streamread`) to the URL's host and port."""
+        kwargs = self.redis.connection_pool.connection_kwargs
+        loop = asyncio.get_running_loop()
+        transport, connection = await asyncio.wait_for(
+            loop.create_connection(protocol, kwargs["host"], kwargs["port"]), timeout=3.0
+        )
+        return transport, connection
 
     async def _apply_entries(self, response: Any) -> bool:
         """Apply what XREAD returned; True if it stopped at a re-seed to adopt."""
@@ -1072,10 +1075,7 @@ class RedisFactLog:
                 continue
             self._redis_ok()
             sent_seqs = {seq for seq, _facts, _since in batch}
-            while self._queue and self._queue[0][0] in sent_seqs:
-                sent = self._queue.popleft()
-                if sent[0] > self._done_seq:  # else applied already (the reader was quicker)
-                    self._inflight.append(sent)
+            self._stored(sent_seqs.__contains__)
 
     def _raw_ready(self) -> bool:
         """Whether an append may go out at once on :attr:`_appending` (else: the writer task)."""
@@ -1107,8 +1107,13 @@ class RedisFactLog:
         incarnation, seq = tag
         if incarnation != self.incarnation:
             return  # the previous incarnation's, whose queue was dropped
+        self._stored(lambda queued: queued <= seq)
+
+    def _stored(self, has: Callable[[int], bool]) -> None:
+        """Redis has the queued batches at the front whose sequence ``has`` accepts: they
+        leave the queue and wait to be applied here (in flight)."""
         queue = self._queue
-        while queue and queue[0][0] <= seq:
+        while queue and has(queue[0][0]):
             sent = queue.popleft()
             if sent[0] > self._done_seq:  # else applied already (the reader was quicker)
                 self._inflight.append(sent)
@@ -1131,16 +1136,10 @@ class RedisFactLog:
         appending = self._appending
         if appending is None or not appending.open:
             self._drop_appending()
-            loop = asyncio.get_running_loop()
-            _transport, appending = await asyncio.wait_for(
-                loop.create_connection(
-                    lambda: streamread.StreamAppending(
-                        self._raw_acked, timeout=self.block_ms / 1000 + 4.0, setup=self._setup()
-                    ),
-                    self.redis.connection_pool.connection_kwargs["host"],
-                    self.redis.connection_pool.connection_kwargs["port"],
-                ),
-                timeout=3.0,
+            _transport, appending = await self._raw_connect(
+                lambda: streamread.StreamAppending(
+                    self._raw_acked, timeout=self.block_ms / 1000 + 4.0, setup=self._setup()
+                )
             )
             self._appending = appending
         assert appending is not None
