@@ -120,10 +120,13 @@ def said(sink: RecordingSink) -> list[str]:
     return [e.text for e in sink.events if isinstance(e, ChatMessage)]
 
 
+@pytest.mark.parametrize("raw", [True, False], ids=["raw", "redis-py"])
 async def test_a_line_reaches_every_node_once_in_order_and_is_echoed_once_redis_has_it(
-    redis_server,
+    redis_server, raw: bool
 ) -> None:
-    async with cluster(redis_server, 2) as (a, b):
+    """Also through redis-py alone (``raw=False``): the path of TLS and unix-socket URLs."""
+    async with cluster(redis_server, 2, raw=raw) as (a, b):
+        assert a.log.raw_read is a.log.raw_write is raw
         alice, alice_sink = await a.connect("alice")
         bob, bob_sink = await b.connect("bob")
         _carol, carol_sink = await b.connect("carol")
