@@ -330,6 +330,7 @@ class FrontEnd:
         # is 0.7 KB, per session (bench/RESULTS.md, branch mem).
         self._unapplied: deque[str] | None = None
         self._inbox_len = 0
+        self._login_waiting = False  # cluster mode: input waits for the login (start)
         self._pump_scheduled = False
         self._eof = False
         self._reading_paused = False
@@ -367,10 +368,14 @@ class FrontEnd:
             self.login, self.outbox, key_fingerprint=self._key_fingerprint, source=self._source
         )
         if not self.hub.is_live(self.client):
-            # Cluster mode: the login is applied once the shared log has it. Keep
-            # the client's input waiting until then (or until it is refused).
-            self.transport.pause_reading()
-            self.hub.when_applied(self.transport.resume_reading, self.transport.resume_reading)
+            # Cluster mode: the login is applied once the shared log has it. What
+            # the client types meanwhile waits in the inbox (bounded like any
+            # input, see _pace_reading) until then, or until it is refused. Not
+            # by pausing the channel: asyncssh resumes reading right after
+            # session_started returns, so a script's first commands ran against
+            # a state without its session ("this session has ended").
+            self._login_waiting = True
+            self.hub.when_applied(self._login_settled, self._login_settled)
         account = self.client.account
         self.renderer.prefs = account.prefs
         self.renderer.set_own_nick(lambda: account.nick)
@@ -565,9 +570,14 @@ class FrontEnd:
             self._pump_scheduled = True
             asyncio.get_running_loop().call_soon(self._pump)
 
+    def _login_settled(self) -> None:
+        """The login came back from the shared log (or was refused): take input now."""
+        self._login_waiting = False
+        self._resume_input()
+
     def _pump(self) -> None:
         self._pump_scheduled = False
-        if self._stopped or self._input_held():
+        if self._stopped or self._login_waiting or self._input_held():
             return
         if not self._inbox:
             if self._eof:

@@ -16,7 +16,7 @@ import pexpect
 import pytest
 from helpers.client import ScriptedOutput
 from helpers.cluster import Cluster, Node, shows_all
-from helpers.openssh import SGR, SSH, spawn_password_user
+from helpers.openssh import SGR, SSH, open_ssh, spawn_password_user
 from helpers.redis_server import RedisServer
 
 
@@ -181,6 +181,23 @@ async def test_one_account_on_two_nodes_is_one_user_and_every_view_is_cluster_wi
     for client in (carol, bob):
         assert client.text.count("alice connected") == 0  # online before they came
         assert client.text.count("alice disconnected") == 1
+
+
+async def test_what_is_typed_before_the_login_is_applied_waits_for_it(cluster) -> None:
+    """A script piping commands into ``ssh -T`` types before its login has come back
+    from the log: the commands wait for it, they are not refused as from an ended session.
+    """
+    _a, b, alice, _bob = await cluster.alice_and_bob()
+    for _ in range(3):
+        carol = await open_ssh(b.address.port, "carol", wait_prompt=False)
+        cluster.clients.append(carol)
+        carol.send("/who")  # at once: the login is still on its way to Redis and back
+        carol.send("/users")
+        await carol.expect(r"Users \(3 of 4 online\):", timeout=20)
+        assert "this session has ended" not in carol.text, carol.text
+        assert "In #lobby: " in carol.text, carol.text
+        await carol.close()
+        await alice.expect(r"carol disconnected", timeout=20)
 
 
 async def test_a_channel_name_race_between_nodes_gives_it_to_exactly_one(cluster) -> None:
