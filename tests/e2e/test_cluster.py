@@ -274,13 +274,16 @@ async def test_lines_typed_while_redis_restarts_empty_are_delivered_or_refused(
             redis_server.restart()  # no append-only file: Redis comes back empty
         await asyncio.sleep(0.05)
     # Every line is delivered (once, everywhere) or refused with a message to alice.
+    # Nodes a and b apply from Redis each in its own time: wait until alice's echoes
+    # (from node a) have caught up with what bob (node b) shows, then compare.
     deadline = time.monotonic() + 20
     while True:
         delivered = [i for i in range(count) if f"<alice> line {i}\n" in bob.text]
+        echoed = [i for i in range(count) if f"<alice> line {i}\n" in alice.text]
         refused = len(re.findall(r"not (sent|done): ", alice.text))
-        if len(delivered) + refused == count:
+        if len(delivered) + refused == count and echoed == delivered:
             break
-        assert time.monotonic() < deadline, (delivered, refused, alice.text)
+        assert time.monotonic() < deadline, (delivered, echoed, refused, alice.text)
         await asyncio.sleep(0.05)
     for i in range(count):
         assert bob.text.count(f"<alice> line {i}\n") <= 1
