@@ -22,6 +22,14 @@ Checked in ``tests/unit/ssh/test_send_packet_patch.py`` (asyncssh's bytes, packe
 by packet), ``tests/integration/test_send_packet_loopback.py`` (asyncssh client,
 across rekeys) and the OpenSSH tests; guarded by the asyncssh version.
 
+:func:`write_channel` is what the front ends' transport calls instead of
+``SSHChannel.write``: for a chat line that fits the window and one packet it
+sends the packet directly, without asyncssh's send-buffer round trip and
+per-write debug call. Padding bytes come from a pool filled 4 KB at a time
+(:class:`_PaddingPool`) instead of one ``os.urandom`` system call per packet.
+Together about 10 % less server CPU per delivery at 500 members (A/B in
+``bench/RESULTS.md``, 2026-12-01 late).
+
 :func:`install` puts both in place; it is idempotent and runs whenever listener
 options are built (:func:`sshchat.ssh.algorithms.algorithm_options`).
 
@@ -43,13 +51,14 @@ from typing import Any
 
 import asyncssh
 import asyncssh.encryption as _encryption
+from asyncssh.channel import SSHChannel
 from asyncssh.connection import SSHConnection
-from asyncssh.constants import MSG_USERAUTH_LAST
+from asyncssh.constants import MSG_CHANNEL_DATA, MSG_USERAUTH_LAST
 from asyncssh.logging import SSHLogger
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-__all__ = ["FastGCMCipher", "fast_send_packet", "install", "installed"]
+__all__ = ["FastGCMCipher", "fast_send_packet", "install", "installed", "write_channel"]
 
 _log = logging.getLogger(__name__)
 
@@ -90,8 +99,50 @@ class FastGCMCipher:
             return None
 
 
+class _PaddingPool:
+    """Random padding bytes, drawn from ``os.urandom`` 4 KB at a time.
+
+    Why: asyncssh calls ``os.urandom`` for the 4 to 19 padding bytes of every
+    packet; each call is a ``getrandom()`` system call, which in this VM was
+    5.7 % of a fan-out pass to 500 sessions (py-spy, ``bench/RESULTS.md``,
+    2026-12-01 late). Taking them from one larger draw gives bytes of the same
+    quality - each is used once - for a slice. (OpenSSH itself pads from
+    ``arc4random_buf``, a buffered generator.) A forked child starts with an
+    empty pool, so it never repeats its parent's bytes.
+    """
+
+    __slots__ = ("_buffer", "_used")
+
+    SIZE = 4096
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._used = 0
+
+    def take(self, count: int) -> bytes:
+        """``count`` (at most :attr:`SIZE`) random bytes never handed out before."""
+        start = self._used
+        end = start + count
+        if end > len(self._buffer):
+            self._buffer = os.urandom(self.SIZE)
+            start, end = 0, count
+        self._used = end
+        return self._buffer[start:end]
+
+    def forget(self) -> None:
+        """Drop what is left (after a fork, the parent's bytes)."""
+        self._buffer = b""
+        self._used = 0
+
+
+_padding_pool = _PaddingPool()
+os.register_at_fork(after_in_child=_padding_pool.forget)
+# fast_send_packet's source of padding; tests put a fixed one in its place.
+_padding: Callable[[int], bytes] = _padding_pool.take
+
 _STOCK_SEND_PACKET: Callable[..., None] = SSHConnection.send_packet
 _UINT32 = struct.Struct(">I").pack
+_TWO_UINT32 = struct.Struct(">II").pack
 _TESTED_ASYNCSSH = ("2.24.",)
 # What fast_send_packet reads and writes on the connection: if a release renames
 # any of them, the patch stays out and asyncssh runs as shipped.
@@ -130,6 +181,8 @@ def fast_send_packet(self: Any, pkttype: int, *args: bytes, handler: Any = None)
       send cipher is CBC.
     * the packet log line is built only when packet logging is on (debug
       level 3); asyncssh formats its name and byte count for every packet.
+    * the random padding comes from a pool filled 4 KB at a time
+      (:class:`_PaddingPool`), not from one ``os.urandom`` call per packet.
 
     Every other case (handshake, auth, rekey due or running, compression, no
     cipher yet) goes to asyncssh's own method unchanged.
@@ -151,7 +204,7 @@ def fast_send_packet(self: Any, pkttype: int, *args: bytes, handler: Any = None)
     padlen = -(self._send_enchdrlen + len(payload)) % blocksize
     if padlen < 4:
         padlen += blocksize
-    packet = bytes((padlen,)) + payload + os.urandom(padlen)
+    packet = bytes((padlen,)) + payload + _padding(padlen)
     pktlen = len(packet)
     seq = self._send_seq
     packet, mac = enc.encrypt_packet(seq, _UINT32(pktlen), packet)
@@ -163,6 +216,75 @@ def fast_send_packet(self: Any, pkttype: int, *args: bytes, handler: Any = None)
     self._rekey_bytes_sent += pktlen
     if SSHLogger._debug_level >= 3:
         (handler or self).log_sent_packet(pkttype, seq, payload)
+
+
+# What write_channel reads and writes on the channel (see _CONNECTION_ATTRS).
+_CHANNEL_ATTRS = (
+    "_send_state",
+    "_send_buf",
+    "_send_paused",
+    "_send_window",
+    "_send_pktsize",
+    "_send_chan",
+    "_encoder",
+    "_conn",
+)
+
+
+def _channel_write_patchable() -> bool:
+    probe = {
+        name
+        for method in (SSHChannel.__init__, SSHChannel.set_encoding, SSHChannel._flush_send_buf)
+        for name in method.__code__.co_names
+    }
+    return (
+        asyncssh.__version__.startswith(_TESTED_ASYNCSSH)
+        and hasattr(SSHLogger, "_debug_level")
+        and all(attr in probe for attr in _CHANNEL_ATTRS)
+    )
+
+
+_CHANNEL_WRITE_PATCHABLE = _channel_write_patchable()
+
+
+def write_channel(chan: Any, data: str) -> None:
+    """``chan.write(data)`` for the usual chat write, without asyncssh's per-write bookkeeping.
+
+    What: when the channel is open, nothing waits in its send buffer, writing is
+    not paused, and the encoded text fits in the peer's window and one packet
+    (a chat line, almost always), this sends it as one ``SSH_MSG_CHANNEL_DATA``
+    packet exactly as ``SSHChannel.write`` would: same payload, same window
+    accounting. It skips what that path does around the packet for nothing in
+    this case: a ``bytearray`` copy put in the send buffer and taken out again,
+    the flush loop, the high/low-water check, and a debug log call per write
+    (12 % of a fan-out pass to 500 sessions, py-spy, ``bench/RESULTS.md``,
+    2026-12-01 late). Anything else - a full window, queued data, a closing
+    channel, debug logging at level 2 or more, an asyncssh release this was not
+    checked against - goes to ``chan.write`` unchanged.
+
+    Checked against ``SSHChannel.write`` in ``tests/unit/ssh/test_write_channel.py``
+    and on real connections in ``tests/integration/test_send_packet_loopback.py``.
+    """
+    if (
+        _CHANNEL_WRITE_PATCHABLE
+        and chan._send_state == "open"
+        and not chan._send_buf
+        and not chan._send_paused
+        and SSHLogger._debug_level < 2
+        and chan._encoder is not None
+        and chan._send_chan is not None
+    ):
+        encoded = chan._encoder.encode(data)
+        size = len(encoded)
+        if not size:
+            return
+        if size <= chan._send_window and size <= chan._send_pktsize:
+            chan._send_window -= size
+            chan._conn.send_packet(
+                MSG_CHANNEL_DATA, _TWO_UINT32(chan._send_chan, size) + encoded, handler=chan
+            )
+            return
+    chan.write(data)
 
 
 def _send_packet_patchable() -> bool:

@@ -21,6 +21,7 @@ from sshchat.core.hub import Hub, HubError
 from sshchat.frontends.base import FrontEnd, LineFrontEnd
 from sshchat.frontends.terminal import TerminalFrontEnd
 from sshchat.ops.logs import log_event
+from sshchat.ssh.patches import write_channel
 
 __all__ = [
     "MAX_COLUMNS",
@@ -97,7 +98,7 @@ class _ChannelTransport:
 
     def write(self, data: str) -> None:
         if not self._chan.is_closing():
-            self._chan.write(data)
+            write_channel(self._chan, data)
 
     def pause_reading(self) -> None:
         self._chan.pause_reading()

@@ -9,6 +9,7 @@ CBC), and hand every other case (handshake, rekey due, CBC) to asyncssh.
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import asyncssh
@@ -71,7 +72,13 @@ class _Conn:
 
 
 def _fixed_random(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("os.urandom", lambda n: bytes((0x5A + i) & 0xFF for i in range(n)))
+    """The same padding bytes for asyncssh (os.urandom) and the patch (its pool)."""
+
+    def fixed(n: int) -> bytes:
+        return bytes((0x5A + i) & 0xFF for i in range(n))
+
+    monkeypatch.setattr("os.urandom", fixed)
+    monkeypatch.setattr(patches, "_padding", fixed)
 
 
 @settings(max_examples=60, deadline=None)
@@ -176,3 +183,43 @@ def test_an_unknown_asyncssh_keeps_its_own_send_packet(monkeypatch, caplog) -> N
     monkeypatch.undo()
     assert patches.install_send_packet() is True
     assert SSHConnection.send_packet is patches.fast_send_packet
+
+
+def test_padding_comes_from_one_draw_and_no_byte_twice(monkeypatch: pytest.MonkeyPatch) -> None:
+    draws: list[int] = []
+
+    def urandom(n: int) -> bytes:
+        draws.append(n)
+        return bytes(i % 251 for i in range(len(draws) * 1000, len(draws) * 1000 + n))
+
+    monkeypatch.setattr("os.urandom", urandom)
+    pool = patches._PaddingPool()
+    taken = [pool.take(n) for n in (4, 19, 8, 16)]
+    assert [len(t) for t in taken] == [4, 19, 8, 16] and draws == [pool.SIZE]
+    first = bytes(i % 251 for i in range(1000, 1000 + 47))
+    assert b"".join(taken) == first  # consecutive slices of the one draw
+    while len(draws) == 1:
+        pool.take(19)
+    assert len(draws) == 2  # a new draw once fewer bytes are left than asked for
+    pool.forget()
+    pool.take(4)
+    assert len(draws) == 3
+
+
+def test_a_forked_child_does_not_repeat_the_parents_padding() -> None:
+    patches._padding_pool.take(4)  # the parent's pool holds bytes not handed out yet
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        try:
+            os.write(write, patches._padding_pool.take(19))
+        finally:
+            os._exit(0)
+    os.close(write)
+    try:
+        child = os.read(read, 64)
+    finally:
+        os.close(read)
+        os.waitpid(pid, 0)
+    assert len(child) == 19
+    assert child != patches._padding_pool.take(19)
