@@ -49,6 +49,7 @@ class Bench:
     last_client_stats: dict[str, Any] = field(default_factory=dict)
     quiet_wait: float = 0.0
     gc_log: bool = False
+    pin: bool = False  # --pin: see gogen.pinned_cpus
     # "go": the fan-out windows of fanout and floor use the Go load generator
     # (harness.gogen, binary ``go_binary``); everything else uses the Python one.
     generator: str = "python"

@@ -123,6 +123,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         bench.quiet_wait = 0.0 if args.smoke else args.quiet_wait
         bench.gc_log = args.gc_log
+        bench.pin = args.pin
         bench.generator, bench.go_binary = args.generator_name, args.go_binary
         bench.deadline = started + args.time_limit
         bench.cluster_setups = args.cluster_setups.split(",") if args.cluster_setups else None
@@ -219,6 +220,14 @@ def main(argv: list[str] | None = None) -> int:
         metavar="S",
         help="before each fan-out window, wait up to S seconds for other programs on this "
         f"machine to use under {OTHER_CPU_QUIET:.0f}%% of a core (default 10; 0: never wait)",
+    )
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="Go generator windows of fanout and floor: the server's event-loop thread on "
+        "the first CPU and the generator on the last (taskset), so that the generator's "
+        "threads, woken by every packet, do not run on the server's core, as with clients "
+        "on other machines (default: the scheduler places both)",
     )
     parser.add_argument(
         "--gc-log",

@@ -207,8 +207,12 @@ async def window(
     senders: int,
     rate: float,
     seconds: float,
+    pin: bool = False,
 ) -> dict[str, Any]:
     """One fan-out window with the Go generator on a running server (no other clients).
+
+    ``pin``: keep the generator off the core of the server's event loop
+    (:func:`pinned_cpus`); only for a server of one process.
 
     The generator measures the server's and its own CPU over the fan-out (send
     and drain); this driver samples the machine over the same span, found by
@@ -221,6 +225,9 @@ async def window(
         bench, server, name=name, members=members, senders=senders, rate=rate, seconds=seconds
     )
     stderr_log = server.log_path.with_name(f"{name}.loadgen.err")
+    pinned = pinned_cpus(server.pid) if pin else None
+    if pinned is not None:
+        command = ["taskset", "--cpu-list", str(pinned["generator_cpu"]), *command]
     proc = await asyncio.create_subprocess_exec(
         *command,
         stdout=asyncio.subprocess.PIPE,
@@ -280,13 +287,40 @@ async def window(
     result |= machine_share(marks) or {"other_cpu_pct": None}
     result["waited_for_quiet_s"] = waited_for_quiet
     result["gc"] = gc_pauses(server.gc_log, wall_start, time.time())
+    result["pinned"] = pinned
+    where = (
+        f", loop on CPU {pinned['server_loop_cpu']}, generator on CPU {pinned['generator_cpu']}"
+        if pinned
+        else ""
+    )
     log(
         f"{name} (go): {result['deliveries_per_s']}/s (offered "
         f"{result['offered_deliveries_per_s']:.0f}), p50 {result['p50_ms']} ms, "
         f"p99 {result['p99_ms']} ms, undelivered {result['undelivered']}, "
-        f"generator CPU {result['loadgen_cpu_pct'][0]} %"
+        f"generator CPU {result['loadgen_cpu_pct'][0]} %{where}"
     )
     return result
+
+
+def pinned_cpus(server_pid: int) -> dict[str, int] | None:
+    """Put the server's event-loop thread on the first CPU; the generator goes on the last.
+
+    Why (``--pin``): on this 2-core machine every packet the server sends wakes
+    a generator thread, and the scheduler often runs it on the server's core
+    (it favours the waker's CPU), so a fan-out pass of 500 writes is preempted
+    again and again. Measured: a pass took 25 % more wall time than the loop's
+    own CPU time for it; pinned, the two were equal (``bench/RESULTS.md``,
+    2026-12-01 late). Clients on other machines take nothing from the server's core.
+    Only the loop thread is pinned (the thread whose id is the pid); the
+    server's helper threads (storage, password hashing) run anywhere.
+    None, with a log line, when the machine has one CPU or no ``taskset``.
+    """
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2 or shutil.which("taskset") is None:
+        log("--pin: needs two CPUs and taskset (util-linux); not pinned")
+        return None
+    os.sched_setaffinity(server_pid, {cpus[0]})
+    return {"server_loop_cpu": cpus[0], "generator_cpu": cpus[-1]}
 
 
 def machine_share(marks: dict[str, Mark]) -> dict[str, float] | None:
@@ -397,6 +431,7 @@ async def fresh_windows(
                 senders=bench.scale.fanout_senders,
                 rate=rate,
                 seconds=seconds,
+                pin=bench.pin,
             )
             result["rss_kb"] = server.rss_kb()
         report = bench.server_report(server)

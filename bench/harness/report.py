@@ -189,7 +189,8 @@ def judge(all_results: dict[str, Any]) -> list[dict[str, Any]]:
 
 def generator_cpu(*sources: dict[str, Any]) -> str:
     """The load generator's CPU while a figure was measured: ``"62 py"`` (% of one core,
-    all its processes), or ``"31 go / 9 go"`` for a figure made of two measurements;
+    all its processes), or ``"31 go / 9 go"`` for a figure made of two measurements,
+    ``"10 go pinned"`` when the generator ran off the server loop's core (``--pin``);
     empty when not recorded (results from before it was).
     """
     parts = []
@@ -198,7 +199,8 @@ def generator_cpu(*sources: dict[str, Any]) -> str:
         if cpu is None:
             continue
         total = sum(cpu) if isinstance(cpu, list) else cpu
-        parts.append(f"{total:.0f} {'go' if r.get('generator') == 'go' else 'py'}")
+        pinned = " pinned" if r.get("pinned") else ""
+        parts.append(f"{total:.0f} {'go' if r.get('generator') == 'go' else 'py'}{pinned}")
     return " / ".join(parts)
 
 

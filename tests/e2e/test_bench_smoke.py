@@ -53,7 +53,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run | str]:
     argvs = {"python": ["--smoke", "--generator", "python"]}
     missing = go_generator_missing()
     if missing is None:
-        argvs["go"] = ["--smoke", "--only", "fanout", "--generator", "go"]
+        argvs["go"] = ["--smoke", "--only", "fanout", "--generator", "go", "--pin"]
     procs = {}
     for name, args in argvs.items():
         out = tmp_path_factory.mktemp(f"bench-{name}") / "results.json"
@@ -166,5 +166,9 @@ def test_go_generator_fanout_windows(go_smoke: dict) -> None:
         assert run["server"]["server_exit"] == 0
     # spread and presence still come from the Python generator, on their own server
     assert fo["presence"]["server_cpu_ms_per_login"] is not None
+    # --pin: the generator ran off the server loop's core, and the table says so
+    can_pin = len(os.sched_getaffinity(0)) >= 2 and shutil.which("taskset") is not None
+    for run in fo["sshchat"].values():
+        assert bool(run["pinned"]) == can_pin
     rows = [r for r in go_smoke["targets"] if r["metric"].startswith("sshchat")]
-    assert rows and all(r["loadgen_cpu"].endswith(" go") for r in rows)
+    assert rows and all(r["loadgen_cpu"].endswith(" go pinned" if can_pin else " go") for r in rows)

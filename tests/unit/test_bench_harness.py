@@ -113,6 +113,27 @@ def test_generator_cpu_of_python_windows_and_old_results() -> None:
     assert report.generator_cpu({"p99_ms": 3.0}) == ""  # recorded before it was measured
 
 
+def test_pin_puts_the_server_loop_on_the_first_cpu_and_the_generator_on_the_last(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        pytest.skip("one CPU: nothing to pin apart")
+    monkeypatch.setattr(gogen.shutil, "which", lambda name: f"/usr/bin/{name}")
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        pinned = gogen.pinned_cpus(child.pid)
+        assert pinned == {"server_loop_cpu": cpus[0], "generator_cpu": cpus[-1]}
+        assert os.sched_getaffinity(child.pid) == {cpus[0]}
+    finally:
+        child.kill()
+        child.wait()
+    monkeypatch.setattr(gogen.os, "sched_getaffinity", lambda pid: {0})
+    assert gogen.pinned_cpus(os.getpid()) is None  # one CPU: the window runs unpinned
+    window = {"loadgen_cpu_pct": [9.5], "generator": "go", "pinned": pinned}
+    assert report.generator_cpu(window) == "10 go pinned"
+
+
 def test_missing_go_source_names_the_fix(tmp_path: Path) -> None:
     missing = tmp_path / "loadgen-go"
     with pytest.raises(gogen.GeneratorUnavailable) as caught:
