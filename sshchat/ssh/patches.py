@@ -41,7 +41,6 @@ that cipher instead, see :mod:`sshchat.ssh.algorithms`.)
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import struct
@@ -84,6 +83,13 @@ class FastGCMCipher:
         iv = self._fixed + self._invocation.to_bytes(8, "big")
         self._invocation = (self._invocation + 1) & 0xFFFFFFFFFFFFFFFF
         return iv
+
+    def seal(self, header: bytes, data: bytes) -> bytes:
+        """``header`` + ciphertext + tag: :meth:`encrypt_and_sign` as the bytes sent."""
+        invocation = self._invocation
+        self._invocation = (invocation + 1) & 0xFFFFFFFFFFFFFFFF
+        nonce = self._fixed + invocation.to_bytes(8, "big")
+        return header + self._aead.encrypt(nonce, data, header)
 
     def encrypt_and_sign(self, header: bytes, data: bytes) -> tuple[bytes, bytes]:
         """Seal ``data`` with ``header`` as associated data: (header + ciphertext, tag)."""
@@ -142,7 +148,7 @@ _padding: Callable[[int], bytes] = _padding_pool.take
 
 _STOCK_SEND_PACKET: Callable[..., None] = SSHConnection.send_packet
 _UINT32 = struct.Struct(">I").pack
-_TWO_UINT32 = struct.Struct(">II").pack
+_CHANNEL_DATA = struct.Struct(">BII").pack  # message number, recipient channel, length
 _TESTED_ASYNCSSH = ("2.24.",)
 # What fast_send_packet reads and writes on the connection: if a release renames
 # any of them, the patch stays out and asyncssh runs as shipped.
@@ -187,35 +193,57 @@ def fast_send_packet(self: Any, pkttype: int, *args: bytes, handler: Any = None)
     Every other case (handshake, auth, rekey due or running, compression, no
     cipher yet) goes to asyncssh's own method unchanged.
     """
-    enc = self._send_encryption
-    if (
-        pkttype <= MSG_USERAUTH_LAST
-        or enc is None
-        or self._compressor is not None
-        or not (self._kex_complete and self._auth_complete)
-        or self._rekey_bytes_sent >= self._rekey_bytes
-        or (self._rekey_seconds and time.monotonic() >= self._rekey_time)
-        or self._extra.get("send_cipher", "").endswith("-cbc")
+    if pkttype <= MSG_USERAUTH_LAST or not _send_sealed(
+        self, bytes((pkttype,)) + b"".join(args), handler
     ):
         _STOCK_SEND_PACKET(self, pkttype, *args, handler=handler)
-        return
-    payload = bytes((pkttype,)) + b"".join(args)
-    blocksize = self._send_blocksize
-    padlen = -(self._send_enchdrlen + len(payload)) % blocksize
+
+
+def _send_sealed(conn: Any, payload: bytes, handler: Any) -> bool:
+    """Pad, encrypt and write one connection-protocol packet, if :func:`fast_send_packet` may.
+
+    False, with nothing changed, when it may not (see there): the caller then
+    hands the packet to asyncssh's own ``send_packet``. With sshchat's AES-GCM
+    (:meth:`FastGCMCipher.seal`) the packet is sealed in one call, straight
+    into the bytes for the wire.
+    """
+    enc = conn._send_encryption
+    if (
+        enc is None
+        or conn._compressor is not None
+        or not (conn._kex_complete and conn._auth_complete)
+        or conn._rekey_bytes_sent >= conn._rekey_bytes
+        or (conn._rekey_seconds and time.monotonic() >= conn._rekey_time)
+    ):
+        return False
+    cipher: Any = getattr(enc, "_cipher", None)
+    gcm = type(cipher) is FastGCMCipher
+    if not gcm and conn._extra.get("send_cipher", "").endswith("-cbc"):
+        return False
+    blocksize = conn._send_blocksize
+    padlen = -(conn._send_enchdrlen + len(payload)) % blocksize
     if padlen < 4:
         padlen += blocksize
     packet = bytes((padlen,)) + payload + _padding(padlen)
     pktlen = len(packet)
-    seq = self._send_seq
-    packet, mac = enc.encrypt_packet(seq, _UINT32(pktlen), packet)
-    transport = self._transport
+    seq = conn._send_seq
+    if gcm:
+        wire = cipher.seal(_UINT32(pktlen), packet)
+    else:
+        packet, mac = enc.encrypt_packet(seq, _UINT32(pktlen), packet)
+        wire = packet + mac
+    transport = conn._transport
     if transport:
-        with contextlib.suppress(ConnectionError):  # as asyncssh's _send
-            transport.write(packet + mac)
-    self._send_seq = (seq + 1) & 0xFFFFFFFF
-    self._rekey_bytes_sent += pktlen
+        # Not contextlib.suppress: this runs once per delivery.
+        try:  # noqa: SIM105
+            transport.write(wire)
+        except ConnectionError:  # as asyncssh's _send
+            pass
+    conn._send_seq = (seq + 1) & 0xFFFFFFFF
+    conn._rekey_bytes_sent += pktlen
     if SSHLogger._debug_level >= 3:
-        (handler or self).log_sent_packet(pkttype, seq, payload)
+        (handler or conn).log_sent_packet(payload[0], seq, payload)
+    return True
 
 
 # What write_channel reads and writes on the channel (see _CONNECTION_ATTRS).
@@ -280,9 +308,13 @@ def write_channel(chan: Any, data: str) -> None:
             return
         if size <= chan._send_window and size <= chan._send_pktsize:
             chan._send_window -= size
-            chan._conn.send_packet(
-                MSG_CHANNEL_DATA, _TWO_UINT32(chan._send_chan, size) + encoded, handler=chan
-            )
+            payload = _CHANNEL_DATA(MSG_CHANNEL_DATA, chan._send_chan, size) + encoded
+            conn = chan._conn
+            # Sealed here only while fast_send_packet is asyncssh's send_packet.
+            if not (
+                SSHConnection.send_packet is fast_send_packet and _send_sealed(conn, payload, chan)
+            ):
+                conn.send_packet(MSG_CHANNEL_DATA, payload[1:], handler=chan)
             return
     chan.write(data)
 

@@ -22,12 +22,18 @@ from hypothesis import strategies as st
 
 from sshchat.ssh import patches
 
-WINDOW = 4096
+WINDOW = 256 * 1024
 PACKET = 512
 
 pytestmark = pytest.mark.skipif(
     not patches._CHANNEL_WRITE_PATCHABLE, reason="asyncssh release write_channel was not checked on"
 )
+
+
+@pytest.fixture(autouse=True)
+def _patched() -> None:
+    """As in the server: the send_packet patch in place (see test_without_the_send_packet_patch)."""
+    patches.install()
 
 
 class _Server(asyncssh.SSHServer):
@@ -69,25 +75,29 @@ async def _two_channels() -> tuple[Any, Any, Any, list[_Received], Any]:
     return server, conn, (stock, fast), received, chans
 
 
-def _capture(*chans: Any) -> list[list[tuple[int, bytes]]]:
-    """Record the packets each channel hands to the connection (payload without channel id)."""
-    conn = chans[0]._conn
-    original = type(conn).send_packet
+def _capture(monkeypatch: pytest.MonkeyPatch, *chans: Any) -> list[list[tuple[int, bytes]]]:
+    """Record the packets each channel sends (payload without the channel id).
+
+    Both ways end in the patch's ``_send_sealed``: ``chan.write`` through
+    asyncssh's channel and the connection's (patched) ``send_packet``,
+    ``write_channel`` directly.
+    """
+    original = patches._send_sealed
     sent: list[list[tuple[int, bytes]]] = [[] for _ in chans]
 
-    def send_packet(pkttype: int, *args: bytes, handler: Any = None) -> None:
+    def send_sealed(conn: Any, payload: bytes, handler: Any) -> bool:
         for chan, packets in zip(chans, sent, strict=True):
             if handler is chan:
-                packets.append((pkttype, b"".join(args)[4:]))
-        original(conn, pkttype, *args, handler=handler)
+                packets.append((payload[0], payload[5:]))
+        return original(conn, payload, handler)
 
-    conn.send_packet = send_packet
+    monkeypatch.setattr(patches, "_send_sealed", send_sealed)
     return sent
 
 
-async def test_write_channel_sends_what_channel_write_sends() -> None:
+async def test_write_channel_sends_what_channel_write_sends(monkeypatch) -> None:
     server, conn, (stock, fast), received, _ = await _two_channels()
-    stock_sent, fast_sent = _capture(stock, fast)
+    stock_sent, fast_sent = _capture(monkeypatch, stock, fast)
     written: list[str] = []
     handed_on: list[str] = []  # the writes write_channel gave to chan.write
     real_write = fast.write
@@ -99,23 +109,31 @@ async def test_write_channel_sends_what_channel_write_sends() -> None:
     fast.write = write
     texts = st.text(max_size=300) | st.text(min_size=400, max_size=1200)
 
+    def both(text: str) -> None:
+        stock.write(text)
+        patches.write_channel(fast, text)
+        written.append(text)
+        assert fast_sent == stock_sent
+        assert fast._send_window == stock._send_window
+        assert fast._send_buf == stock._send_buf
+
     @settings(
         max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
     )
     @given(batch=st.lists(texts, max_size=6))
     def same_packets(batch: list[str]) -> None:
         for text in batch:
-            stock.write(text)
-            patches.write_channel(fast, text)
-            written.append(text)
-            assert fast_sent == stock_sent
-            assert fast._send_window == stock._send_window
-            assert fast._send_buf == stock._send_buf
+            both(text)
 
     try:
-        same_packets()
-        # Both kinds of write were part of the run.
-        assert 10 < len(handed_on) < len(written) - 10
+        for i in range(20):  # a fresh window: chat lines go the short way
+            both(f"line {i} \N{SNOWMAN}\r\n")
+        assert handed_on == [] and len(fast_sent) == 20
+        same_packets()  # anything, including lines longer than a packet
+        while not fast._send_buf:  # until the window is full and writes queue
+            both("z" * (PACKET // 2))
+        both("after the queue")
+        assert handed_on[-1] == "after the queue"
         want = "".join(written)
         async with asyncio.timeout(20):
             while min(len("".join(r.text)) for r in received) < len(want):
@@ -129,32 +147,43 @@ async def test_write_channel_sends_what_channel_write_sends() -> None:
 
 async def test_write_channel_hands_the_other_cases_to_asyncssh(monkeypatch) -> None:
     server, conn, (_, chan), received, _ = await _two_channels()
-    (sent,) = _capture(chan)
+    (sent,) = _capture(monkeypatch, chan)
     stock_writes: list[str] = []
+    written: list[str] = []
     real_write = chan.write
 
     def write(data: str) -> None:
         stock_writes.append(data)
         real_write(data)
 
+    def write_channel(text: str) -> None:
+        patches.write_channel(chan, text)
+        written.append(text)
+
     monkeypatch.setattr(chan, "write", write)
     try:
-        patches.write_channel(chan, "fits\r\n")
+        write_channel("fits\r\n")
         assert stock_writes == []
         assert sent == [(MSG_CHANNEL_DATA, b"\0\0\0\6fits\r\n")]
-        patches.write_channel(chan, "x" * (PACKET + 1))  # more than one packet
+        write_channel("x" * (PACKET + 1))  # more than one packet
         assert stock_writes == ["x" * (PACKET + 1)]
         asyncssh.set_debug_level(2)  # asyncssh logs every write at this level
         try:
-            patches.write_channel(chan, "logged")
+            write_channel("logged")
         finally:
             asyncssh.set_debug_level(1)
         assert stock_writes[-1] == "logged"
-        patches.write_channel(chan, "y" * WINDOW)  # more than the window has left: queued
-        assert chan._send_buf
-        patches.write_channel(chan, "after the queue")
+        patches.uninstall_send_packet()
+        try:  # asyncssh's own send_packet: the packet goes through it, not the patch
+            write_channel("plain")
+        finally:
+            patches.install_send_packet()
+        assert stock_writes[-1] == "logged" and sent[-1][1].endswith(b"logged")
+        while not chan._send_buf:  # until the window is full and writes queue
+            write_channel("y" * (PACKET // 2))
+        write_channel("after the queue")
         assert stock_writes[-1] == "after the queue"  # never ahead of what waits
-        want = "fits\r\n" + "".join(stock_writes)
+        want = "".join(written)
         async with asyncio.timeout(20):
             while len("".join(received[1].text)) < len(want):
                 await asyncio.sleep(0.01)

@@ -15,6 +15,7 @@ from typing import Any
 import asyncssh
 import pytest
 from asyncssh.connection import SSHConnection
+from asyncssh.crypto.cipher import GCMCipher as AsyncsshGCMCipher
 from asyncssh.encryption import get_encryption, get_encryption_params
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -33,9 +34,14 @@ SUITES = [
 
 
 class _Conn:
-    """The attributes asyncssh's send_packet reads once keys and auth are done."""
+    """The attributes asyncssh's send_packet reads once keys and auth are done.
 
-    def __init__(self, enc_alg: bytes, mac_alg: bytes, *, seq: int = 7) -> None:
+    ``ours``: an AES-GCM suite seals with sshchat's FastGCMCipher (the patch's
+    one-call path), else with asyncssh's own GCMCipher - whichever one
+    ``patches.install()``, run or not by earlier tests, left in asyncssh.
+    """
+
+    def __init__(self, enc_alg: bytes, mac_alg: bytes, *, seq: int = 7, ours: bool = False) -> None:
         keysize, ivsize, blocksize, mac_keysize, _hashsize, etm = get_encryption_params(
             enc_alg, mac_alg
         )
@@ -43,6 +49,10 @@ class _Conn:
         self._send_encryption = get_encryption(
             enc_alg, self.keys[0], self.keys[1], mac_alg, self.keys[2], etm
         )
+        if b"gcm" in enc_alg:
+            cipher = patches.FastGCMCipher if ours else AsyncsshGCMCipher
+            name = asyncssh.encryption._enc_params[enc_alg][1]
+            self._send_encryption._cipher = cipher(name, *self.keys[:2])
         self._send_enchdrlen = 1 if etm else 5
         self._send_blocksize = max(8, blocksize)
         self._compressor = None
@@ -96,7 +106,7 @@ def test_each_packet_is_asyncssh_bytes_without_the_ignore_before_it(
         STOCK(stock, pkttype, *args)
         # asyncssh: an IGNORE at seq 7, then the packet at seq 8 with the next nonce.
         assert len(stock.wire) == 2
-        fast = _Conn(*suite, seq=8)
+        fast = _Conn(*suite, seq=8, ours=True)
         fast._send_encryption.encrypt_packet(7, b"\0\0\0\x10", bytes(16))  # same nonce as stock
         patches.fast_send_packet(fast, pkttype, *args)
     assert fast.wire == [stock.wire[1]]
@@ -114,7 +124,7 @@ def test_a_stream_decrypts_to_asyncssh_packets_minus_ignores(
     lines = [
         bytes([94]) + b"\0\0\0\x01" + len(b).to_bytes(4, "big") + b for b in (b"hi", b"x" * 200)
     ]
-    stock, fast = _Conn(*suite), _Conn(*suite)
+    stock, fast = _Conn(*suite), _Conn(*suite, ours=True)
     for line in lines:
         STOCK(stock, line[0], line[1:])
         patches.fast_send_packet(fast, line[0], line[1:])
@@ -127,7 +137,7 @@ def test_a_stream_decrypts_to_asyncssh_packets_minus_ignores(
 @pytest.mark.parametrize(
     "change",
     [
-        {"_extra": {"send_cipher": "aes128-cbc"}},
+        {"suite": SUITES[4]},  # CBC
         {"_rekey_bytes_sent": 1 << 30},
         {"_rekey_time": 0.0},
         {"_auth_complete": False},
@@ -139,7 +149,8 @@ def test_a_stream_decrypts_to_asyncssh_packets_minus_ignores(
 def test_every_other_case_goes_to_asyncssh(change: dict[str, Any], monkeypatch) -> None:
     calls: list[tuple[Any, ...]] = []
     monkeypatch.setattr(patches, "_STOCK_SEND_PACKET", lambda *a, **k: calls.append(a))
-    conn = _Conn(*SUITES[0])
+    change = dict(change)
+    conn = _Conn(*change.pop("suite", SUITES[0]))
     for name, value in change.items():
         setattr(conn, name, value)
     patches.fast_send_packet(conn, 94, b"\0\0\0\0", b"\0\0\0\x02hi")
