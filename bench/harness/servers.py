@@ -60,6 +60,7 @@ def write_config(
         lines += [f"[users.bench{i:04d}]", f'public_keys = ["{public_key} bench"]', ""]
     path = directory / "sshchat.toml"
     path.write_text("\n".join(lines))
+    path.chmod(0o600)  # it holds a password hash: the server warns about a readable one
     return path
 
 
