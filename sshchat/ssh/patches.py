@@ -143,7 +143,7 @@ class _PaddingPool:
 
 _padding_pool = _PaddingPool()
 os.register_at_fork(after_in_child=_padding_pool.forget)
-# fast_send_packet's source of padding; tests put a fixed one in its place.
+# _send_sealed's source of padding; tests put a fixed one in its place.
 _padding: Callable[[int], bytes] = _padding_pool.take
 
 _STOCK_SEND_PACKET: Callable[..., None] = SSHConnection.send_packet
@@ -259,20 +259,20 @@ _CHANNEL_ATTRS = (
 )
 
 
-def _channel_write_patchable() -> bool:
-    probe = {
-        name
-        for method in (SSHChannel.__init__, SSHChannel.set_encoding, SSHChannel._flush_send_buf)
-        for name in method.__code__.co_names
-    }
-    return (
-        asyncssh.__version__.startswith(_TESTED_ASYNCSSH)
-        and hasattr(SSHLogger, "_debug_level")
-        and all(attr in probe for attr in _CHANNEL_ATTRS)
-    )
+def _checked_against(methods: tuple[Callable[..., Any], ...], attrs: tuple[str, ...]) -> bool:
+    """Whether the installed asyncssh is a release a patch was checked against: its
+    version, its packet-log switch, and every attribute in ``attrs`` named by ``methods``."""
+    if not asyncssh.__version__.startswith(_TESTED_ASYNCSSH):
+        return False
+    if not hasattr(SSHLogger, "_debug_level"):
+        return False
+    probe = {name for method in methods for name in method.__code__.co_names}
+    return all(attr in probe for attr in attrs)
 
 
-_CHANNEL_WRITE_PATCHABLE = _channel_write_patchable()
+_CHANNEL_WRITE_PATCHABLE = _checked_against(
+    (SSHChannel.__init__, SSHChannel.set_encoding, SSHChannel._flush_send_buf), _CHANNEL_ATTRS
+)
 
 
 def write_channel(chan: Any, data: str) -> None:
@@ -290,8 +290,8 @@ def write_channel(chan: Any, data: str) -> None:
     channel, debug logging at level 2 or more, an asyncssh release this was not
     checked against - goes to ``chan.write`` unchanged.
 
-    Checked against ``SSHChannel.write`` in ``tests/unit/ssh/test_write_channel.py``
-    and on real connections in ``tests/integration/test_send_packet_loopback.py``.
+    Checked against ``SSHChannel.write``, packet for packet on a real connection,
+    in ``tests/integration/test_write_channel.py``.
     """
     if (
         _CHANNEL_WRITE_PATCHABLE
@@ -321,12 +321,7 @@ def write_channel(chan: Any, data: str) -> None:
 
 def _send_packet_patchable() -> bool:
     """Whether the installed asyncssh is one :func:`fast_send_packet` was checked against."""
-    if not asyncssh.__version__.startswith(_TESTED_ASYNCSSH):
-        return False
-    if not hasattr(SSHLogger, "_debug_level"):
-        return False
-    probe = SSHConnection.__init__.__code__.co_names
-    return all(attr in probe for attr in _CONNECTION_ATTRS)
+    return _checked_against((SSHConnection.__init__,), _CONNECTION_ATTRS)
 
 
 def install_send_packet() -> bool:
