@@ -79,10 +79,7 @@ async def test_mute_and_kick_decided_on_one_node_hold_on_the_other(cluster) -> N
 
 
 async def test_op_topic_and_invitation_set_on_one_node_hold_on_the_other(cluster) -> None:
-    a = cluster.start("a")
-    b = cluster.start("b")
-    alice = await cluster.login(a, "alice")
-    bob = await cluster.login(b, "bob")
+    _, b, alice, bob = await cluster.alice_and_bob()
     carol = await cluster.login(b, "carol")
     await alice.expect(r"carol connected", timeout=20)
     alice.send("/create dev")
