@@ -434,8 +434,17 @@ class FrontEnd:
             self._ready()
 
     def _ready(self) -> None:
-        """The outbox got something: flush it in this fan-out pass's callback."""
-        if not self._flush_queued:
+        """The outbox got something: flush it in this fan-out pass's callback.
+
+        Not while a flush could write nothing: a held session is flushed when
+        its hold ends (:meth:`_hold_over`), a busy write loop calls this again
+        once its batch is out, and a stopped session never writes. Why: under
+        overload nearly every session is held, and each line the hub hands out
+        put all of them on the next pass only for :meth:`_flush` to return (a
+        tenth of the server's CPU at 300,000 deliveries/s offered,
+        ``bench/RESULTS.md``, 2026-12-01 night).
+        """
+        if not (self._flush_queued or self._holding or self._writer_busy or self._stopped):
             self._flush_queued = True
             if self._flusher is None:
                 self._flusher = flusher()

@@ -218,3 +218,36 @@ async def test_a_session_receiving_many_lines_per_write_is_held_longer() -> None
         assert holds[1] == pytest.approx(2 * front.coalesce_seconds)
     finally:
         await stop(front)
+
+
+async def test_a_held_session_is_not_put_on_each_pass_until_its_hold_is_over() -> None:
+    # Under overload nearly every session is held: a line handed to it must not
+    # queue it on the next pass (its flush could only return), and everything
+    # that arrived meanwhile goes out, in order, when the hold is over.
+    transport = Recorder()
+    front = LineFrontEnd(hub(), transport, "alice")
+    front.start()
+    try:
+        await until(lambda: not front._writer_busy and not len(front.outbox))
+        flusher = front._flusher
+        assert flusher is not None
+        queued: list[object] = []
+        ready = flusher.ready
+
+        def counted(f: Any) -> None:
+            queued.append(f)
+            ready(f)
+
+        flusher.ready = counted  # type: ignore[method-assign]
+        front._hold_until = flusher.loop.time() + 0.05
+        front.outbox.deliver(Notice("held-0"))
+        await until(lambda: front._holding)
+        assert queued == [front]
+        for i in range(1, 50):
+            front.outbox.deliver(Notice(f"held-{i}"))
+        assert queued == [front] and "held-0" not in transport.text
+        await until(lambda: "held-49" in transport.text)
+        got = [line for line in transport.text.splitlines() if line.startswith("held-")]
+        assert got == [f"held-{i}" for i in range(50)]
+    finally:
+        await stop(front)
