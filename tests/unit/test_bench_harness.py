@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -333,3 +334,46 @@ def test_two_nodes_kb_per_session() -> None:
 def test_two_nodes_is_a_scenario_of_its_own_not_run_by_default() -> None:
     assert "cluster_two_nodes" in settings.SCENARIOS
     assert "cluster_two_nodes" not in settings.DEFAULT_SCENARIOS
+
+
+def test_cpu_budget_bounds_what_two_workers_can_deliver_on_this_machine() -> None:
+    """Figures of a recorded run (bench/runs/2026-12-01-late-recorded-cluster-sat300k.json):
+    the machine's CPUs over the CPU per delivery of workers, generator, Redis and
+    softirqs bound --workers 2, whatever the spread of the sessions."""
+
+    def window(per_s: float, server: float, **more: Any) -> dict[str, Any]:
+        return {"deliveries_per_s": per_s, "server_cpu_pct": server, **more}
+
+    result = {
+        "single": {"saturation": window(118_440, 91.6, steal_cpu_pct=14.4)},
+        "one_node": {"saturation": window(118_643, 94.2)},
+        "workers_2": {
+            "saturation": window(
+                163_913,
+                139.8,
+                loadgen_cpu_pct=[44.5],
+                redis_cpu_pct_whole_window=2.7,
+                softirq_cpu_pct=6.9,
+                steal_cpu_pct=0.4,
+            )
+        },
+    }
+    budget = cluster_scenario.cpu_budget(result, 2)
+    assert budget is not None
+    assert budget["us_per_delivery"] == {
+        "single_server": 7.73,
+        "workers_2_servers": 8.53,
+        "generator": 2.71,
+        "redis": 0.16,
+        "softirq": 0.42,
+    }
+    # 2 CPUs / 11.83 us per delivery; against single's 118,440/s and 118,643/s.
+    assert budget["workers_2_max_per_s"] == 169_070
+    assert budget["max_ratio_over_single"] == 1.43
+    assert budget["max_ratio_over_one_node"] == 1.43
+    # A worker as cheap as one process: 2 / (7.73 + 3.29) us, over 1 / 7.73 us.
+    assert budget["max_ratio_if_workers_cost_as_single"] == 1.4
+    assert budget["workers_2_cores_used"] == 1.94  # the machine was full
+    assert budget["steal_cpu_pct"] == {"single": 14.4, "workers_2": 0.4}
+    del result["workers_2"]
+    assert cluster_scenario.cpu_budget(result, 2) is None  # not measured: no bound

@@ -245,7 +245,76 @@ async def run(bench: Bench) -> dict[str, Any]:
         ratio = round(two / one, 2) if one and two else None
         result[f"saturation_ratio_workers_2_over_{base}"] = ratio
         log(f"cluster: workers_2 / {base} saturation = {ratio}")
+    budget = cpu_budget(result, len(os.sched_getaffinity(0)))
+    if budget is not None:
+        result["cpu_budget"] = budget
+        log(
+            f"cluster: CPU per delivery at saturation (us): {budget['us_per_delivery']}; "
+            f"this machine's {budget['cpus']} CPUs allow --workers 2 at most "
+            f"{budget['workers_2_max_per_s']:.0f}/s, {budget['max_ratio_over_single']}x single "
+            f"({budget['max_ratio_if_workers_cost_as_single']}x if a worker cost no more "
+            "per delivery than one process)"
+        )
     return result
+
+
+def cpu_budget(result: dict[str, Any], cpus: int) -> dict[str, Any] | None:
+    """The most ``--workers 2`` can deliver on this machine, from what each part costs.
+
+    Why: the load generator runs on the same machine. At saturation the CPU
+    each delivery costs is the workers' plus the generator's (it reads and
+    decrypts every line), Redis's and the kernel's loopback (softirqs); the
+    machine's CPUs divided by that sum bounds what two workers can deliver,
+    however well they share the load. Divided by one process's measured
+    saturation (or ``--workers 1``'s) it bounds the ratio issue 12 asks to be
+    at least 1.4. A second bound assumes a worker cost no more per delivery
+    than one process without ``[cluster]`` (the replicated log free), against
+    one process that has a whole CPU to itself. Redis's share is over its whole window
+    (connect, send, drain), so it errs on the high side; it is small.
+    None without both saturation windows.
+    """
+    single = result.get("single", {}).get("saturation")
+    two = result.get("workers_2", {}).get("saturation")
+    if (
+        not single
+        or not two
+        or not single.get("deliveries_per_s")
+        or not two.get("deliveries_per_s")
+    ):
+        return None
+
+    def per_delivery(pct: float | None, window: dict[str, Any]) -> float:
+        return (pct or 0.0) / 100 / window["deliveries_per_s"] * 1e6
+
+    one = result.get("one_node", {}).get("saturation") or {}
+    us = {
+        "single_server": per_delivery(single["server_cpu_pct"], single),
+        "workers_2_servers": per_delivery(two["server_cpu_pct"], two),
+        "generator": per_delivery(two["loadgen_cpu_pct"][0], two),
+        "redis": per_delivery(two.get("redis_cpu_pct_whole_window"), two),
+        "softirq": per_delivery(two.get("softirq_cpu_pct"), two),
+    }
+    rest = us["generator"] + us["redis"] + us["softirq"]
+    most = cpus * 1e6 / (us["workers_2_servers"] + rest)
+    ideal = cpus * 1e6 / (us["single_server"] + rest)
+    return {
+        "cpus": cpus,
+        "us_per_delivery": {k: round(v, 2) for k, v in us.items()},
+        "workers_2_max_per_s": round(most),
+        "max_ratio_over_single": round(most / single["deliveries_per_s"], 2),
+        "max_ratio_over_one_node": (
+            round(most / one["deliveries_per_s"], 2) if one.get("deliveries_per_s") else None
+        ),
+        "max_ratio_if_workers_cost_as_single": round(ideal * us["single_server"] / 1e6, 2),
+        # What the saturated window used of the machine: near ``cpus`` when full.
+        "workers_2_cores_used": round(
+            (us["workers_2_servers"] + rest) * two["deliveries_per_s"] / 1e6, 2
+        ),
+        "steal_cpu_pct": {
+            "single": single.get("steal_cpu_pct"),
+            "workers_2": two.get("steal_cpu_pct"),
+        },
+    }
 
 
 def _rss(pid: int) -> int:
