@@ -21,9 +21,10 @@ from .servers import (
     ServerProcess,
     floor_server,
     gc_pauses,
+    slow_callbacks,
     sshchat_server,
     write_config,
-    write_gc_probe,
+    write_probe,
 )
 from .settings import BENCH_LIMITS, OTHER_CPU_QUIET, Scale, log
 
@@ -49,6 +50,7 @@ class Bench:
     last_client_stats: dict[str, Any] = field(default_factory=dict)
     quiet_wait: float = 0.0
     gc_log: bool = False
+    loop_log: bool = False  # --loop-log: see servers.write_probe
     pin: bool = False  # --pin: see gogen.pinned_cpus
     # "go": the fan-out windows of fanout and floor use the Go load generator
     # (harness.gogen, binary ``go_binary``); everything else uses the Python one.
@@ -105,13 +107,18 @@ class Bench:
             go_users=self.go_users() if self.generator == "go" else 0,
         )
         env = self.env
-        if self.gc_log:
+        if self.gc_log or self.loop_log:
             env = dict(env)
-            env["PYTHONPATH"] = str(write_gc_probe(self.workdir)) + os.pathsep + env["PYTHONPATH"]
+            env["PYTHONPATH"] = str(write_probe(self.workdir)) + os.pathsep + env["PYTHONPATH"]
+        if self.gc_log:
             env["SSHCHAT_BENCH_GC_LOG"] = str(directory / "gc.log")
+        if self.loop_log:
+            env["SSHCHAT_BENCH_LOOP_LOG"] = str(directory / "loop.log")
         server = sshchat_server(directory, config, env, name)
         if self.gc_log:
             server.gc_log = directory / "gc.log"
+        if self.loop_log:
+            server.loop_log = directory / "loop.log"
         return server, directory
 
     @contextlib.asynccontextmanager
@@ -241,6 +248,7 @@ class Bench:
             "steal_cpu_pct": round((box1[2] - box0[2]) / (wall1 - wall0) * 100, 1),
             "waited_for_quiet_s": waited_for_quiet,
             "gc": gc_pauses(server.gc_log, wall_start, time.time()),
+            "callbacks": slow_callbacks(server.loop_log, wall_start, time.time()),
             "timeline_per_s": [
                 timeline.get(i, 0) * 10 for i in range(max(timeline, default=-1) + 1)
             ],

@@ -123,6 +123,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         bench.quiet_wait = 0.0 if args.smoke else args.quiet_wait
         bench.gc_log = args.gc_log
+        bench.loop_log = args.loop_log
         bench.pin = args.pin
         bench.generator, bench.go_binary = args.generator_name, args.go_binary
         bench.deadline = started + args.time_limit
@@ -233,6 +234,12 @@ def main(argv: list[str] | None = None) -> int:
         "--gc-log",
         action="store_true",
         help="log the server's garbage-collection pauses (adds a sitecustomize.py to its path)",
+    )
+    parser.add_argument(
+        "--loop-log",
+        action="store_true",
+        help="log the server's event-loop callbacks that run over 1 ms, fan-out passes among "
+        "them (wall and CPU ms; adds a sitecustomize.py to its path)",
     )
     parser.add_argument(
         "--server-rev",

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .measure import cpu_seconds, machine_cpu
-from .servers import ServerProcess, gc_pauses
+from .servers import ServerProcess, gc_pauses, slow_callbacks
 from .settings import BENCH, REPO, log
 
 if TYPE_CHECKING:
@@ -287,6 +287,10 @@ async def window(
     result |= machine_share(marks) or {"other_cpu_pct": None}
     result["waited_for_quiet_s"] = waited_for_quiet
     result["gc"] = gc_pauses(server.gc_log, wall_start, time.time())
+    # The fan-out itself (send and drain), not the logins before it.
+    to_wall = time.time() - time.monotonic()
+    span = [marks[k][0] + to_wall for k in ("fanout_start", "fanout_end") if k in marks]
+    result["callbacks"] = slow_callbacks(server.loop_log, *span) if len(span) == 2 else None
     result["pinned"] = pinned
     where = (
         f", loop on CPU {pinned['server_loop_cpu']}, generator on CPU {pinned['generator_cpu']}"

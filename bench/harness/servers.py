@@ -74,7 +74,8 @@ class ServerProcess:
         self.env = env
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
-        self.gc_log: Path | None = None  # garbage collections, see write_gc_probe()
+        self.gc_log: Path | None = None  # garbage collections, see write_probe()
+        self.loop_log: Path | None = None  # slow event-loop callbacks, see write_probe()
         self._log_offset = 0
 
     @property
@@ -147,38 +148,69 @@ class ServerProcess:
         return result
 
 
-GC_PROBE = """\
-# Written by bench/run.py --gc-log: logs every garbage collection of the server.
+PROBE = """\
+# Written by bench/run.py --gc-log / --loop-log: what the server's interpreter did.
 import gc, os, sys, time
-_path = os.environ.get("SSHCHAT_BENCH_GC_LOG")
-if _path and sys.argv[:2] == ["-m", "serve"]:
-    _log = open(_path, "a")
-    _start = [0.0, 0.0]  # this collection's start, the last flush
+if sys.argv[:2] == ["-m", "serve"]:
+    _path = os.environ.get("SSHCHAT_BENCH_GC_LOG")
+    if _path:  # --gc-log: every garbage collection
+        _log = open(_path, "a")
+        _start = [0.0, 0.0]  # this collection's start, the last flush
 
-    def _gc_probe(phase, info):
-        now = time.perf_counter()
-        if phase == "start":
-            _start[0] = now
-            return
-        _log.write(f"{time.time():.3f} {info['generation']} {(now - _start[0]) * 1000:.3f}\\n")
-        if now - _start[1] > 0.5:  # buffered: a write per collection would be a cost of its own
-            _start[1] = now
-            _log.flush()
+        def _gc_probe(phase, info):
+            now = time.perf_counter()
+            if phase == "start":
+                _start[0] = now
+                return
+            _log.write(f"{time.time():.3f} {info['generation']} {(now - _start[0]) * 1000:.3f}\\n")
+            if now - _start[1] > 0.5:  # buffered: a write per collection would be a cost of its own
+                _start[1] = now
+                _log.flush()
 
-    gc.callbacks.append(_gc_probe)
+        gc.callbacks.append(_gc_probe)
+    _loop_path = os.environ.get("SSHCHAT_BENCH_LOOP_LOG")
+    if _loop_path:  # --loop-log: every event-loop callback over 1 ms
+        import asyncio.events
+
+        _loop_log = open(_loop_path, "a")
+        _stock_run = asyncio.events.Handle._run
+        _clock, _cpu = time.perf_counter, time.thread_time
+        _flushed = [0.0]
+
+        def _timed_run(self):
+            wall0, cpu0 = _clock(), _cpu()
+            try:
+                return _stock_run(self)
+            finally:
+                wall = _clock() - wall0
+                if wall > 0.001:
+                    callback = self._callback
+                    name = getattr(callback, "__qualname__", None) or type(callback).__name__
+                    cpu = (_cpu() - cpu0) * 1000
+                    _loop_log.write(f"{time.time():.4f} {wall * 1000:.2f} {cpu:.2f} {name}\\n")
+                    if wall0 - _flushed[0] > 0.5:
+                        _flushed[0] = wall0
+                        _loop_log.flush()
+
+        asyncio.events.Handle._run = _timed_run
 """
 
 
-def write_gc_probe(workdir: Path) -> Path:
-    """A directory with a sitecustomize.py that logs the server's garbage collections.
+def write_probe(workdir: Path) -> Path:
+    """A directory with a sitecustomize.py that logs what the server's interpreter did.
 
-    Each line of the log: wall time, generation, pause in ms, for every
-    collection (flushed at least every half second, so a window's are all
-    there once it has ended and the server has been idle for a moment).
+    With ``SSHCHAT_BENCH_GC_LOG`` set, each line of that log is a garbage
+    collection: wall time, generation, pause in ms. With
+    ``SSHCHAT_BENCH_LOOP_LOG``, each line is an event-loop callback that ran
+    for over 1 ms: wall time at its end, wall and thread CPU ms, its name (the
+    fan-out passes are ``Flusher._run``). Both are flushed at least every half
+    second, so a window's lines are all there once it has ended and the server
+    has been idle for a moment. No change to sshchat: only a server started
+    with ``-m sshchat serve`` runs them.
     """
-    directory = workdir / "gcprobe"
+    directory = workdir / "probe"
     directory.mkdir(exist_ok=True)
-    (directory / "sitecustomize.py").write_text(GC_PROBE)
+    (directory / "sitecustomize.py").write_text(PROBE)
     return directory
 
 
@@ -208,6 +240,40 @@ def gc_pauses(path: Path | None, start: float, end: float) -> dict[str, Any] | N
         "seconds": round(end - start, 1),
         "pauses": _distribution(every),
         "by_generation": {gen: _distribution(pauses) for gen, pauses in by_gen.items()},
+    }
+
+
+def slow_callbacks(path: Path | None, start: float, end: float) -> dict[str, Any] | None:
+    """Event-loop callbacks over 1 ms that the probe logged between two ``time.time()`` values.
+
+    Per callback name, most total wall time first: how many, and the
+    distribution of their wall and thread CPU ms. ``Flusher._run`` is one
+    fan-out pass; where it is slow with CPU equal to wall, the pass itself cost
+    more, where wall exceeds CPU, the loop thread was kept from running.
+    """
+    if path is None or not path.exists():
+        return None
+    by_name: dict[str, list[tuple[float, float]]] = {}
+    for line in path.read_text().splitlines():
+        parts = line.split(" ", 3)
+        if len(parts) != 4:
+            continue
+        with contextlib.suppress(ValueError):
+            when, wall, cpu = (float(x) for x in parts[:3])
+            if start <= when <= end:
+                by_name.setdefault(parts[3], []).append((wall, cpu))
+    order = sorted(by_name.items(), key=lambda item: -sum(wall for wall, _ in item[1]))
+    return {
+        name: {
+            "count": len(runs),
+            "wall_p50_ms": rounded(percentile([w for w, _ in runs], 50), 2),
+            "wall_p90_ms": rounded(percentile([w for w, _ in runs], 90), 2),
+            "wall_max_ms": max(w for w, _ in runs),
+            "cpu_p50_ms": rounded(percentile([c for _, c in runs], 50), 2),
+            "cpu_max_ms": max(c for _, c in runs),
+            "slowest": sorted(runs, reverse=True)[:3],  # (wall, cpu) ms
+        }
+        for name, runs in order
     }
 
 

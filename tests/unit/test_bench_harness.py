@@ -310,7 +310,7 @@ def test_gc_pauses_summarise_every_collection_of_the_window(tmp_path: Path) -> N
     assert gc["pauses"]["p50_ms"] == 0.3
     assert gc["by_generation"]["0"]["count"] == 2
     assert servers.gc_pauses(tmp_path / "absent.log", 0, 1) is None
-    compile(servers.GC_PROBE, "sitecustomize.py", "exec")
+    compile(servers.PROBE, "sitecustomize.py", "exec")
 
 
 def test_two_nodes_counts_only_nodes_with_a_live_lease() -> None:
@@ -377,3 +377,44 @@ def test_cpu_budget_bounds_what_two_workers_can_deliver_on_this_machine() -> Non
     assert budget["steal_cpu_pct"] == {"single": 14.4, "workers_2": 0.4}
     del result["workers_2"]
     assert cluster_scenario.cpu_budget(result, 2) is None  # not measured: no bound
+
+
+def test_slow_callbacks_sums_up_the_loop_log_of_a_window(tmp_path: Path) -> None:
+    log = tmp_path / "loop.log"
+    log.write_text(
+        "9.0 400.00 399.00 Flusher._run\n"  # before the window
+        "10.0 20.00 19.50 Flusher._run\n10.2 48.00 47.00 Flusher._run\n"
+        "10.3 2.00 2.00 FrontEnd._pump\n10.4 30.00 19.00 Flusher._run\n"
+        "10.5 1.50 1.40 Task.task_wakeup\nnot a line\n"
+        "30.0 9.00 9.00 FrontEnd._pump\n"  # after it
+    )
+    found = servers.slow_callbacks(log, 10.0, 20.0)
+    assert found is not None
+    assert list(found) == ["Flusher._run", "FrontEnd._pump", "Task.task_wakeup"]
+    passes = found["Flusher._run"]
+    assert (passes["count"], passes["wall_max_ms"], passes["cpu_max_ms"]) == (3, 48.0, 47.0)
+    assert passes["slowest"][:2] == [(48.0, 47.0), (30.0, 19.0)]  # the second kept waiting
+    assert found["FrontEnd._pump"]["count"] == 1
+    assert servers.slow_callbacks(tmp_path / "absent.log", 0, 1) is None
+    assert servers.slow_callbacks(None, 0, 1) is None
+
+
+def test_the_loop_probe_logs_a_callback_that_runs_over_a_millisecond(tmp_path: Path) -> None:
+    """The probe as a server runs it: a sitecustomize.py, only under ``-m ... serve``."""
+    probe = servers.write_probe(tmp_path)
+    log = tmp_path / "loop.log"
+    script = (
+        "import sys; sys.argv[:2] = ['-m', 'serve']\n"
+        f"exec(open({str(probe / 'sitecustomize.py')!r}).read())\n"
+        "import asyncio, time\n"
+        "def blocking_callback():\n"
+        "    time.sleep(0.005)\n"
+        "async def main():\n"
+        "    asyncio.get_running_loop().call_soon(blocking_callback)\n"
+        "    await asyncio.sleep(0.05)\n"
+        "asyncio.run(main())\n"
+    )
+    env = {**os.environ, "SSHCHAT_BENCH_LOOP_LOG": str(log)}
+    subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=60)
+    [line] = [x for x in log.read_text().splitlines() if x.endswith(" blocking_callback")]
+    assert float(line.split()[1]) >= 5.0  # a sleep never ends early
