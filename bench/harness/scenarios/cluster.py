@@ -269,9 +269,9 @@ def cpu_budget(result: dict[str, Any], cpus: int) -> dict[str, Any] | None:
     saturation (or ``--workers 1``'s) it bounds the ratio issue 12 asks to be
     at least 1.4. A second bound assumes a worker cost no more per delivery
     than one process without ``[cluster]`` (the replicated log free), against
-    one process that has a whole CPU to itself. Redis's share is over its whole window
-    (connect, send, drain), so it errs on the high side; it is small.
-    None without both saturation windows.
+    one process that has a whole CPU to itself. Redis's share is over its
+    whole window (connect, send, drain), so it errs on the high side; it is
+    small. None without both saturation windows.
     """
     single = result.get("single", {}).get("saturation")
     two = result.get("workers_2", {}).get("saturation")
