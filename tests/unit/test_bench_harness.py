@@ -418,3 +418,16 @@ def test_the_loop_probe_logs_a_callback_that_runs_over_a_millisecond(tmp_path: P
     subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=60)
     [line] = [x for x in log.read_text().splitlines() if x.endswith(" blocking_callback")]
     assert float(line.split()[1]) >= 5.0  # a sleep never ends early
+
+
+@pytest.mark.parametrize("seconds", ["0", "0.5", "-3"])
+def test_a_fan_out_window_under_a_second_is_refused(seconds: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "run.py"), "--fanout-seconds", seconds],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2 and "--fanout-seconds: at least 1" in proc.stderr
+    assert "Traceback" not in proc.stderr
