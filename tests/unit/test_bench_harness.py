@@ -152,10 +152,10 @@ def test_default_falls_back_to_python_without_the_go_source(
     assert gogen.choose("python")[0] == "python"
 
 
-def test_run_py_refuses_go_when_absent_with_a_message(tmp_path: Path) -> None:
-    env = dict(os.environ, **{gogen.SOURCE_ENV: str(tmp_path / "nowhere")})
+def refused(*args: str, env: dict[str, str] | None = None) -> str:
+    """What ``bench/run.py args`` says when it refuses them: exit 2, a message, no traceback."""
     proc = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "run.py"), "--smoke", "--generator", "go"],
+        [sys.executable, str(REPO / "bench" / "run.py"), *args],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -163,8 +163,14 @@ def test_run_py_refuses_go_when_absent_with_a_message(tmp_path: Path) -> None:
         timeout=60,
     )
     assert proc.returncode == 2
-    assert "Fix:" in proc.stderr and str(tmp_path / "nowhere") in proc.stderr
     assert "Traceback" not in proc.stderr
+    return proc.stderr
+
+
+def test_run_py_refuses_go_when_absent_with_a_message(tmp_path: Path) -> None:
+    env = dict(os.environ, **{gogen.SOURCE_ENV: str(tmp_path / "nowhere")})
+    stderr = refused("--smoke", "--generator", "go", env=env)
+    assert "Fix:" in stderr and str(tmp_path / "nowhere") in stderr
 
 
 def test_code_digest_covers_subpackages(tmp_path: Path) -> None:
@@ -272,15 +278,7 @@ def test_fanout_windows_replace_the_default_plan() -> None:
 def test_a_bad_window_is_refused_with_the_expected_form(text: str) -> None:
     with pytest.raises(ValueError, match="MEMBERS@LINES_PER_S"):
         settings.parse_window(text)
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "run.py"), "--fanout-window", text],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 2 and "MEMBERS@LINES_PER_S" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    assert "MEMBERS@LINES_PER_S" in refused("--fanout-window", text)
 
 
 def test_bruteforce_guesses_come_from_as_many_addresses_as_attempts() -> None:
@@ -422,12 +420,4 @@ def test_the_loop_probe_logs_a_callback_that_runs_over_a_millisecond(tmp_path: P
 
 @pytest.mark.parametrize("seconds", ["0", "0.5", "-3"])
 def test_a_fan_out_window_under_a_second_is_refused(seconds: str) -> None:
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "run.py"), "--fanout-seconds", seconds],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 2 and "--fanout-seconds: at least 1" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    assert "--fanout-seconds: at least 1" in refused("--fanout-seconds", seconds)
